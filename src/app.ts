@@ -1,0 +1,142 @@
+/**
+ * buildGateway(config, deps): wires the implementations together into two Fastify instances, the public
+ * gateway and the admin port. The only place that knows every part.
+ */
+import { randomUUID } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import cookie from '@fastify/cookie'
+import type { Logger } from 'pino'
+import type { Config } from './config/types.js'
+import { KeyRing } from './core/sealed-cookie.js'
+import { StoreUnavailableError, type Store } from './store/store.js'
+import { MemoryStore } from './store/memory.js'
+import { RedisStore } from './store/redis.js'
+import { OidcError } from './oidc/client.js'
+import { createOidcSource, type OidcSourceHandle } from './oidc/source.js'
+import { CookieJar } from './http/cookies.js'
+import { ConnectionRegistry } from './http/connections.js'
+import type { GatewayContext, OidcSource } from './http/context.js'
+import { createGate } from './http/gate.js'
+import { authRoutes } from './http/auth-routes.js'
+import { proxyRoutes } from './http/proxy.js'
+import { adminRoutes } from './http/admin.js'
+import { createMetrics } from './http/metrics.js'
+import { createLogger } from './log.js'
+
+export interface GatewayDeps {
+  logger?: Logger
+  /** A ready store; by default one is built from `config.store`. */
+  store?: Store
+  /** The IdP client source; by default discovery of `config.oidc.issuer`. */
+  oidc?: OidcSource & { close?: () => void }
+  /** Epoch seconds; tests move time with it. */
+  now?: () => number
+  /** Collect process metrics (default true). */
+  processMetrics?: boolean
+}
+
+export interface Gateway {
+  public: FastifyInstance
+  admin: FastifyInstance
+  ctx: GatewayContext
+  /** Starts both listeners on the configured (or given) ports. */
+  listen (ports?: { public?: number, admin?: number }): Promise<{ public: string, admin: string }>
+  /** Graceful stop: not ready, close connections, drain, close the store. */
+  close (): Promise<void>
+}
+
+/** Builds the store named by the config. */
+export function buildStore (config: Config, log: Logger): Store {
+  if (config.store.kind === 'memory') return new MemoryStore()
+  return new RedisStore({ redis: config.store.redis!, logger: log })
+}
+
+/** Maps failures to stable JSON answers; never a stack trace, never a 500 for a known outage. */
+function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): unknown {
+  if (err instanceof StoreUnavailableError) {
+    request.log.warn({ reason: err.message }, 'store unavailable')
+    return reply.code(503).header('cache-control', 'no-store').send({ error: 'store_unavailable' })
+  }
+  if (err instanceof OidcError) {
+    request.log.warn({ code: err.code, reason: err.message }, 'IdP unavailable')
+    return reply.code(503).header('cache-control', 'no-store').send({ error: 'idp_unavailable' })
+  }
+  const status = err.statusCode ?? 500
+  if (status >= 400 && status < 500) return reply.code(status).send({ error: 'invalid_request', error_description: err.message })
+  request.log.error({ err }, 'unhandled error')
+  return reply.code(500).send({ error: 'internal_error' })
+}
+
+/** Wires config and dependencies into the public and admin Fastify instances. */
+export async function buildGateway (config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
+  const logger = deps.logger ?? createLogger(config.logLevel)
+  const store = deps.store ?? buildStore(config, logger)
+  const oidc: OidcSourceHandle | (OidcSource & { close?: () => void }) = deps.oidc ?? createOidcSource(config.oidc, logger)
+  const metrics = createMetrics({ defaults: deps.processMetrics ?? true })
+  const connections = new ConnectionRegistry()
+
+  const common = {
+    loggerInstance: logger as FastifyBaseLogger,
+    trustProxy: config.trustProxy,
+    genReqId: () => randomUUID(),
+    // the gateway's cookies can be large (chunks); stay well inside Node's defaults otherwise
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true
+  }
+  const pub = Fastify(common)
+  const admin = Fastify(common)
+
+  const ctx: GatewayContext = {
+    config,
+    store,
+    oidc,
+    ring: new KeyRing(config.session.keys),
+    jar: new CookieJar(config.publicUrl),
+    log: pub.log,
+    now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
+    keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
+    metrics,
+    connections,
+    accepting: true
+  }
+  const gate = createGate(ctx)
+
+  pub.decorateRequest('sgSession', null)
+  pub.setErrorHandler(errorHandler)
+  admin.setErrorHandler(errorHandler)
+  pub.addHook('onResponse', async (request, reply) => {
+    const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) }
+    metrics.httpRequests.inc(labels)
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
+  })
+  await pub.register(cookie)
+  await pub.register(authRoutes, { ctx, gate })
+  await pub.register(proxyRoutes, { ctx, gate, connections })
+  await admin.register(adminRoutes, { ctx })
+
+  // Every replica applies every revocation: close the revoked sessions' long-lived connections.
+  const unsubscribe = store.subscribe((event) => {
+    metrics.propagation.observe(Math.max(0, Date.now() - event.at) / 1000)
+    const closed = connections.closeSessions(event.sids)
+    if (closed > 0) logger.info({ sub: event.sub, connections: closed }, 'closed connections of revoked sessions')
+  })
+
+  return {
+    public: pub,
+    admin,
+    ctx,
+    async listen (ports = {}) {
+      const a = await pub.listen({ host: config.listen.host, port: ports.public ?? config.listen.port })
+      const b = await admin.listen({ host: config.admin.listen.host, port: ports.admin ?? config.admin.listen.port })
+      return { public: a, admin: b }
+    },
+    async close () {
+      ctx.accepting = false
+      unsubscribe()
+      connections.closeAll('shutdown')
+      await Promise.all([pub.close(), admin.close()])
+      oidc.close?.()
+      await store.close()
+    }
+  }
+}

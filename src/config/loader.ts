@@ -1,0 +1,378 @@
+/**
+ * Reads the YAML config file, substitutes `${NAME}` from the environment, validates it and
+ * returns the normalised Config. Every failure is a ConfigError naming the offending key.
+ */
+import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { parseDocument } from 'yaml'
+import { Ajv, type ErrorObject } from 'ajv'
+import { parseDuration, parseDurationMs } from './duration.js'
+import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute } from './schema.js'
+import type { Config, ListenConfig, RedisConfig, RedisNode, RouteConfig } from './types.js'
+
+type Env = Readonly<Record<string, string | undefined>>
+type Path = ReadonlyArray<string | number>
+
+/** A bad config file; `key` is the dotted path of the offending value ('' for file-level problems). */
+export class ConfigError extends Error {
+  readonly code = 'SG_CONFIG_INVALID'
+  readonly key: string
+  /** The file (or '<inline>') the config came from; set by parseConfig. */
+  source?: string
+
+  constructor (key: string, problem: string, options?: ErrorOptions) {
+    super(key === '' ? problem : `${key}: ${problem}`, options)
+    this.name = 'ConfigError'
+    this.key = key
+  }
+}
+
+/** Formats a key path as `routes[0].upstream`; odd keys are quoted: `oidc["a b"]`. */
+function formatPath (path: Path): string {
+  let out = ''
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`
+    else if (/^[A-Za-z_$][\w$-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`
+    else out += `[${JSON.stringify(seg)}]`
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- environment substitution
+
+const REF_RE = /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+/**
+ * Replaces each `${NAME}` in one string value with env[NAME]; `$${NAME}` stays a literal `${NAME}`.
+ * A variable that is not set is a ConfigError naming it and `key` (where the value sits).
+ */
+export function substituteEnv (text: string, env: Env, key = ''): string {
+  return text.replace(REF_RE, (ref, name: string) => {
+    if (ref.startsWith('$$')) return ref.slice(1)
+    const value = env[name]
+    if (value === undefined) throw new ConfigError(key, `environment variable ${name} is not set`)
+    return value
+  })
+}
+
+/**
+ * `[${KEY}]` is not valid YAML (braces are flow indicators), yet the contract uses it. So before
+ * parsing, each reference becomes an inert word; it is put back and substituted per string scalar
+ * after parsing, which also means an env value can never inject YAML structure.
+ */
+function protectRefs (text: string): { text: string, restore: (s: string) => string } {
+  const nonce = randomBytes(6).toString('hex')
+  const refs: string[] = []
+  const out = text.replace(REF_RE, ref => `sgref${nonce}n${refs.push(ref) - 1}x`)
+  const back = new RegExp(`sgref${nonce}n(\\d+)x`, 'g')
+  return { text: out, restore: s => s.replace(back, (_m, i: string) => refs[Number(i)] ?? '') }
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Substitutes in every string scalar; map keys only get their references restored, never substituted. */
+function substituteTree (node: unknown, path: Path, env: Env, restore: (s: string) => string): unknown {
+  if (typeof node === 'string') return substituteEnv(restore(node), env, formatPath(path))
+  if (Array.isArray(node)) return node.map((v, i) => substituteTree(v, [...path, i], env, restore))
+  if (!isObject(node)) return node
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(node)) {
+    const key = restore(k)
+    // defineProperty: a `__proto__` key stays an ordinary (unknown) key.
+    Object.defineProperty(out, key, { value: substituteTree(v, [...path, key], env, restore), enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+// ---------------------------------------------------------------- schema validation
+
+// allErrors: so a typo (`isuer`) is reported as the unknown key, not as the missing `issuer`.
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true })
+const validateRaw = ajv.compile<RawConfig>(RawConfigSchema)
+
+/** JSON pointer -> key path, using the data to tell array indices from map keys. */
+function pointerPath (pointer: string, root: unknown): Array<string | number> {
+  const path: Array<string | number> = []
+  let node = root
+  for (const raw of pointer.split('/').slice(1)) {
+    const seg = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (Array.isArray(node)) {
+      path.push(Number(seg))
+      node = node[Number(seg)]
+    } else {
+      path.push(seg)
+      node = isObject(node) ? node[seg] : undefined
+    }
+  }
+  return path
+}
+
+/** YAML words for JSON types. */
+const YAML_TYPE: Record<string, string> = { object: 'mapping', array: 'list' }
+
+function typeName (v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'list'
+  if (typeof v === 'object') return 'mapping'
+  if (typeof v === 'number' && Number.isInteger(v)) return 'integer'
+  return typeof v
+}
+
+function editDistance (a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i]
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    prev = cur
+  }
+  return prev[b.length] ?? 0
+}
+
+function unknownKeyHint (key: string, parentSchema: unknown): string {
+  const props = isObject(parentSchema) && isObject(parentSchema['properties']) ? Object.keys(parentSchema['properties']) : []
+  const close = props.find(p => editDistance(p.toLowerCase(), key.toLowerCase()) <= 2)
+  if (close !== undefined) return ` (did you mean "${close}"?)`
+  return props.length > 0 ? ` (allowed: ${props.join(', ')})` : ''
+}
+
+function schemaError (e: ErrorObject, root: unknown): ConfigError {
+  const path = pointerPath(e.instancePath, root)
+  const at = formatPath(path)
+  const p = e.params as Record<string, unknown>
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(p['additionalProperty'])
+      return new ConfigError(formatPath([...path, key]), `unknown key${unknownKeyHint(key, e.parentSchema)}`)
+    }
+    case 'required':
+      return new ConfigError(formatPath([...path, String(p['missingProperty'])]), 'required key is missing')
+    case 'type':
+      return new ConfigError(at, `expected ${[p['type']].flat().map(t => YAML_TYPE[String(t)] ?? t).join(' or ')}, got ${typeName(e.data)}`)
+    case 'enum':
+      return new ConfigError(at, `must be one of ${(p['allowedValues'] as unknown[]).join(', ')} (got ${JSON.stringify(e.data)})`)
+    case 'minItems':
+    case 'minLength':
+      if (p['limit'] === 1) return new ConfigError(at, 'must not be empty')
+  }
+  return new ConfigError(at, e.message ?? 'is invalid')
+}
+
+// ---------------------------------------------------------------- semantic checks + normalisation
+
+function url (value: string, key: string, protocols: readonly string[], label: string): URL {
+  let u: URL
+  try {
+    u = new URL(value)
+  } catch {
+    throw new ConfigError(key, `must be an absolute ${label} URL`)
+  }
+  if (!protocols.includes(u.protocol)) throw new ConfigError(key, `must be an absolute ${label} URL (got scheme ${u.protocol})`)
+  return u
+}
+
+const HTTP = ['http:', 'https:'] as const
+const HTTP_LABEL = 'http(s)'
+
+function noQueryOrFragment (value: string, key: string): void {
+  if (value.includes('?') || value.includes('#')) throw new ConfigError(key, 'must not contain a query or fragment')
+}
+
+function duration (value: string | number, key: string, ms = false): number {
+  try {
+    return ms ? parseDurationMs(value) : parseDuration(value)
+  } catch (err) {
+    throw new ConfigError(key, (err as Error).message)
+  }
+}
+
+function listen (raw: { host?: string, port?: number } | undefined, def: ListenConfig): ListenConfig {
+  return { host: raw?.host ?? def.host, port: raw?.port ?? def.port }
+}
+
+function publicUrl (value: string): string {
+  const u = url(value, 'publicUrl', HTTP, HTTP_LABEL)
+  noQueryOrFragment(value, 'publicUrl')
+  if (u.username !== '' || u.password !== '') throw new ConfigError('publicUrl', 'must not contain credentials')
+  return (u.origin + u.pathname).replace(/\/+$/, '')
+}
+
+function authPrefix (value: string): string {
+  const key = 'authPrefix'
+  if (!value.startsWith('/')) throw new ConfigError(key, 'must start with "/"')
+  if (value === '/') throw new ConfigError(key, 'must not be "/" (the gateway\'s endpoints need their own path, e.g. /auth)')
+  if (value.endsWith('/')) throw new ConfigError(key, 'must not end with "/"')
+  if (/[?#\s]|\/\//.test(value)) throw new ConfigError(key, 'must be a plain path such as /auth')
+  return value
+}
+
+const B64URL_RE = /^[A-Za-z0-9_-]+={0,2}$/
+const B64_RE = /^[A-Za-z0-9+/]+={0,2}$/
+
+function sessionKey (value: string, key: string): Buffer {
+  // Buffer's strict-enough check: it silently skips bad characters, so test the alphabet first.
+  if (!B64URL_RE.test(value) && !B64_RE.test(value)) {
+    throw new ConfigError(key, 'must be base64url (generate one with `sessiongate keygen`)')
+  }
+  const buf = Buffer.from(value, 'base64') // also accepts the url-safe alphabet
+  if (buf.length !== 32) throw new ConfigError(key, `must decode to 32 bytes (got ${buf.length})`)
+  return buf
+}
+
+function route (r: RawRoute, i: number): RouteConfig {
+  const key = (k: string): string => formatPath(['routes', i, k])
+  if (!r.prefix.startsWith('/')) throw new ConfigError(key('prefix'), 'must start with "/"')
+  noQueryOrFragment(r.prefix, key('prefix'))
+  url(r.upstream, key('upstream'), HTTP, HTTP_LABEL)
+  return {
+    prefix: r.prefix,
+    upstream: r.upstream,
+    auth: r.auth ?? DEFAULTS.route.auth,
+    forwardAccessToken: r.forwardAccessToken ?? DEFAULTS.route.forwardAccessToken,
+    csrf: r.csrf ?? DEFAULTS.route.csrf
+  }
+}
+
+const NODE_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/
+
+function redisNodes (nodes: string[], base: Path): RedisNode[] {
+  return nodes.map((n, i) => {
+    const m = NODE_RE.exec(n)
+    const port = Number(m?.[3])
+    if (m === null || port < 1 || port > 65535) {
+      throw new ConfigError(formatPath([...base, i]), `must be "host:port" (got ${JSON.stringify(n)})`)
+    }
+    return { host: (m[1] ?? m[2]) as string, port }
+  })
+}
+
+function redis (r: RawRedis): RedisConfig {
+  const base = ['store', 'redis']
+  const modes = (['url', 'sentinel', 'cluster'] as const).filter(k => r[k] !== undefined)
+  if (modes.length !== 1) {
+    throw new ConfigError(formatPath(base), modes.length === 0
+      ? 'needs one of url, sentinel, cluster'
+      : `set only one of url, sentinel, cluster (got ${modes.join(' and ')})`)
+  }
+  // The URL may hold a password: never echo it.
+  if (r.url !== undefined) url(r.url, 'store.redis.url', ['redis:', 'rediss:'], 'redis:// or rediss://')
+  return {
+    ...(r.url !== undefined && { url: r.url }),
+    ...(r.sentinel !== undefined && {
+      sentinel: {
+        name: r.sentinel.name,
+        nodes: redisNodes(r.sentinel.nodes, [...base, 'sentinel', 'nodes']),
+        ...(r.sentinel.password !== undefined && { password: r.sentinel.password })
+      }
+    }),
+    ...(r.cluster !== undefined && { cluster: { nodes: redisNodes(r.cluster.nodes, [...base, 'cluster', 'nodes']) } }),
+    ...(r.username !== undefined && { username: r.username }),
+    ...(r.password !== undefined && { password: r.password }),
+    keyPrefix: r.keyPrefix ?? DEFAULTS.redis.keyPrefix,
+    commandTimeoutMs: duration(r.commandTimeout ?? DEFAULTS.redis.commandTimeout, 'store.redis.commandTimeout', true)
+  }
+}
+
+function normalise (raw: RawConfig): Config {
+  const allowInsecureHttp = raw.oidc.allowInsecureHttp ?? DEFAULTS.allowInsecureHttp
+  const issuer = url(raw.oidc.issuer, 'oidc.issuer', HTTP, HTTP_LABEL)
+  noQueryOrFragment(raw.oidc.issuer, 'oidc.issuer')
+  if (issuer.protocol === 'http:' && !allowInsecureHttp) {
+    throw new ConfigError('oidc.issuer', 'http:// issuer refused; use https, or set oidc.allowInsecureHttp: true for a local test IdP')
+  }
+  const scopes = raw.oidc.scopes ?? [...DEFAULTS.scopes]
+  if (!scopes.includes('openid')) throw new ConfigError('oidc.scopes', 'must include "openid"')
+
+  if (raw.admin.token.length < 16) {
+    throw new ConfigError('admin.token', `must be at least 16 characters (got ${raw.admin.token.length})`)
+  }
+
+  const ttl = duration(raw.session.ttl ?? DEFAULTS.sessionTtl, 'session.ttl')
+  const absoluteTtl = duration(raw.session.absoluteTtl ?? DEFAULTS.absoluteTtl, 'session.absoluteTtl')
+  if (absoluteTtl < ttl) throw new ConfigError('session.absoluteTtl', `must be at least session.ttl (${ttl}s), got ${absoluteTtl}s`)
+  const keys = raw.session.keys.map((k, i) => sessionKey(k, formatPath(['session', 'keys', i])))
+
+  const routes = raw.routes.map(route)
+  const seen = new Map<string, number>()
+  routes.forEach((r, i) => {
+    const first = seen.get(r.prefix)
+    if (first !== undefined) {
+      throw new ConfigError(formatPath(['routes', i, 'prefix']), `duplicate prefix ${JSON.stringify(r.prefix)} (also routes[${first}].prefix)`)
+    }
+    seen.set(r.prefix, i)
+  })
+
+  const kind = raw.store?.kind ?? DEFAULTS.store.kind
+  if (kind === 'redis' && raw.store?.redis === undefined) throw new ConfigError('store.redis', 'required when store.kind is redis')
+
+  const oidc: Config['oidc'] = { issuer: raw.oidc.issuer, clientId: raw.oidc.clientId, scopes, allowInsecureHttp }
+  if (raw.oidc.clientSecret !== undefined) oidc.clientSecret = raw.oidc.clientSecret
+  const store: Config['store'] = { kind, failMode: raw.store?.failMode ?? DEFAULTS.store.failMode }
+  if (raw.store?.redis !== undefined) store.redis = redis(raw.store.redis)
+
+  return {
+    publicUrl: publicUrl(raw.publicUrl),
+    listen: listen(raw.listen, DEFAULTS.listen),
+    admin: { listen: listen(raw.admin.listen, DEFAULTS.adminListen), token: raw.admin.token },
+    authPrefix: authPrefix(raw.authPrefix ?? DEFAULTS.authPrefix),
+    trustProxy: raw.trustProxy ?? DEFAULTS.trustProxy,
+    logLevel: raw.logLevel ?? DEFAULTS.logLevel,
+    oidc,
+    session: { ttl, absoluteTtl, keys },
+    rememberMe: {
+      enabled: raw.rememberMe?.enabled ?? DEFAULTS.rememberMe.enabled,
+      ttl: duration(raw.rememberMe?.ttl ?? DEFAULTS.rememberMe.ttl, 'rememberMe.ttl')
+    },
+    store,
+    routes
+  }
+}
+
+// ---------------------------------------------------------------- entry points
+
+function parseUnchecked (rawText: string, env: Env): Config {
+  const { text, restore } = protectRefs(rawText)
+  const doc = parseDocument(text, { prettyErrors: false })
+  const yamlError = doc.errors[0]
+  if (yamlError !== undefined) {
+    // Line numbers survive protectRefs (it adds no newlines); columns might not, so leave them out.
+    const line = text.slice(0, yamlError.pos[0]).split('\n').length
+    throw new ConfigError('', `invalid YAML at line ${line}: ${restore(yamlError.message)}`)
+  }
+  const tree = substituteTree(doc.toJS({ maxAliasCount: 100 }), [], env, restore)
+  if (!isObject(tree)) throw new ConfigError('', 'the config must be a YAML mapping (key: value lines)')
+  if (!validateRaw(tree)) {
+    const errors = validateRaw.errors ?? []
+    const first = errors.find(e => e.keyword === 'additionalProperties') ?? errors[0]
+    throw first === undefined ? new ConfigError('', 'invalid config') : schemaError(first, tree)
+  }
+  return normalise(tree)
+}
+
+/** Parses, validates and normalises config text; throws ConfigError naming the offending key. */
+export function parseConfig (rawText: string, env: Env = process.env, source = '<inline>'): Config {
+  try {
+    return parseUnchecked(rawText, env)
+  } catch (err) {
+    if (err instanceof ConfigError) err.source = source
+    throw err
+  }
+}
+
+/** Reads and parses the config file at `path`; a missing or unreadable file is a ConfigError. */
+export function loadConfig (path: string, env: Env = process.env): Config {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const problem = e.code === 'ENOENT' ? `config file not found: ${path}` : `cannot read config file ${path}: ${e.message}`
+    const ce = new ConfigError('', problem, { cause: err })
+    ce.source = path
+    throw ce
+  }
+  return parseConfig(text, env, path)
+}

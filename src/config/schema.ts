@@ -1,0 +1,102 @@
+/**
+ * JSON Schema (TypeBox) of the raw YAML file, before normalisation.
+ * Structural checks only (types, unknown keys, enums, ranges); cross-field and value-format
+ * rules (URLs, keys, durations) live in loader.ts so their messages can be specific.
+ */
+import { Type, type Static, type TSchema, type ObjectOptions, type TProperties } from '@sinclair/typebox'
+
+/** Defaults of CONTRACT section 2; the loader applies them, the schema documents them. */
+export const DEFAULTS = {
+  listen: { host: '0.0.0.0', port: 8080 },
+  adminListen: { host: '127.0.0.1', port: 9090 },
+  authPrefix: '/auth',
+  trustProxy: false,
+  logLevel: 'info',
+  scopes: ['openid', 'profile', 'email', 'offline_access'],
+  allowInsecureHttp: false,
+  sessionTtl: '5m',
+  absoluteTtl: '12h',
+  rememberMe: { enabled: true, ttl: '30d' },
+  store: { kind: 'memory', failMode: 'closed' },
+  redis: { keyPrefix: 'sg:', commandTimeout: '1s' },
+  route: { auth: 'required', forwardAccessToken: false, csrf: false }
+} as const
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Every object in the file is closed: an unknown key is an error, not a silent no-op. */
+const Closed = <T extends TProperties>(props: T, opts: ObjectOptions = {}) =>
+  Type.Object(props, { ...opts, additionalProperties: false })
+
+const Opt = <T extends TSchema>(s: T) => Type.Optional(s)
+
+/** `"5m"` or an integer number of seconds; the format itself is checked by parseDuration. */
+const Duration = (def?: string) =>
+  Type.Unsafe<string | number>({ type: ['string', 'integer'], ...(def === undefined ? {} : { default: def }) })
+
+const Port = (def?: number) => Type.Integer({ minimum: 0, maximum: 65535, ...(def === undefined ? {} : { default: def }) })
+
+const Listen = (def: { host: string, port: number }) =>
+  Closed({ host: Opt(Type.String({ minLength: 1, default: def.host })), port: Opt(Port(def.port)) }, { default: {} })
+
+/** Turns a list of literals into a single `enum` keyword, so Ajv reports one clear error. */
+const Enum = <T extends string>(values: readonly T[], def?: T) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...(def === undefined ? {} : { default: def }) })
+
+const NonEmpty = Type.String({ minLength: 1 })
+/** `host:port`, `[v6addr]:port`; split by the loader. */
+const HostPort = Type.String({ minLength: 1 })
+const Nodes = Type.Array(HostPort, { minItems: 1 })
+
+export const RawRedisSchema = Closed({
+  url: Opt(NonEmpty),
+  sentinel: Opt(Closed({ name: NonEmpty, nodes: Nodes, password: Opt(Type.String()) })),
+  cluster: Opt(Closed({ nodes: Nodes })),
+  username: Opt(Type.String()),
+  password: Opt(Type.String()),
+  keyPrefix: Opt(Type.String({ default: DEFAULTS.redis.keyPrefix })),
+  commandTimeout: Opt(Duration(DEFAULTS.redis.commandTimeout))
+})
+
+export const RawRouteSchema = Closed({
+  prefix: NonEmpty,
+  upstream: NonEmpty,
+  auth: Opt(Enum(['required', 'optional', 'none'] as const, DEFAULTS.route.auth)),
+  forwardAccessToken: Opt(Type.Boolean({ default: DEFAULTS.route.forwardAccessToken })),
+  csrf: Opt(Type.Boolean({ default: DEFAULTS.route.csrf }))
+})
+
+export const RawConfigSchema = Closed({
+  publicUrl: NonEmpty,
+  listen: Opt(Listen(DEFAULTS.listen)),
+  admin: Closed({ listen: Opt(Listen(DEFAULTS.adminListen)), token: Type.String() }),
+  authPrefix: Opt(Type.String({ default: DEFAULTS.authPrefix })),
+  trustProxy: Opt(Type.Boolean({ default: DEFAULTS.trustProxy })),
+  logLevel: Opt(Enum(LOG_LEVELS, DEFAULTS.logLevel)),
+  oidc: Closed({
+    issuer: NonEmpty,
+    clientId: NonEmpty,
+    clientSecret: Opt(Type.String()),
+    scopes: Opt(Type.Array(NonEmpty, { default: [...DEFAULTS.scopes] })),
+    allowInsecureHttp: Opt(Type.Boolean({ default: DEFAULTS.allowInsecureHttp }))
+  }),
+  session: Closed({
+    ttl: Opt(Duration(DEFAULTS.sessionTtl)),
+    absoluteTtl: Opt(Duration(DEFAULTS.absoluteTtl)),
+    keys: Type.Array(Type.String(), { minItems: 1 })
+  }),
+  rememberMe: Opt(Closed({
+    enabled: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.enabled })),
+    ttl: Opt(Duration(DEFAULTS.rememberMe.ttl))
+  }, { default: {} })),
+  store: Opt(Closed({
+    kind: Opt(Enum(['memory', 'redis'] as const, DEFAULTS.store.kind)),
+    failMode: Opt(Enum(['closed', 'open'] as const, DEFAULTS.store.failMode)),
+    redis: Opt(RawRedisSchema)
+  }, { default: {} })),
+  routes: Type.Array(RawRouteSchema, { minItems: 1 })
+})
+
+export type RawConfig = Static<typeof RawConfigSchema>
+export type RawRedis = Static<typeof RawRedisSchema>
+export type RawRoute = Static<typeof RawRouteSchema>

@@ -1,0 +1,76 @@
+/**
+ * The validated, normalised configuration the rest of the gateway works with.
+ * Durations are whole seconds; session keys are decoded 32-byte buffers.
+ * Produced only by `loadConfig` / `parseConfig` in ./loader.ts.
+ */
+export type AuthMode = 'required' | 'optional' | 'none'
+export type FailMode = 'closed' | 'open'
+
+export interface ListenConfig {
+  host: string
+  port: number
+}
+
+export interface RouteConfig {
+  /** Path prefix, starts with '/'; longest prefix wins. */
+  prefix: string
+  /** Absolute http(s) URL of the upstream. */
+  upstream: string
+  auth: AuthMode
+  forwardAccessToken: boolean
+  csrf: boolean
+}
+
+export interface RedisNode {
+  host: string
+  port: number
+}
+
+export interface RedisConfig {
+  /** redis:// or rediss:// URL (standalone). */
+  url?: string
+  sentinel?: { name: string, nodes: RedisNode[], password?: string }
+  cluster?: { nodes: RedisNode[] }
+  username?: string
+  password?: string
+  keyPrefix: string
+  /** Bound on one command, in milliseconds. */
+  commandTimeoutMs: number
+}
+
+export interface Config {
+  /** External base URL without trailing slash, e.g. https://app.example.com */
+  publicUrl: string
+  listen: ListenConfig
+  admin: { listen: ListenConfig, token: string }
+  /** Starts with '/', no trailing slash, e.g. /auth */
+  authPrefix: string
+  trustProxy: boolean
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  oidc: {
+    issuer: string
+    clientId: string
+    clientSecret?: string
+    scopes: string[]
+    allowInsecureHttp: boolean
+  }
+  session: {
+    /** seconds */
+    ttl: number
+    /** seconds */
+    absoluteTtl: number
+    /** 32-byte keys; the first one encrypts, all decrypt. */
+    keys: Buffer[]
+  }
+  rememberMe: {
+    enabled: boolean
+    /** seconds */
+    ttl: number
+  }
+  store: {
+    kind: 'memory' | 'redis'
+    failMode: FailMode
+    redis?: RedisConfig
+  }
+  routes: RouteConfig[]
+}

@@ -1,0 +1,246 @@
+/**
+ * Sealed cookie values: AES-256-GCM under a key ring, bound to a purpose, and split into chunks when a
+ * value is too large for one browser cookie.
+ *
+ * Format: `v1.<kid>.<iv>.<ciphertext>.<tag>` (base64url parts; JSON plaintext). The AAD is
+ * `v1.<kid>.<purpose>`, so a value sealed as 'session' never opens as 'login-tx', and the kid picks the
+ * key without trial decryption.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+
+/** Stable codes of {@link SealError}. */
+export type SealErrorCode =
+  | 'SG_SEAL_MALFORMED' // not shaped like a sealed value, or longer than MAX_SEALED_LENGTH
+  | 'SG_SEAL_UNKNOWN_KEY' // its kid names no key in the ring (rotated out, or never ours)
+  | 'SG_SEAL_INVALID' // authentication failed: tampered, truncated, wrong key or wrong purpose
+  | 'SG_COOKIE_TOO_LARGE' // splitting would need more than MAX_COOKIE_CHUNKS cookies
+
+/** Thrown by {@link unseal} and {@link splitCookie}. Messages are fixed per code: they never echo input. */
+export class SealError extends Error {
+  /** Stable, machine-readable reason. */
+  readonly code: SealErrorCode
+
+  constructor (code: SealErrorCode, message: string) {
+    super(message)
+    this.name = 'SealError'
+    this.code = code
+  }
+}
+
+/** Longest sealed value {@link unseal} will look at; checked before any decoding. */
+export const MAX_SEALED_LENGTH = 64 * 1024
+
+/** Most cookies one value may be split into. 3 × 3800 keeps the Cookie header under Node's 16 KiB limit. */
+export const MAX_COOKIE_CHUNKS = 3
+
+const VERSION = 'v1'
+const KEY_BYTES = 32
+const IV_BYTES = 12
+const TAG_BYTES = 16
+const KID_LENGTH = 8
+const ALG = 'aes-256-gcm'
+const B64URL = /^[A-Za-z0-9_-]+$/
+// Purposes end the AAD, so any charset is unambiguous; this one keeps them readable in code.
+const PURPOSE = /^[A-Za-z0-9_-]{1,64}$/
+
+interface RingKey {
+  readonly kid: string
+  readonly key: Buffer
+}
+
+interface RingState {
+  readonly current: RingKey
+  readonly byKid: ReadonlyMap<string, RingKey>
+}
+
+// Module-private accessor: seal/unseal read the keys; nothing outside this file can (nor can a logger).
+let stateOf: (ring: KeyRing) => RingState
+
+/** Session keys: the first seals, every key opens. Keys are copied; each must be exactly 32 bytes. */
+export class KeyRing {
+  readonly #state: RingState
+
+  static {
+    stateOf = (ring) => ring.#state
+  }
+
+  constructor (keys: readonly Uint8Array[]) {
+    if (!Array.isArray(keys) || keys.length === 0) throw new TypeError('KeyRing needs at least one key')
+    const byKid = new Map<string, RingKey>()
+    const all = keys.map((raw, i) => {
+      if (!(raw instanceof Uint8Array) || raw.byteLength !== KEY_BYTES) {
+        throw new TypeError(`KeyRing key ${i} must be exactly ${KEY_BYTES} bytes`)
+      }
+      const key = Buffer.from(raw) // copy: later changes to the caller's buffer must not change the ring
+      const entry: RingKey = { kid: kidOf(key), key }
+      const seen = byKid.get(entry.kid)
+      // Two distinct keys with one kid would make unseal pick the wrong one; 48 bits make it near impossible.
+      if (seen !== undefined && !seen.key.equals(key)) throw new TypeError(`KeyRing key ${i} collides with another key's kid`)
+      if (seen === undefined) byKid.set(entry.kid, entry)
+      return entry
+    })
+    this.#state = { current: all[0] as RingKey, byKid }
+  }
+
+  /** Key id of the key that seals new values. */
+  get currentKid (): string {
+    return this.#state.current.kid
+  }
+
+  /** Key ids of all keys, the sealing key first (duplicates removed). */
+  get kids (): string[] {
+    const { current, byKid } = this.#state
+    return [current.kid, ...[...byKid.keys()].filter((kid) => kid !== current.kid)]
+  }
+}
+
+/** Key id: first 8 chars of base64url(SHA-256(key)). Public by design; it only names the key. */
+function kidOf (key: Uint8Array): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, KID_LENGTH)
+}
+
+function aad (kid: string, purpose: string): Buffer {
+  return Buffer.from(`${VERSION}.${kid}.${purpose}`, 'utf8')
+}
+
+function assertPurpose (purpose: string): void {
+  if (typeof purpose !== 'string' || !PURPOSE.test(purpose)) throw new TypeError('purpose must match [A-Za-z0-9_-]{1,64}')
+}
+
+/** Strict base64url: our charset, no padding, canonical (so one value has exactly one encoding). */
+function decodePart (part: string): Buffer | undefined {
+  if (!B64URL.test(part)) return undefined
+  const bytes = Buffer.from(part, 'base64url')
+  return bytes.toString('base64url') === part ? bytes : undefined
+}
+
+/** Encrypts `payload` (JSON) for `purpose` with the ring's first key. Throws TypeError for non-JSON payloads. */
+export function seal (ring: KeyRing, purpose: string, payload: unknown): string {
+  assertPurpose(purpose)
+  const json: string | undefined = JSON.stringify(payload)
+  if (json === undefined) throw new TypeError('payload is not JSON-serialisable')
+  const { kid, key } = stateOf(ring).current
+  // Random 96-bit IVs: safe up to ~2^32 seals per key; key rotation keeps us far below that.
+  const iv = randomBytes(IV_BYTES)
+  const cipher = createCipheriv(ALG, key, iv, { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad(kid, purpose))
+  const ciphertext = Buffer.concat([cipher.update(json, 'utf8'), cipher.final()])
+  const sealed = [VERSION, kid, iv.toString('base64url'), ciphertext.toString('base64url'),
+    cipher.getAuthTag().toString('base64url')].join('.')
+  // Never produce what unseal would refuse.
+  if (sealed.length > MAX_SEALED_LENGTH) throw new RangeError(`sealed value exceeds ${MAX_SEALED_LENGTH} characters`)
+  return sealed
+}
+
+/**
+ * Opens a value made by {@link seal} for the same `purpose` with a key still in the ring.
+ * Throws {@link SealError}; never returns data that did not authenticate.
+ */
+export function unseal (ring: KeyRing, purpose: string, sealed: string): unknown {
+  assertPurpose(purpose)
+  if (typeof sealed !== 'string' || sealed.length > MAX_SEALED_LENGTH) throw malformed()
+  const parts = sealed.split('.')
+  if (parts.length !== 5) throw malformed()
+  const [version, kid, ivPart, ctPart, tagPart] = parts as [string, string, string, string, string]
+  if (version !== VERSION || kid.length !== KID_LENGTH || !B64URL.test(kid)) throw malformed()
+  const iv = decodePart(ivPart)
+  const ciphertext = decodePart(ctPart)
+  const tag = decodePart(tagPart)
+  if (iv?.length !== IV_BYTES || tag?.length !== TAG_BYTES || ciphertext === undefined) throw malformed()
+
+  const entry = stateOf(ring).byKid.get(kid)
+  if (entry === undefined) throw new SealError('SG_SEAL_UNKNOWN_KEY', 'sealed with a key that is not in the key ring')
+
+  let plaintext: Buffer
+  try {
+    const decipher = createDecipheriv(ALG, entry.key, iv, { authTagLength: TAG_BYTES })
+    decipher.setAuthTag(tag)
+    decipher.setAAD(aad(kid, purpose))
+    // final() authenticates; nothing from update() is used unless it succeeds.
+    plaintext = Buffer.concat([decipher.update(ciphertext), decipher.final()])
+  } catch {
+    throw invalid()
+  }
+  try {
+    return JSON.parse(plaintext.toString('utf8')) as unknown
+  } catch {
+    throw invalid() // authentic but not JSON: only a foreign sealer with our key could do this
+  }
+}
+
+function malformed (): SealError {
+  return new SealError('SG_SEAL_MALFORMED', 'not a sealed value')
+}
+
+function invalid (): SealError {
+  return new SealError('SG_SEAL_INVALID', 'sealed value failed authentication')
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Chunking. Browsers cap name + value at 4096 octets per cookie (RFC 6265bis); the default budget of 3800
+// leaves room for the attributes some browsers count too.
+
+/** One cookie to set: a name and its value. */
+export interface CookiePart {
+  name: string
+  value: string
+}
+
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/ // RFC 7230 token
+const COOKIE_VALUE = /^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*$/ // RFC 6265 cookie-octet*
+const CHUNK_INDEX = /^(?:0|[1-9][0-9]*)$/
+const BROWSER_LIMIT = 4096
+// Chunk names add ".N" with N < MAX_COOKIE_CHUNKS <= 10: always two characters.
+const SUFFIX_LENGTH = 2
+
+/**
+ * Splits a cookie whose name + value exceeds `maxChunk` into `name.0`, `name.1`, ...; otherwise returns it
+ * whole. Throws SealError 'SG_COOKIE_TOO_LARGE' past MAX_COOKIE_CHUNKS, TypeError/RangeError on bad input.
+ */
+export function splitCookie (name: string, value: string, maxChunk = 3800): CookiePart[] {
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) throw new TypeError('cookie name is not a token')
+  if (typeof value !== 'string' || !COOKIE_VALUE.test(value)) throw new TypeError('cookie value has characters a cookie cannot carry')
+  const room = maxChunk - name.length - SUFFIX_LENGTH
+  if (!Number.isInteger(maxChunk) || maxChunk > BROWSER_LIMIT || room < 1) {
+    throw new RangeError(`maxChunk must be an integer above name length + ${SUFFIX_LENGTH} and at most ${BROWSER_LIMIT}`)
+  }
+  if (name.length + value.length <= maxChunk) return [{ name, value }]
+  const count = Math.ceil(value.length / room)
+  if (count > MAX_COOKIE_CHUNKS) throw new SealError('SG_COOKIE_TOO_LARGE', `cookie needs more than ${MAX_COOKIE_CHUNKS} chunks`)
+  const size = Math.ceil(value.length / count) // even chunks rather than a tiny last one
+  return Array.from({ length: count }, (_, i) => ({ name: `${name}.${i}`, value: value.slice(i * size, (i + 1) * size) }))
+}
+
+/** Index of chunk cookie `key` of `name` (`name.<n>`, canonical decimal), else undefined. */
+function chunkIndex (key: string, name: string): number | undefined {
+  if (key.length <= name.length + 1 || !key.startsWith(name) || key[name.length] !== '.') return undefined
+  const suffix = key.slice(name.length + 1)
+  return CHUNK_INDEX.test(suffix) ? Number(suffix) : undefined
+}
+
+/**
+ * Reassembles the value of `name` from the plain cookie (preferred when present and non-empty) or from its
+ * chunks. A gap, an empty chunk or more than MAX_COOKIE_CHUNKS chunks yields undefined.
+ */
+export function joinCookie (cookies: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  const plain = Object.hasOwn(cookies, name) ? cookies[name] : undefined
+  if (plain !== undefined && plain !== '') return plain
+  const chunks: Array<string | undefined> = []
+  for (const key of Object.keys(cookies)) {
+    const i = chunkIndex(key, name)
+    if (i === undefined) continue
+    const value = cookies[key]
+    if (i >= MAX_COOKIE_CHUNKS || value === undefined || value === '') return undefined
+    chunks[i] = value
+  }
+  if (chunks.length === 0) return undefined
+  // The array is sparse where a chunk is missing: reject rather than join a hole.
+  for (let i = 0; i < chunks.length; i++) if (chunks[i] === undefined) return undefined
+  return chunks.join('')
+}
+
+/** Names of present cookies for `name` (plain or chunk) not in `keep`: the caller clears them with Max-Age=0. */
+export function staleChunkNames (cookies: Readonly<Record<string, string | undefined>>, name: string, keep: readonly string[]): string[] {
+  return Object.keys(cookies).filter((key) =>
+    cookies[key] !== undefined && (key === name || chunkIndex(key, name) !== undefined) && !keep.includes(key))
+}

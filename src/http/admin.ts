@@ -1,0 +1,77 @@
+/**
+ * The admin port: health, readiness, metrics, and the help-desk API that ends a user's sessions.
+ * `/admin/*` needs `Authorization: Bearer <admin.token>`, compared in constant time.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { GatewayContext } from './context.js'
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
+
+/** Public view of a session record: no credential hashes, no tokens. */
+export function publicSession (r: { sid: string, createdAt: number, lastSeenAt: number, userAgent: string, ip: string, rememberMe: boolean, expiresAt: number }): Record<string, unknown> {
+  return {
+    id: r.sid,
+    createdAt: new Date(r.createdAt).toISOString(),
+    lastSeenAt: new Date(r.lastSeenAt).toISOString(),
+    expiresAt: new Date(r.expiresAt).toISOString(),
+    userAgent: r.userAgent,
+    ip: r.ip,
+    rememberMe: r.rememberMe
+  }
+}
+
+export interface AdminOptions { ctx: GatewayContext }
+
+/** Registers /healthz, /readyz, /metrics and /admin/*. */
+export async function adminRoutes (app: FastifyInstance, { ctx }: AdminOptions): Promise<void> {
+  const expected = digest(ctx.config.admin.token)
+  const { store, config, metrics } = ctx
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+
+  app.get('/readyz', async (_request, reply) => {
+    const checks: Record<string, string> = {}
+    checks.shutdown = ctx.accepting ? 'ok' : 'shutting down'
+    checks.idp = ctx.oidc.current() !== undefined ? 'ok' : 'metadata not loaded'
+    checks.store = await store.ping().then(() => 'ok', () => 'unreachable')
+    const ready = Object.values(checks).every((v) => v === 'ok')
+    return await reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not ready', checks })
+  })
+
+  app.get('/metrics', async (_request, reply) => {
+    return await reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
+  })
+
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      const h = request.headers.authorization
+      const token = typeof h === 'string' && h.startsWith('Bearer ') ? h.slice(7) : ''
+      // Equal-length digests: the comparison leaks neither content nor length.
+      if (!timingSafeEqual(digest(token), expected)) {
+        await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' })
+      }
+    })
+
+    admin.get<{ Params: { sub: string } }>('/admin/users/:sub/sessions', async (request) => {
+      const sessions = await store.listSessions(request.params.sub)
+      return sessions.map(publicSession)
+    })
+
+    admin.delete<{ Params: { sub: string } }>('/admin/users/:sub/sessions', async (request, reply) => {
+      const event = await store.revokeUser(request.params.sub, config.session.ttl)
+      metrics.logouts.inc({ channel: 'admin' })
+      request.log.info({ sessions: event.sids.length, channel: 'admin' }, 'admin revoked all sessions of a user')
+      return await reply.code(204).send()
+    })
+
+    admin.delete<{ Params: { id: string } }>('/admin/sessions/:id', async (request, reply) => {
+      const sub = await store.findOwner(request.params.id)
+      if (sub === null) return await reply.code(404).send({ error: 'not_found' })
+      await store.revokeSessions(sub, [request.params.id], config.session.ttl)
+      metrics.logouts.inc({ channel: 'admin' })
+      request.log.info({ sid: request.params.id, channel: 'admin' }, 'admin revoked a session')
+      return await reply.code(204).send()
+    })
+  })
+}

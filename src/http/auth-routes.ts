@@ -1,0 +1,204 @@
+/**
+ * The gateway's own browser endpoints under `authPrefix`: login, callback, logout, session.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { seal, unseal } from '../core/sealed-cookie.js'
+import { safeReturnTo } from '../core/return-to.js'
+import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
+import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
+import type { LoginChecks, LoginResult } from '../oidc/client.js'
+import { OidcError } from '../oidc/client.js'
+import type { GatewayContext } from './context.js'
+import type { Gate } from './gate.js'
+import { errorPage, escapeHtml, page } from './pages.js'
+
+const TX_PURPOSE = 'login-tx'
+const TOKENS_PURPOSE = 'tokens'
+/** A login must come back from the IdP within this many seconds. */
+const TX_TTL = 600
+
+/** The login transaction, sealed into a short cookie for the IdP round trip. */
+interface LoginTx { checks: LoginChecks, returnTo: string, remember: boolean, iat: number }
+
+/** Tokens kept server-side in the session record, sealed with the session key ring. */
+export interface TokenBundle { idToken?: string, refreshToken?: string }
+
+/** Security headers of every page the gateway renders itself. */
+function pageHeaders (reply: FastifyReply): FastifyReply {
+  return reply
+    .header('cache-control', 'no-store')
+    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+    .type('text/html; charset=utf-8')
+}
+
+/** Profile claims forwarded upstream: from userinfo first, then the ID token. */
+function profileOf (login: LoginResult): ProfileClaims {
+  const pick = (k: string): unknown => login.userinfo[k] ?? (login.idClaims as Record<string, unknown>)[k]
+  const profile: ProfileClaims = {}
+  for (const k of ['email', 'preferred_username', 'name'] as const) {
+    const v = pick(k)
+    if (typeof v === 'string' && v !== '') profile[k] = v
+  }
+  const groups = pick('groups')
+  if (Array.isArray(groups)) profile.groups = groups.filter((g): g is string => typeof g === 'string')
+  else if (typeof groups === 'string') profile.groups = [groups]
+  return profile
+}
+
+export interface AuthRoutesOptions { ctx: GatewayContext, gate: Gate }
+
+/** Registers login, callback, logout and session under the auth prefix. */
+export async function authRoutes (app: FastifyInstance, { ctx, gate }: AuthRoutesOptions): Promise<void> {
+  const { config, jar, store } = ctx
+  const prefix = config.authPrefix
+  const redirectUri = `${config.publicUrl}${prefix}/callback`
+
+  function badLogin (reply: FastifyReply, message: string): FastifyReply {
+    return pageHeaders(reply.code(400)).send(errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
+  }
+
+  app.get(`${prefix}/login`, async (request, reply) => {
+    const q = request.query as Record<string, unknown>
+    const oidc = await ctx.oidc.get()
+    const checks = oidc.newChecks()
+    const tx: LoginTx = {
+      checks,
+      returnTo: safeReturnTo(q.returnTo),
+      remember: config.rememberMe.enabled && (q.remember === '1' || q.remember === 'true'),
+      iat: ctx.now()
+    }
+    reply.setCookie(jar.names.tx, seal(ctx.ring, TX_PURPOSE, tx), jar.options(TX_TTL))
+    const url = await oidc.authorizationUrl(checks, redirectUri, config.oidc.scopes)
+    return reply.header('cache-control', 'no-store').redirect(url, 302)
+  })
+
+  app.get(`${prefix}/callback`, async (request, reply) => {
+    const q = request.query as Record<string, unknown>
+    const sealedTx = request.cookies[jar.names.tx]
+    reply.setCookie(jar.names.tx, '', jar.options(0))
+    let tx: LoginTx
+    try {
+      if (sealedTx === undefined) throw new Error('no login in progress')
+      tx = unseal(ctx.ring, TX_PURPOSE, sealedTx) as LoginTx
+      if (ctx.now() - tx.iat > TX_TTL) throw new Error('login expired')
+    } catch {
+      return badLogin(reply, 'This sign-in link has expired or was not started in this browser.')
+    }
+    if (typeof q.error === 'string') {
+      request.log.info({ idpError: q.error }, 'IdP returned an error to the callback')
+      return badLogin(reply, 'The identity provider did not complete the sign-in.')
+    }
+    if (typeof q.state !== 'string' || !safeEqual(q.state, tx.checks.state)) {
+      return badLogin(reply, 'The sign-in response does not match this browser.')
+    }
+    // One use per state: a replayed callback (same cookie, same state) is refused before the IdP sees it.
+    if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
+      return badLogin(reply, 'This sign-in response was already used.')
+    }
+    const oidc = await ctx.oidc.get()
+    let login: LoginResult
+    try {
+      login = await oidc.finishLogin(new URL(request.url, config.publicUrl), tx.checks)
+    } catch (err) {
+      request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
+      return badLogin(reply, 'The identity provider response could not be verified.')
+    }
+    const claims = await createSession(request, login, tx.remember)
+    return reply.header('cache-control', 'no-store').redirect(tx.returnTo, 302)
+
+    async function createSession (req: FastifyRequest, l: LoginResult, remember: boolean): Promise<SessionClaims> {
+      const now = ctx.now()
+      const sid = newSessionId()
+      const credential = newCredential()
+      const lifetime = remember ? config.rememberMe.ttl : config.session.absoluteTtl
+      const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
+      const tokens: TokenBundle = { idToken: l.idToken, ...(l.refreshToken !== undefined ? { refreshToken: l.refreshToken } : {}) }
+      const version = await store.createSession({
+        sid,
+        sub: l.idClaims.sub,
+        iss: oidc.issuer,
+        ...(idpSid !== undefined ? { idpSid } : {}),
+        createdAt: now * 1000,
+        lastSeenAt: now * 1000,
+        userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
+        ip: req.ip,
+        rememberMe: remember,
+        expiresAt: (now + lifetime) * 1000,
+        credHash: hashCredential(credential),
+        tokens: seal(ctx.ring, TOKENS_PURPOSE, tokens)
+      }, Math.max(config.rememberMe.ttl, config.session.absoluteTtl) + config.session.ttl)
+      const session = issueSession({
+        sid,
+        sub: l.idClaims.sub,
+        iss: oidc.issuer,
+        ...(idpSid !== undefined ? { idpSid } : {}),
+        ver: version,
+        epoch: await store.epoch(),
+        authTime: typeof l.idClaims.auth_time === 'number' ? l.idClaims.auth_time : now,
+        rememberMe: remember,
+        profile: profileOf(l),
+        ...(ctx.keepsAccessToken ? { at: l.accessToken, ...(l.accessTokenExp !== undefined ? { atExp: l.accessTokenExp } : {}) } : {}),
+        loginAt: now
+      }, now, config.session.ttl, config.session.absoluteTtl)
+      gate.writeSession(req, reply, session)
+      reply.setCookie(jar.names.device, formatDeviceCookie(sid, credential), jar.options(remember ? config.rememberMe.ttl : undefined))
+      req.log.info({ sid, rememberMe: remember }, 'login')
+      return session
+    }
+    void claims
+  })
+
+  app.get(`${prefix}/session`, async (request, reply) => {
+    const s = await gate.resolve(request, reply)
+    reply.header('cache-control', 'no-store')
+    if (s === null) return await reply.code(401).send({ error: 'unauthenticated' })
+    return { sub: s.sub, sid: s.sid, claims: s.profile, expiresAt: new Date(s.exp * 1000).toISOString(), rememberMe: s.rememberMe }
+  })
+
+  /** Local logout: revoke this session and its device credential, clear cookies, go to the IdP. */
+  async function logout (request: FastifyRequest, reply: FastifyReply, s: SessionClaims): Promise<FastifyReply> {
+    const record = await store.getSession(s.sub, s.sid)
+    await store.revokeSessions(s.sub, [s.sid], config.session.ttl)
+    jar.clearAll(request, reply)
+    let tokens: TokenBundle = {}
+    if (record?.tokens !== undefined) {
+      try { tokens = unseal(ctx.ring, TOKENS_PURPOSE, record.tokens) as TokenBundle } catch { tokens = {} }
+    }
+    const oidc = ctx.oidc.current()
+    if (oidc !== undefined && tokens.refreshToken !== undefined) {
+      // RFC 7009: best effort; the local session is gone whatever the IdP answers.
+      await oidc.revokeRefreshToken(tokens.refreshToken).catch((err: Error) => {
+        request.log.warn({ reason: err.message }, 'refresh token revocation at the IdP failed')
+      })
+    }
+    request.log.info({ sid: s.sid, channel: 'rp' }, 'logout')
+    const target = oidc?.endSessionUrl(tokens.idToken, `${config.publicUrl}/`) ?? '/'
+    return reply.header('cache-control', 'no-store').redirect(target, 302)
+  }
+
+  app.get(`${prefix}/logout`, async (request, reply) => {
+    const s = await gate.resolve(request, reply)
+    const q = request.query as Record<string, unknown>
+    if (s === null) {
+      jar.clearAll(request, reply)
+      return reply.header('cache-control', 'no-store').redirect('/', 302)
+    }
+    // A bare cross-site GET (an <img>, say) does not know the sid and logs nobody out.
+    if (typeof q.sid === 'string' && safeEqual(q.sid, s.sid)) return await logout(request, reply, s)
+    return pageHeaders(reply).send(page('Sign out', `<h1>Sign out?</h1><p>You are signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>.</p>` +
+      `<form method="get" action="${escapeHtml(prefix)}/logout"><input type="hidden" name="sid" value="${escapeHtml(s.sid)}">` +
+      `<button type="submit">Sign out</button></form>`))
+  })
+
+  app.post(`${prefix}/logout`, async (request, reply) => {
+    if (request.headers['x-csrf'] !== '1') return await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
+    const s = await gate.resolve(request, reply)
+    if (s === null) {
+      jar.clearAll(request, reply)
+      return await reply.code(401).send({ error: 'unauthenticated' })
+    }
+    return await logout(request, reply, s)
+  })
+}

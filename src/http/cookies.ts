@@ -1,0 +1,82 @@
+/**
+ * The gateway's cookies: names, attributes, and which of them must never reach an upstream.
+ * With an https publicUrl every name carries the `__Host-` prefix (Secure, Path=/, no Domain).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { CookieSerializeOptions } from '@fastify/cookie'
+import { joinCookie, splitCookie, staleChunkNames } from '../core/sealed-cookie.js'
+
+export interface CookieNames {
+  /** The short session cookie (chunks: `<session>.0`, `.1`, ...). */
+  session: string
+  /** The device credential. */
+  device: string
+  /** The login transaction (state, nonce, PKCE verifier, returnTo), for the IdP round trip only. */
+  tx: string
+}
+
+export class CookieJar {
+  readonly names: CookieNames
+  private readonly secure: boolean
+
+  constructor (publicUrl: string) {
+    this.secure = new URL(publicUrl).protocol === 'https:'
+    const p = this.secure ? '__Host-' : ''
+    this.names = { session: `${p}sg`, device: `${p}sg-device`, tx: `${p}sg-tx` }
+  }
+
+  /** Attributes of every gateway cookie; Lax so the top-level redirect back from the IdP carries them. */
+  options (maxAge?: number): CookieSerializeOptions {
+    const o: CookieSerializeOptions = { path: '/', httpOnly: true, secure: this.secure, sameSite: 'lax' }
+    if (maxAge !== undefined) o.maxAge = maxAge
+    return o
+  }
+
+  /** True for a cookie name the gateway owns (including session chunks); such cookies never go upstream. */
+  isOwn (name: string): boolean {
+    const n = this.names
+    return name === n.session || name === n.device || name === n.tx ||
+      (name.startsWith(`${n.session}.`) && /^\d+$/.test(name.slice(n.session.length + 1)))
+  }
+
+  /** The sealed session value from the request, joined from chunks when needed. */
+  readSession (request: FastifyRequest): string | undefined {
+    return joinCookie(request.cookies, this.names.session)
+  }
+
+  /** Sets the session cookie (chunked above the per-cookie budget) and clears stale chunks. */
+  writeSession (request: FastifyRequest, reply: FastifyReply, sealed: string, maxAge: number): void {
+    const parts = splitCookie(this.names.session, sealed)
+    for (const part of parts) reply.setCookie(part.name, part.value, this.options(maxAge))
+    for (const stale of staleChunkNames(request.cookies, this.names.session, parts.map((p) => p.name))) {
+      reply.setCookie(stale, '', this.options(0))
+    }
+  }
+
+  /** Clears the session cookie and every chunk the browser sent. */
+  clearSession (request: FastifyRequest, reply: FastifyReply): void {
+    for (const name of staleChunkNames(request.cookies, this.names.session, [])) reply.setCookie(name, '', this.options(0))
+    reply.setCookie(this.names.session, '', this.options(0))
+  }
+
+  /** Clears every gateway cookie (logout, revoked session). */
+  clearAll (request: FastifyRequest, reply: FastifyReply): void {
+    this.clearSession(request, reply)
+    reply.setCookie(this.names.device, '', this.options(0))
+  }
+
+  /** The `Cookie` header without the gateway's cookies, or undefined when nothing is left. */
+  stripOwn (header: string | string[] | undefined): string | undefined {
+    if (header === undefined) return undefined
+    const pairs = (Array.isArray(header) ? header.join('; ') : header).split(';')
+    const kept = pairs.map((p) => p.trim()).filter((p) => p !== '' && !this.isOwn(p.split('=', 1)[0]!.trim()))
+    return kept.length > 0 ? kept.join('; ') : undefined
+  }
+
+  /** Drops upstream `Set-Cookie` lines that would overwrite a gateway cookie. */
+  filterSetCookie (value: string | string[] | undefined): string[] | undefined {
+    if (value === undefined) return undefined
+    const lines = (Array.isArray(value) ? value : [value]).filter((line) => !this.isOwn(line.split('=', 1)[0]!.trim()))
+    return lines.length > 0 ? lines : undefined
+  }
+}

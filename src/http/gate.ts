@@ -1,0 +1,107 @@
+/**
+ * The gate: resolves the session of a request from its cookie, checks it against the revocation state,
+ * slides it forward when it is past half its life, and decides what an unauthenticated request gets.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { unseal } from '../core/sealed-cookie.js'
+import { asSessionClaims, shouldSlide, slideSession, timeVerdict, verdict, type SessionClaims } from '../core/session.js'
+import { seal } from '../core/sealed-cookie.js'
+import { StoreUnavailableError } from '../store/store.js'
+import type { GatewayContext } from './context.js'
+
+export const SESSION_PURPOSE = 'session'
+const CACHE_MAX = 10_000
+
+/** Unsealing costs an AES-GCM decryption; the result depends only on the cookie value, so cache it. */
+class UnsealCache {
+  private readonly map = new Map<string, SessionClaims | null>()
+  get (key: string): SessionClaims | null | undefined { return this.map.get(key) }
+  set (key: string, value: SessionClaims | null): void {
+    if (this.map.size >= CACHE_MAX) this.map.delete(this.map.keys().next().value as string)
+    this.map.set(key, value)
+  }
+}
+
+export interface Gate {
+  /** The live session of this request, or null. Clears cookies of revoked or invalid sessions. */
+  resolve (request: FastifyRequest, reply: FastifyReply): Promise<SessionClaims | null>
+  /** Seals and sets a session cookie for these claims. */
+  writeSession (request: FastifyRequest, reply: FastifyReply, claims: SessionClaims): void
+  /** What a request without a live session gets on an `auth: required` route. */
+  deny (request: FastifyRequest, reply: FastifyReply): FastifyReply
+}
+
+/** Builds the gate for one gateway instance. */
+export function createGate (ctx: GatewayContext): Gate {
+  const cache = new UnsealCache()
+  const { jar, store, config } = ctx
+  let warnedOpen = 0
+
+  function open (sealed: string): SessionClaims | null {
+    const hit = cache.get(sealed)
+    if (hit !== undefined) return hit
+    let claims: SessionClaims | null = null
+    try {
+      claims = asSessionClaims(unseal(ctx.ring, SESSION_PURPOSE, sealed))
+    } catch {
+      claims = null // tampered, truncated or sealed with a key we no longer have
+    }
+    cache.set(sealed, claims)
+    return claims
+  }
+
+  function writeSession (request: FastifyRequest, reply: FastifyReply, claims: SessionClaims): void {
+    const sealed = seal(ctx.ring, SESSION_PURPOSE, claims)
+    jar.writeSession(request, reply, sealed, Math.max(0, claims.exp - ctx.now()))
+  }
+
+  async function resolve (request: FastifyRequest, reply: FastifyReply): Promise<SessionClaims | null> {
+    const sealed = jar.readSession(request)
+    if (sealed === undefined) return null
+    const claims = open(sealed)
+    if (claims === null) {
+      jar.clearSession(request, reply)
+      return null
+    }
+    const now = ctx.now()
+    if (timeVerdict(claims, now) === 'expired') {
+      jar.clearSession(request, reply)
+      return null
+    }
+    let v
+    try {
+      const [state, epoch] = await Promise.all([store.check(claims.sub, claims.sid), store.epoch()])
+      v = verdict(claims, now, { ...state, epoch })
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || config.store.failMode === 'closed') throw err
+      // failMode open: the cookie alone decides; say so loudly but not on every request
+      if (Date.now() - warnedOpen > 10_000) {
+        warnedOpen = Date.now()
+        request.log.warn({ err: err.message }, 'store unavailable: admitting sessions on their cookie alone (failMode open)')
+      }
+      return claims
+    }
+    if (v.kind !== 'live') {
+      request.log.info({ sid: claims.sid, verdict: v.kind, reason: v.kind === 'revoked' ? v.reason : undefined }, 'session refused')
+      jar.clearAll(request, reply)
+      return null
+    }
+    if (shouldSlide(claims, now)) {
+      const slid = slideSession(claims, now, config.session.ttl)
+      writeSession(request, reply, slid)
+      return slid
+    }
+    return claims
+  }
+
+  function deny (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const wantsHtml = (request.headers.accept ?? '').includes('text/html')
+    if (request.method === 'GET' && wantsHtml && request.headers.upgrade === undefined) {
+      const login = `${config.authPrefix}/login?returnTo=${encodeURIComponent(request.url)}`
+      return reply.header('cache-control', 'no-store').redirect(login, 302)
+    }
+    return reply.code(401).header('cache-control', 'no-store').send({ error: 'unauthenticated' })
+  }
+
+  return { resolve, writeSession, deny }
+}

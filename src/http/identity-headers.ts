@@ -1,0 +1,49 @@
+/**
+ * The identity headers upstreams trust (CONTRACT section 5), and their hygiene: whatever a client sent
+ * under these names is removed before the gateway sets its own values.
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import type { SessionClaims } from '../core/session.js'
+
+export const IDENTITY_HEADERS = [
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-forwarded-preferred-username',
+  'x-forwarded-groups',
+  'x-forwarded-access-token'
+] as const
+
+/** Header values must not carry control characters; UTF-8 travels as raw bytes (latin1 string). */
+function headerValue (v: string): string {
+  // eslint-disable-next-line no-control-regex
+  return Buffer.from(v.replace(/[\u0000-\u001f\u007f]/g, ''), 'utf8').toString('latin1')
+}
+
+export interface IdentityOptions {
+  forwardAccessToken: boolean
+  /** The request's `Cookie` header with the gateway's cookies removed (undefined: none left). */
+  cookie: string | undefined
+}
+
+/**
+ * The headers sent upstream: client-sent identity headers removed, the gateway's cookies removed,
+ * then the session's identity added (when there is one).
+ */
+export function upstreamHeaders (incoming: IncomingHttpHeaders, session: SessionClaims | null, opts: IdentityOptions): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = { ...incoming }
+  for (const h of IDENTITY_HEADERS) delete out[h]
+  if (opts.forwardAccessToken) delete out.authorization
+  if (opts.cookie === undefined) delete out.cookie
+  else out.cookie = opts.cookie
+  if (session === null) return out
+  out['x-forwarded-user'] = headerValue(session.sub)
+  const p = session.profile
+  if (p.email !== undefined) out['x-forwarded-email'] = headerValue(p.email)
+  if (p.preferred_username !== undefined) out['x-forwarded-preferred-username'] = headerValue(p.preferred_username)
+  if (p.groups !== undefined && p.groups.length > 0) out['x-forwarded-groups'] = headerValue(p.groups.join(','))
+  if (opts.forwardAccessToken && session.at !== undefined) {
+    out['x-forwarded-access-token'] = session.at
+    out.authorization = `Bearer ${session.at}`
+  }
+  return out
+}

@@ -1,0 +1,30 @@
+/**
+ * The few small HTML pages the gateway renders itself. Every interpolated value is escaped.
+ */
+
+/** Escapes text for HTML content and attribute values. */
+export function escapeHtml (s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+}
+
+const STYLE = `
+  body{font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f4f5f7;color:#1d2433;margin:0}
+  main{max-width:44rem;margin:4rem auto;background:#fff;border-radius:12px;padding:2rem 2.5rem;box-shadow:0 2px 12px #0001}
+  h1{font-size:1.4rem;margin-top:0} a{color:#2450d8}
+  button{font:inherit;background:#2450d8;color:#fff;border:0;border-radius:8px;padding:.5rem 1.1rem;cursor:pointer}
+  button.secondary{background:#e9ecf2;color:#1d2433}
+  table{border-collapse:collapse;width:100%} td,th{text-align:left;padding:.5rem;border-bottom:1px solid #e6e8ee}
+  .muted{color:#687085;font-size:.9rem} .tag{background:#e6f4ea;color:#1e7a3c;border-radius:6px;padding:0 .4rem;font-size:.8rem}
+`
+
+/** A complete page around `body` (already-escaped HTML). */
+export function page (title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
+    `<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`
+}
+
+/** A short error page: a title, one sentence, and a way forward. Never a stack trace. */
+export function errorPage (title: string, message: string, link?: { href: string, text: string }): string {
+  const next = link !== undefined ? `<p><a href="${escapeHtml(link.href)}">${escapeHtml(link.text)}</a></p>` : ''
+  return page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${next}`)
+}

@@ -1,0 +1,268 @@
+/**
+ * MemoryStore: the embedded Store for one replica (demo, small sites).
+ *
+ * Same semantics as RedisStore, including TTLs: expired entries are invisible at once (checked against
+ * the injected clock) and a periodic sweep frees them, so memory stays bounded by live state.
+ */
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import {
+  StoreUnavailableError,
+  type RevocationEvent,
+  type RotateResult,
+  type SessionCheck,
+  type SessionRecord,
+  type Store
+} from './store.js'
+
+/** The pino-like logger the store reports listener failures to. */
+export interface MemoryStoreLogger {
+  error: (obj: object, msg: string) => void
+}
+
+export interface MemoryStoreOptions {
+  /** Clock in epoch ms; injectable so tests can fast-forward time. */
+  now?: () => number
+  /** How often expired entries are freed (ms). Default 60 s. */
+  sweepIntervalMs?: number
+  logger?: MemoryStoreLogger
+}
+
+type Patch = Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>
+
+interface Expiring<T> {
+  value: T
+  expiresAt: number
+}
+
+const EVENT = 'revocation'
+// Keys of composite maps: JSON, so no character in a sub or iss can make two pairs collide.
+const pair = (a: string, b: string): string => JSON.stringify([a, b])
+const unpair = (key: string): [string, string] => JSON.parse(key) as [string, string]
+
+/** Non-positive or fractional TTLs behave like Redis `EX`: at least one whole second. */
+const secondsToMs = (ttl: number): number => Math.max(1, Math.ceil(ttl)) * 1000
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory'
+  private readonly now: () => number
+  private readonly logger: MemoryStoreLogger
+  private readonly epochValue = randomBytes(16).toString('base64url')
+  private readonly versions = new Map<string, Expiring<number>>()
+  private readonly denied = new Map<string, number>() // pair(sub, sid) -> expiresAt
+  private readonly records = new Map<string, Map<string, SessionRecord>>() // sub -> sid -> record
+  private readonly owners = new Map<string, string>() // sid -> sub
+  private readonly idpIndex = new Map<string, Set<string>>() // pair(iss, idpSid) -> pair(sub, sid)
+  private readonly claims = new Map<string, number>() // pair(kind, id) -> expiresAt
+  private readonly events = new EventEmitter()
+  private readonly sweeper: NodeJS.Timeout
+  private closed = false
+
+  constructor (opts: MemoryStoreOptions = {}) {
+    this.now = opts.now ?? Date.now
+    this.logger = opts.logger ?? { error: (obj, msg) => console.error(msg, obj) }
+    this.events.setMaxListeners(0) // one per near cache / SSE registry; not a leak
+    this.sweeper = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 60_000)
+    this.sweeper.unref()
+  }
+
+  async epoch (): Promise<string> {
+    this.assertOpen()
+    return this.epochValue
+  }
+
+  async check (sub: string, sid: string): Promise<SessionCheck> {
+    this.assertOpen()
+    return { denied: this.isDenied(sub, sid), version: this.liveVersion(sub)?.value ?? null }
+  }
+
+  async createSession (rec: Omit<SessionRecord, 'version'>, userStateTtl: number): Promise<number> {
+    this.assertOpen()
+    const now = this.now()
+    const until = now + secondsToMs(userStateTtl)
+    let ver = this.liveVersion(rec.sub)
+    if (ver === undefined) {
+      ver = { value: 0, expiresAt: until }
+      this.versions.set(rec.sub, ver)
+    } else {
+      ver.expiresAt = Math.max(ver.expiresAt, until) // never shorten
+    }
+    const full: SessionRecord = { ...stripUndefined(rec), version: ver.value }
+    this.deleteRecord(rec.sub, rec.sid) // a re-used sid must not leave a stale idp index entry
+    let mine = this.records.get(rec.sub)
+    if (mine === undefined) {
+      mine = new Map()
+      this.records.set(rec.sub, mine)
+    }
+    mine.set(rec.sid, full)
+    this.owners.set(rec.sid, rec.sub)
+    if (rec.idpSid !== undefined) {
+      const key = pair(rec.iss, rec.idpSid)
+      const set = this.idpIndex.get(key) ?? new Set<string>()
+      set.add(pair(rec.sub, rec.sid))
+      this.idpIndex.set(key, set)
+    }
+    return ver.value
+  }
+
+  async getSession (sub: string, sid: string): Promise<SessionRecord | null> {
+    this.assertOpen()
+    const rec = this.liveRecord(sub, sid)
+    return rec === undefined ? null : { ...rec }
+  }
+
+  async findOwner (sid: string): Promise<string | null> {
+    this.assertOpen()
+    const sub = this.owners.get(sid)
+    return sub !== undefined && this.liveRecord(sub, sid) !== undefined ? sub : null
+  }
+
+  async listSessions (sub: string): Promise<SessionRecord[]> {
+    this.assertOpen()
+    const now = this.now()
+    const live = [...(this.records.get(sub)?.values() ?? [])].filter((r) => r.expiresAt > now)
+    return live.sort((a, b) => b.createdAt - a.createdAt).map((r) => ({ ...r }))
+  }
+
+  async updateSession (sub: string, sid: string, patch: Patch): Promise<void> {
+    this.assertOpen()
+    const rec = this.liveRecord(sub, sid)
+    if (rec !== undefined) Object.assign(rec, stripUndefined(patch))
+  }
+
+  async rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult> {
+    this.assertOpen()
+    const rec = this.liveRecord(sub, sid)
+    if (rec === undefined) return 'missing'
+    if (rec.credHash === expectedHash) {
+      rec.prevCredHash = expectedHash
+      rec.prevGraceUntil = graceUntil
+      rec.credHash = newHash
+      return 'rotated'
+    }
+    if (rec.prevCredHash === expectedHash && now <= (rec.prevGraceUntil ?? 0)) return 'grace'
+    return 'reuse'
+  }
+
+  async revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent> {
+    this.assertOpen()
+    const until = this.now() + secondsToMs(denyTtl)
+    for (const sid of sids) {
+      this.denied.set(pair(sub, sid), until)
+      this.deleteRecord(sub, sid)
+    }
+    return this.publish({ sub, sids: [...sids], at: this.now() })
+  }
+
+  async revokeUser (sub: string, denyTtl: number): Promise<RevocationEvent> {
+    this.assertOpen()
+    const now = this.now()
+    const until = now + secondsToMs(denyTtl)
+    const sids = [...(this.records.get(sub)?.values() ?? [])].filter((r) => r.expiresAt > now).map((r) => r.sid)
+    for (const sid of [...(this.records.get(sub)?.keys() ?? [])]) this.deleteRecord(sub, sid)
+    for (const sid of sids) this.denied.set(pair(sub, sid), until)
+    // Like Redis INCR: a lost version restarts at 1; it must outlive every cookie issued under the old one.
+    const ver = this.liveVersion(sub) ?? { value: 0, expiresAt: until }
+    ver.value += 1
+    ver.expiresAt = Math.max(ver.expiresAt, until)
+    this.versions.set(sub, ver)
+    return this.publish({ sub, sids, version: ver.value, at: now })
+  }
+
+  async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> {
+    this.assertOpen()
+    const out: Array<{ sub: string, sid: string }> = []
+    for (const member of this.idpIndex.get(pair(iss, idpSid)) ?? []) {
+      const [sub, sid] = unpair(member)
+      if (this.liveRecord(sub, sid) !== undefined) out.push({ sub, sid })
+    }
+    return out
+  }
+
+  async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> {
+    this.assertOpen()
+    const key = pair(kind, id)
+    const now = this.now()
+    if ((this.claims.get(key) ?? 0) > now) return false
+    this.claims.set(key, now + secondsToMs(ttl))
+    return true
+  }
+
+  subscribe (listener: (event: RevocationEvent) => void): () => void {
+    // A throwing listener must not break delivery to the others, nor go unnoticed.
+    const safe = (event: RevocationEvent): void => {
+      try {
+        listener(event)
+      } catch (err) {
+        this.logger.error({ err }, 'revocation listener failed')
+      }
+    }
+    this.events.on(EVENT, safe)
+    return () => { this.events.off(EVENT, safe) }
+  }
+
+  async ping (): Promise<void> {
+    this.assertOpen()
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+    clearInterval(this.sweeper)
+    this.events.removeAllListeners()
+  }
+
+  /** Frees every expired entry; runs on a timer, callable from tests. */
+  sweep (): void {
+    const now = this.now()
+    for (const [key, v] of this.versions) if (v.expiresAt <= now) this.versions.delete(key)
+    for (const [key, at] of this.denied) if (at <= now) this.denied.delete(key)
+    for (const [key, at] of this.claims) if (at <= now) this.claims.delete(key)
+    for (const [sub, mine] of this.records) {
+      for (const rec of [...mine.values()]) if (rec.expiresAt <= now) this.deleteRecord(sub, rec.sid)
+    }
+  }
+
+  private publish (event: RevocationEvent): RevocationEvent {
+    // Asynchronous like pub/sub: listeners never run inside the revoking call.
+    setImmediate(() => this.events.emit(EVENT, { ...event, sids: [...event.sids] }))
+    return event
+  }
+
+  private deleteRecord (sub: string, sid: string): void {
+    const mine = this.records.get(sub)
+    const rec = mine?.get(sid)
+    if (mine === undefined || rec === undefined) return
+    mine.delete(sid)
+    if (mine.size === 0) this.records.delete(sub)
+    if (this.owners.get(sid) === sub) this.owners.delete(sid)
+    if (rec.idpSid !== undefined) {
+      const key = pair(rec.iss, rec.idpSid)
+      const set = this.idpIndex.get(key)
+      set?.delete(pair(sub, sid))
+      if (set?.size === 0) this.idpIndex.delete(key)
+    }
+  }
+
+  private liveRecord (sub: string, sid: string): SessionRecord | undefined {
+    const rec = this.records.get(sub)?.get(sid)
+    return rec !== undefined && rec.expiresAt > this.now() ? rec : undefined
+  }
+
+  private liveVersion (sub: string): Expiring<number> | undefined {
+    const v = this.versions.get(sub)
+    return v !== undefined && v.expiresAt > this.now() ? v : undefined
+  }
+
+  private isDenied (sub: string, sid: string): boolean {
+    return (this.denied.get(pair(sub, sid)) ?? 0) > this.now()
+  }
+
+  private assertOpen (): void {
+    if (this.closed) throw new StoreUnavailableError('memory store closed')
+  }
+}
+
+/** Drops keys whose value is undefined, so records compare and serialise like the Redis ones. */
+function stripUndefined<T extends object> (obj: T): T {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as T
+}

@@ -1,0 +1,115 @@
+/**
+ * A cookie-jar HTTP client that follows redirects across hosts like a browser would, for flows through
+ * the gateway and the real IdP without a real browser. Cookies are kept per host:port.
+ */
+export interface Response {
+  status: number
+  url: string
+  headers: Headers
+  body: string
+  /** Set-Cookie lines of this response. */
+  setCookies: string[]
+  json <T = unknown>(): T
+}
+
+export class Browser {
+  /** host -> name -> value */
+  readonly jar = new Map<string, Map<string, string>>()
+  /** Every URL visited, in order (redirects included). */
+  readonly visited: string[] = []
+
+  constructor (readonly userAgent = 'sessiongate-test-browser') {}
+
+  cookies (url: string): Map<string, string> {
+    const host = new URL(url).host
+    let m = this.jar.get(host)
+    if (m === undefined) this.jar.set(host, (m = new Map()))
+    return m
+  }
+
+  cookieHeader (url: string): string {
+    return [...this.cookies(url)].map(([k, v]) => `${k}=${v}`).join('; ')
+  }
+
+  private store (url: string, lines: string[]): void {
+    const jar = this.cookies(url)
+    for (const line of lines) {
+      const [pair, ...attrs] = line.split(';')
+      const eq = pair!.indexOf('=')
+      const name = pair!.slice(0, eq).trim()
+      const value = pair!.slice(eq + 1).trim()
+      const maxAge = attrs.map((a) => a.trim().toLowerCase()).find((a) => a.startsWith('max-age='))
+      const expires = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('expires='))
+      const expired = (maxAge !== undefined && Number(maxAge.slice(8)) <= 0) ||
+        (expires !== undefined && Date.parse(expires.slice(8)) < Date.now())
+      if (expired || value === '') jar.delete(name)
+      else jar.set(name, value)
+    }
+  }
+
+  /** One request, no redirect following. */
+  async fetch (url: string, init: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<Response> {
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...init.headers }
+    const cookie = this.cookieHeader(url)
+    if (cookie !== '' && headers.cookie === undefined) headers.cookie = cookie
+    const res = await fetch(url, { method: init.method ?? 'GET', headers, body: init.body, redirect: 'manual' })
+    const setCookies = res.headers.getSetCookie()
+    this.store(url, setCookies)
+    this.visited.push(url)
+    const body = await res.text()
+    return { status: res.status, url, headers: res.headers, body, setCookies, json: <T>() => JSON.parse(body) as T }
+  }
+
+  /** Follows redirects (max 20) like a browser: 303 and 302 after POST become GET. */
+  async go (url: string, init: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<Response> {
+    let current = url
+    let req = init
+    for (let i = 0; i < 20; i++) {
+      const res = await this.fetch(current, req)
+      const loc = res.headers.get('location')
+      if (res.status < 300 || res.status >= 400 || loc === null) return res
+      current = new URL(loc, current).href
+      req = { headers: init.headers ?? {} }
+    }
+    throw new Error(`too many redirects from ${url}`)
+  }
+}
+
+/** The IdP's interaction form on a page (login or consent), if any. */
+function interactionForm (res: Response): { action: string, prompt: string } | null {
+  const action = /<form[^>]*action="([^"]+)"/.exec(res.body)?.[1]
+  const prompt = /name="prompt" value="([^"]+)"/.exec(res.body)?.[1]
+  if (action === undefined || prompt === undefined || !new URL(res.url).pathname.startsWith('/interaction/')) return null
+  return { action: new URL(action.replace(/&amp;/g, '&'), res.url).href, prompt }
+}
+
+/**
+ * Signs in through the gateway and the demo IdP (any user, any password): follows the login redirect to
+ * the IdP, submits its login (and consent) forms, and follows everything back. With `stopAtCallback`,
+ * returns the gateway's callback response itself (to read its Set-Cookie lines).
+ */
+export async function login (browser: Browser, gatewayUrl: string, user: string, opts: { returnTo?: string, remember?: boolean, stopAtCallback?: boolean } = {}): Promise<Response> {
+  const q = new URLSearchParams()
+  if (opts.returnTo !== undefined) q.set('returnTo', opts.returnTo)
+  if (opts.remember === true) q.set('remember', '1')
+  let res = await browser.go(`${gatewayUrl}/auth/login?${q.toString()}`)
+  for (let step = 0; step < 4; step++) {
+    const form = interactionForm(res)
+    if (form === null) break
+    const fields = form.prompt === 'login' ? { prompt: 'login', login: user, password: 'any-password' } : { prompt: form.prompt }
+    res = await browser.fetch(form.action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString()
+    })
+    // follow redirects by hand so the callback response can be returned as is
+    while (res.status >= 300 && res.status < 400) {
+      const next = new URL(res.headers.get('location')!, res.url).href
+      if (opts.stopAtCallback === true && res.url.startsWith(`${gatewayUrl}/auth/callback`)) return res
+      res = await browser.fetch(next)
+    }
+    if (opts.stopAtCallback === true && res.url.startsWith(`${gatewayUrl}/auth/callback`)) return res
+  }
+  if (interactionForm(res) !== null) throw new Error(`stuck at the IdP: ${res.url}`)
+  return res
+}

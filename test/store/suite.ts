@@ -1,0 +1,334 @@
+/**
+ * The one Store contract suite, run against every implementation (after oauth2-proxy's
+ * pkg/sessions/tests). Each case gets a fresh store from `make` and its own random user ids.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Test } from 'tap'
+import type { RevocationEvent, SessionRecord, Store } from '../../src/store/store.js'
+
+export interface StoreHarness {
+  store: Store
+  /** Fast-forwards the store's clock; without it the suite waits for real (short TTLs only). */
+  advance?: (ms: number) => void | Promise<void>
+  /** The store's clock in ms; defaults to Date.now. */
+  now?: () => number
+  cleanup: () => Promise<void>
+}
+
+type NewRecord = Omit<SessionRecord, 'version'>
+
+const ISS = 'https://idp.example.test'
+const USER_TTL = 3600
+const DENY_TTL = 300
+
+/** Registers the contract tests for one Store implementation under `name`. */
+export async function storeSuite (t: Test, name: string, make: () => Promise<StoreHarness>): Promise<void> {
+  await t.test(name, async (t) => {
+    /** A fresh store for one case, closed in teardown. */
+    const setup = async (t: Test): Promise<Ctx> => {
+      const h = await make()
+      t.teardown(h.cleanup)
+      return new Ctx(h)
+    }
+
+    t.test('epoch is a stable non-empty string', async (t) => {
+      const { store } = await setup(t)
+      const e = await store.epoch()
+      t.type(e, 'string')
+      t.ok(e.length >= 8)
+      t.equal(await store.epoch(), e)
+    })
+
+    t.test('ping resolves', async (t) => {
+      const { store } = await setup(t)
+      await t.resolves(store.ping())
+    })
+
+    t.test('createSession then getSession round-trips every field', async (t) => {
+      const c = await setup(t)
+      const full = c.record({ idpSid: 'idp-1', prevCredHash: 'old', prevGraceUntil: c.now() + 5, tokens: 'sealed.bundle' })
+      t.equal(await c.store.createSession(full, USER_TTL), 0, 'a new user starts at version 0')
+      t.strictSame(await c.store.getSession(full.sub, full.sid), { ...full, version: 0 })
+
+      const bare = c.record({ sub: full.sub, rememberMe: false })
+      await c.store.createSession(bare, USER_TTL)
+      const got = await c.store.getSession(bare.sub, bare.sid)
+      t.strictSame(got, { ...bare, version: 0 }, 'absent optional fields stay absent')
+      t.equal(got?.rememberMe, false)
+    })
+
+    t.test('getSession is null for an unknown sid or another user', async (t) => {
+      const c = await setup(t)
+      const rec = c.record()
+      await c.store.createSession(rec, USER_TTL)
+      t.equal(await c.store.getSession(rec.sub, randomUUID()), null)
+      t.equal(await c.store.getSession(randomUUID(), rec.sid), null)
+    })
+
+    t.test('listSessions returns the user\'s records, newest first', async (t) => {
+      const c = await setup(t)
+      const sub = randomUUID()
+      const a = c.record({ sub, createdAt: c.now() - 3000 })
+      const b = c.record({ sub, createdAt: c.now() - 1000 })
+      const other = c.record()
+      for (const r of [a, b, other]) await c.store.createSession(r, USER_TTL)
+      t.same((await c.store.listSessions(sub)).map((r) => r.sid), [b.sid, a.sid])
+      t.same(await c.store.listSessions(randomUUID()), [])
+    })
+
+    t.test('updateSession patches fields and never recreates a missing record', async (t) => {
+      const c = await setup(t)
+      const rec = c.record()
+      await c.store.createSession(rec, USER_TTL)
+      await c.store.updateSession(rec.sub, rec.sid, { lastSeenAt: rec.lastSeenAt + 10, ip: '10.0.0.9', tokens: 't2' })
+      t.match(await c.store.getSession(rec.sub, rec.sid), { lastSeenAt: rec.lastSeenAt + 10, ip: '10.0.0.9', tokens: 't2', userAgent: rec.userAgent })
+
+      const ghost = randomUUID()
+      await c.store.updateSession(rec.sub, ghost, { ip: '1.2.3.4' })
+      t.equal(await c.store.getSession(rec.sub, ghost), null)
+      t.equal((await c.store.listSessions(rec.sub)).length, 1)
+    })
+
+    t.test('findOwner maps a sid to its user', async (t) => {
+      const c = await setup(t)
+      const rec = c.record()
+      await c.store.createSession(rec, USER_TTL)
+      t.equal(await c.store.findOwner(rec.sid), rec.sub)
+      t.equal(await c.store.findOwner(randomUUID()), null)
+    })
+
+    t.test('check: unknown user, live session, revoked session', async (t) => {
+      const c = await setup(t)
+      t.same(await c.store.check(randomUUID(), randomUUID()), { denied: false, version: null }, 'no state: version null')
+      const a = c.record()
+      const b = c.record({ sub: a.sub })
+      await c.store.createSession(a, USER_TTL)
+      await c.store.createSession(b, USER_TTL)
+      t.same(await c.store.check(a.sub, a.sid), { denied: false, version: 0 })
+      await c.store.revokeSessions(a.sub, [a.sid], DENY_TTL)
+      t.same(await c.store.check(a.sub, a.sid), { denied: true, version: 0 })
+      t.same(await c.store.check(b.sub, b.sid), { denied: false, version: 0 }, 'the other session is untouched')
+    })
+
+    t.test('revokeSessions deletes records and their index entries', async (t) => {
+      const c = await setup(t)
+      const a = c.record({ idpSid: 'idp-shared' })
+      const b = c.record({ sub: a.sub, idpSid: 'idp-shared' })
+      const d = c.record({ sub: a.sub })
+      for (const r of [a, b, d]) await c.store.createSession(r, USER_TTL)
+      const unknown = randomUUID()
+      const ev = await c.store.revokeSessions(a.sub, [a.sid, d.sid, unknown], DENY_TTL)
+      t.match(ev, { sub: a.sub, sids: [a.sid, d.sid, unknown] })
+      t.type(ev.at, 'number')
+      t.equal(ev.version, undefined)
+      for (const sid of [a.sid, d.sid]) {
+        t.equal(await c.store.getSession(a.sub, sid), null)
+        t.equal(await c.store.findOwner(sid), null)
+      }
+      t.equal((await c.store.check(a.sub, unknown)).denied, true, 'a sid without a record is denylisted too')
+      t.same((await c.store.listSessions(a.sub)).map((r) => r.sid), [b.sid])
+      t.same(await c.store.sessionsForIdpSession(ISS, 'idp-shared'), [{ sub: b.sub, sid: b.sid }])
+    })
+
+    t.test('revokeUser revokes every session of that user only', async (t) => {
+      const c = await setup(t)
+      const a = c.record({ idpSid: 'idp-a' })
+      const b = c.record({ sub: a.sub })
+      const other = c.record({ idpSid: 'idp-a' })
+      for (const r of [a, b, other]) await c.store.createSession(r, USER_TTL)
+
+      const ev = await c.store.revokeUser(a.sub, DENY_TTL)
+      t.equal(ev.sub, a.sub)
+      t.equal(ev.version, 1)
+      t.same([...ev.sids].sort(), [a.sid, b.sid].sort())
+      t.same(await c.store.listSessions(a.sub), [])
+      t.equal(await c.store.getSession(a.sub, b.sid), null)
+      t.same(await c.store.check(a.sub, a.sid), { denied: true, version: 1 })
+      t.same(await c.store.sessionsForIdpSession(ISS, 'idp-a'), [{ sub: other.sub, sid: other.sid }])
+
+      t.same(await c.store.check(other.sub, other.sid), { denied: false, version: 0 }, 'another user is untouched')
+      t.ok(await c.store.getSession(other.sub, other.sid))
+
+      t.equal(await c.store.createSession(c.record({ sub: a.sub }), USER_TTL), 1, 'a new session carries the bumped version')
+      t.equal((await c.store.revokeUser(a.sub, DENY_TTL)).version, 2)
+    })
+
+    t.test('revokeUser of a user without records still bumps the version', async (t) => {
+      const c = await setup(t)
+      const sub = randomUUID()
+      const ev = await c.store.revokeUser(sub, DENY_TTL)
+      t.match(ev, { sub, sids: [], version: 1 })
+      t.same(await c.store.check(sub, randomUUID()), { denied: false, version: 1 })
+    })
+
+    t.test('sessionsForIdpSession lists the gateway sessions of one IdP session', async (t) => {
+      const c = await setup(t)
+      const a = c.record({ idpSid: 'idp-x' })
+      const b = c.record({ idpSid: 'idp-x' })
+      const elsewhere = c.record({ idpSid: 'idp-y' })
+      const otherIss = c.record({ iss: 'https://other.example.test', idpSid: 'idp-x' })
+      for (const r of [a, b, elsewhere, otherIss]) await c.store.createSession(r, USER_TTL)
+      const got = await c.store.sessionsForIdpSession(ISS, 'idp-x')
+      t.same(sortPairs(got), sortPairs([{ sub: a.sub, sid: a.sid }, { sub: b.sub, sid: b.sid }]))
+      t.same(await c.store.sessionsForIdpSession(ISS, 'nope'), [])
+    })
+
+    t.test('claimOnce: first true, replay false, true again after the ttl', async (t) => {
+      const c = await setup(t)
+      const id = randomUUID()
+      t.equal(await c.store.claimOnce('jti', id, 1), true)
+      t.equal(await c.store.claimOnce('jti', id, 1), false)
+      t.equal(await c.store.claimOnce('state', id, 1), true, 'kinds are separate')
+      await c.elapse(1100)
+      t.equal(await c.store.claimOnce('jti', id, 1), true)
+    })
+
+    t.test('rotateCredential: rotated, grace, reuse, missing', async (t) => {
+      const c = await setup(t)
+      const rec = c.record({ credHash: 'h0' })
+      await c.store.createSession(rec, USER_TTL)
+      const now = c.now()
+      const rotate = async (expected: string, next: string, at: number): Promise<string> =>
+        await c.store.rotateCredential(rec.sub, rec.sid, expected, next, at, now + 1000)
+
+      t.equal(await rotate('h0', 'h1', now), 'rotated')
+      t.match(await c.store.getSession(rec.sub, rec.sid), { credHash: 'h1', prevCredHash: 'h0', prevGraceUntil: now + 1000 })
+      t.equal(await rotate('h0', 'h2', now + 500), 'grace', 'the previous hash within the window')
+      t.equal(await rotate('h0', 'h2', now + 1000), 'grace', 'the window is inclusive')
+      t.equal(await rotate('h0', 'h2', now + 1001), 'reuse', 'the previous hash after the window')
+      t.equal(await rotate('unknown', 'h2', now), 'reuse')
+      t.equal((await c.store.getSession(rec.sub, rec.sid))?.credHash, 'h1', 'grace and reuse change nothing')
+      t.equal(await rotate('h1', 'h2', now + 2000), 'rotated')
+      t.equal(await c.store.rotateCredential(rec.sub, randomUUID(), 'h0', 'h1', now, now), 'missing')
+    })
+
+    t.test('events reach subscribers asynchronously with the right payload', async (t) => {
+      const c = await setup(t)
+      const a = c.record()
+      const b = c.record({ sub: a.sub })
+      await c.store.createSession(a, USER_TTL)
+      await c.store.createSession(b, USER_TTL)
+
+      const seen: RevocationEvent[] = []
+      const unsubscribe = c.store.subscribe((e) => seen.push(e))
+      const first = nextEvent(c.store, (e) => e.sub === a.sub)
+      const revoked = await c.store.revokeSessions(a.sub, [a.sid], DENY_TTL)
+      t.equal(seen.length, 0, 'not delivered inside the revoking call')
+      t.same(await first, revoked)
+
+      const second = nextEvent(c.store, (e) => e.sub === a.sub && e.version !== undefined)
+      const all = await c.store.revokeUser(a.sub, DENY_TTL)
+      t.same(await second, all)
+      t.match(all, { sub: a.sub, sids: [b.sid], version: 1 })
+
+      unsubscribe()
+      const count = seen.length
+      const third = nextEvent(c.store, (e) => e.sub === a.sub)
+      await c.store.revokeSessions(a.sub, [b.sid], DENY_TTL)
+      await third
+      t.equal(seen.length, count, 'an unsubscribed listener hears nothing')
+    })
+
+    t.test('a throwing listener does not stop delivery to the others', async (t) => {
+      const c = await setup(t)
+      c.store.subscribe(() => { throw new Error('listener bug (expected by the test)') })
+      const sub = randomUUID()
+      const got = nextEvent(c.store, (e) => e.sub === sub)
+      await c.store.revokeUser(sub, DENY_TTL)
+      t.equal((await got).sub, sub)
+    })
+
+    t.test('denylist entries expire after denyTtl', async (t) => {
+      const c = await setup(t)
+      const rec = c.record()
+      await c.store.createSession(rec, USER_TTL)
+      await c.store.revokeSessions(rec.sub, [rec.sid], 1)
+      t.equal((await c.store.check(rec.sub, rec.sid)).denied, true)
+      await c.elapse(1100)
+      t.equal((await c.store.check(rec.sub, rec.sid)).denied, false)
+    })
+
+    t.test('records expire at expiresAt, with their indexes', async (t) => {
+      const c = await setup(t)
+      const short = c.record({ idpSid: 'idp-exp', expiresAt: c.now() + 300 })
+      const long = c.record({ sub: short.sub })
+      await c.store.createSession(short, USER_TTL)
+      await c.store.createSession(long, USER_TTL)
+      t.ok(await c.store.getSession(short.sub, short.sid))
+      await c.elapse(400)
+      t.equal(await c.store.getSession(short.sub, short.sid), null)
+      t.equal(await c.store.findOwner(short.sid), null)
+      t.same((await c.store.listSessions(short.sub)).map((r) => r.sid), [long.sid])
+      t.same(await c.store.sessionsForIdpSession(ISS, 'idp-exp'), [])
+      t.equal(await c.store.rotateCredential(short.sub, short.sid, short.credHash, 'x', c.now(), c.now()), 'missing')
+    })
+
+    t.test('the user version lives at least userStateTtl, is never shortened, then is lost', async (t) => {
+      const c = await setup(t)
+      const rec = c.record({ expiresAt: c.now() + 500 })
+      await c.store.createSession(rec, 2)
+      await c.store.createSession(c.record({ sub: rec.sub, expiresAt: c.now() + 500 }), 1)
+      await c.elapse(1100)
+      t.equal((await c.store.check(rec.sub, rec.sid)).version, 0, 'the shorter ttl did not shorten it')
+      await c.elapse(1000)
+      t.same(await c.store.check(rec.sub, rec.sid), { denied: false, version: null }, 'lost state reads as null')
+    })
+  })
+}
+
+/** One case's store, clock and record factory. */
+class Ctx {
+  readonly store: Store
+  readonly now: () => number
+  private readonly h: StoreHarness
+
+  constructor (h: StoreHarness) {
+    this.h = h
+    this.store = h.store
+    this.now = h.now ?? Date.now
+  }
+
+  /** Lets `ms` pass: on the fake clock when there is one, else for real. */
+  async elapse (ms: number): Promise<void> {
+    if (this.h.advance !== undefined) await this.h.advance(ms)
+    else await new Promise((resolve) => setTimeout(resolve, ms))
+  }
+
+  /** A valid record of a new random user (unless `sub` is given), live for an hour. */
+  record (over: Partial<NewRecord> = {}): NewRecord {
+    const now = this.now()
+    return {
+      sid: randomUUID(),
+      sub: randomUUID(),
+      iss: ISS,
+      createdAt: now,
+      lastSeenAt: now,
+      userAgent: 'Mozilla/5.0 (suite)',
+      ip: '192.0.2.1',
+      rememberMe: true,
+      expiresAt: now + 3_600_000,
+      credHash: randomUUID(),
+      ...over
+    }
+  }
+}
+
+/** Resolves with the first event matching `pred`; fails after 2 s (events must arrive within 1 s). */
+async function nextEvent (store: Store, pred: (e: RevocationEvent) => boolean): Promise<RevocationEvent> {
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off()
+      reject(new Error('no revocation event within 2 s'))
+    }, 2000)
+    const off = store.subscribe((e) => {
+      if (!pred(e)) return
+      clearTimeout(timer)
+      off()
+      resolve(e)
+    })
+  })
+}
+
+function sortPairs (pairs: Array<{ sub: string, sid: string }>): Array<{ sub: string, sid: string }> {
+  return [...pairs].sort((x, y) => (x.sub + x.sid).localeCompare(y.sub + y.sid))
+}

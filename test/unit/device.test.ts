@@ -1,0 +1,89 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import {
+  formatDeviceCookie, hashCredential, isCredential, isSessionId, newCredential, newSessionId, parseDeviceCookie, safeEqual
+} from '../../src/core/device.js'
+
+t.test('new credentials and session ids', async (t) => {
+  const c = newCredential()
+  t.match(c, /^[A-Za-z0-9_-]{43}$/)
+  t.equal(Buffer.from(c, 'base64url').length, 32)
+  const sid = newSessionId()
+  t.match(sid, /^[A-Za-z0-9_-]{22}$/)
+  t.equal(Buffer.from(sid, 'base64url').length, 16)
+  t.ok(isCredential(c) && isSessionId(sid))
+  const many = new Set(Array.from({ length: 1000 }, () => newCredential()))
+  t.equal(many.size, 1000, 'no repeats')
+})
+
+t.test('hashCredential', async (t) => {
+  const c = newCredential()
+  t.equal(hashCredential(c), createHash('sha256').update(c).digest('base64url'))
+  t.match(hashCredential(c), /^[A-Za-z0-9_-]{43}$/)
+  t.not(hashCredential(c), c)
+  t.equal(hashCredential(c), hashCredential(c), 'deterministic')
+  t.not(hashCredential(c), hashCredential(newCredential()))
+})
+
+t.test('safeEqual', async (t) => {
+  const h = hashCredential(newCredential())
+  t.ok(safeEqual(h, h))
+  t.ok(safeEqual(h, `${h}`))
+  t.notOk(safeEqual(h, hashCredential(newCredential())))
+  t.notOk(safeEqual(h, h.slice(0, -1)), 'prefix')
+  t.notOk(safeEqual(h, `${h}x`), 'longer')
+  t.notOk(safeEqual('', h))
+  t.ok(safeEqual('', ''))
+  t.ok(safeEqual('é', 'é'))
+  t.notOk(safeEqual('é', 'e\u0301'), 'byte comparison, no normalisation')
+})
+
+t.test('device cookie round trip', async (t) => {
+  const sid = newSessionId()
+  const credential = newCredential()
+  const value = formatDeviceCookie(sid, credential)
+  t.equal(value, `${sid}.${credential}`)
+  t.same(parseDeviceCookie(value), { sid, credential })
+})
+
+t.test('formatDeviceCookie refuses malformed parts', async (t) => {
+  const sid = newSessionId()
+  const credential = newCredential()
+  t.throws(() => formatDeviceCookie(credential, credential), TypeError, 'credential as sid')
+  t.throws(() => formatDeviceCookie(sid, sid), TypeError, 'sid as credential')
+  t.throws(() => formatDeviceCookie(`${sid.slice(0, 21)}.`, credential), TypeError, 'dot in sid')
+})
+
+t.test('parseDeviceCookie is strict', async (t) => {
+  const sid = newSessionId()
+  const credential = newCredential()
+  // Last characters that leave trailing bits set: valid charset, not canonical.
+  const nonCanonicalSid = sid.slice(0, 21) + 'B'
+  const nonCanonicalCred = credential.slice(0, 42) + 'B'
+  const bad: Array<[string, string | undefined]> = [
+    ['undefined', undefined],
+    ['empty', ''],
+    ['sid only', sid],
+    ['no separator', sid + credential],
+    ['other separator', `${sid}:${credential}`],
+    ['two dots', `${sid}..${credential.slice(1)}`],
+    ['swapped', `${credential}.${sid}`],
+    ['short credential', `${sid}.${credential.slice(1)}`],
+    ['long credential', `${sid}.${credential}A`],
+    ['short sid', `${sid.slice(1)}.${credential}A`],
+    ['standard base64', `${sid.slice(0, 20)}+/.${credential}`],
+    ['padding', `${sid.slice(0, 20)}==.${credential}`],
+    ['non-canonical sid', `${nonCanonicalSid}.${credential}`],
+    ['non-canonical credential', `${sid}.${nonCanonicalCred}`],
+    ['whitespace', ` ${sid}.${credential.slice(1)}`],
+    ['quoted', `"${sid}.${credential.slice(2)}"`]
+  ]
+  for (const [name, value] of bad) t.equal(parseDeviceCookie(value), null, name)
+})
+
+t.test('isSessionId and isCredential reject non-strings', async (t) => {
+  t.notOk(isSessionId(undefined))
+  t.notOk(isSessionId(42))
+  t.notOk(isCredential(null))
+  t.notOk(isCredential(newSessionId()))
+})
