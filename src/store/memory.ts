@@ -140,8 +140,8 @@ export class MemoryStore implements Store {
       rec.credHash = newHash
       return 'rotated'
     }
-    if (rec.prevCredHash === expectedHash && now <= (rec.prevGraceUntil ?? 0)) return 'grace'
-    return 'reuse'
+    if (rec.prevCredHash === expectedHash) return now <= (rec.prevGraceUntil ?? 0) ? 'grace' : 'reuse'
+    return 'unknown'
   }
 
   async revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent> {

@@ -199,8 +199,11 @@ if h[1] == ARGV[1] then
   redis.call('HSET', KEYS[1], 'credHash', ARGV[2], 'prevCredHash', ARGV[1], 'prevGraceUntil', ARGV[4])
   return 'rotated'
 end
-if h[2] == ARGV[1] and tonumber(ARGV[3]) <= tonumber(h[3] or '0') then return 'grace' end
-return 'reuse'`)
+if h[2] == ARGV[1] then
+  if tonumber(ARGV[3]) <= tonumber(h[3] or '0') then return 'grace' end
+  return 'reuse'
+end
+return 'unknown'`)
 
 // KEYS: dev. ARGV: field/value pairs. Never recreates a record that expired or was revoked.
 const UPDATE = new Script(`
@@ -339,7 +342,7 @@ export class RedisStore implements Store {
   async rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult> {
     const result = await this.call('rotateCredential', async (c) =>
       await ROTATE.run(c, [this.keys.dev(sub, sid)], [expectedHash, newHash, now, graceUntil]))
-    if (result === 'rotated' || result === 'grace' || result === 'reuse' || result === 'missing') return result
+    if (result === 'rotated' || result === 'grace' || result === 'reuse' || result === 'unknown' || result === 'missing') return result
     throw new Error(`store: unexpected rotate reply ${String(result)}`)
   }
 

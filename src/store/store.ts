@@ -54,7 +54,8 @@ export interface SessionCheck {
 export type RotateResult =
   | 'rotated' // expected hash was current: now the new hash is current, the old one is in grace
   | 'grace' // expected hash is the previous one and the grace window is still open
-  | 'reuse' // expected hash is the previous one after the grace window, or unknown: credential reuse
+  | 'reuse' // expected hash is the previous one after the grace window: a stolen copy; the caller revokes
+  | 'unknown' // matches neither: refused, but revokes nothing (a guessed credential must not sign anyone out)
   | 'missing' // no such session record
 
 /** Thrown (or rejected) when the store cannot be reached in time. Stable code for callers. */
@@ -96,7 +97,7 @@ export interface Store {
   /**
    * Compare-and-swap rotation of the device credential, atomically:
    * current == expected -> rotated (prev = expected, grace until `graceUntil`);
-   * prev == expected and now <= prevGraceUntil -> grace; otherwise reuse (the caller revokes).
+   * prev == expected -> grace inside the window, reuse after it (the caller revokes); else unknown.
    */
   rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult>
 

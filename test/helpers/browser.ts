@@ -96,7 +96,7 @@ export async function login (browser: Browser, gatewayUrl: string, user: string,
   for (let step = 0; step < 4; step++) {
     const form = interactionForm(res)
     if (form === null) break
-    const fields = form.prompt === 'login' ? { prompt: 'login', login: user, password: 'any-password' } : { prompt: form.prompt }
+    const fields: Record<string, string> = form.prompt === 'login' ? { prompt: 'login', login: user, password: 'any-password' } : { prompt: form.prompt }
     res = await browser.fetch(form.action, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
