@@ -20,6 +20,8 @@ import { createGate } from './http/gate.js'
 import { authRoutes } from './http/auth-routes.js'
 import { proxyRoutes } from './http/proxy.js'
 import { adminRoutes } from './http/admin.js'
+import { logoutRoutes } from './http/logout-routes.js'
+import { createRevoker } from './http/revocation.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
 
@@ -110,14 +112,16 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
   })
   await pub.register(cookie)
-  await pub.register(authRoutes, { ctx, gate })
+  const revoker = createRevoker(ctx)
+  await pub.register(authRoutes, { ctx, gate, revoker })
+  await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(proxyRoutes, { ctx, gate, connections })
-  await admin.register(adminRoutes, { ctx })
+  await admin.register(adminRoutes, { ctx, revoker })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.
   const unsubscribe = store.subscribe((event) => {
     metrics.propagation.observe(Math.max(0, Date.now() - event.at) / 1000)
-    const closed = connections.closeSessions(event.sids)
+    const closed = connections.closeFor(event)
     if (closed > 0) logger.info({ sub: event.sub, connections: closed }, 'closed connections of revoked sessions')
   })
 

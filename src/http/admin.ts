@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayContext } from './context.js'
+import type { Revoker } from './revocation.js'
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 
@@ -21,12 +22,12 @@ export function publicSession (r: { sid: string, createdAt: number, lastSeenAt: 
   }
 }
 
-export interface AdminOptions { ctx: GatewayContext }
+export interface AdminOptions { ctx: GatewayContext, revoker: Revoker }
 
 /** Registers /healthz, /readyz, /metrics and /admin/*. */
-export async function adminRoutes (app: FastifyInstance, { ctx }: AdminOptions): Promise<void> {
+export async function adminRoutes (app: FastifyInstance, { ctx, revoker }: AdminOptions): Promise<void> {
   const expected = digest(ctx.config.admin.token)
-  const { store, config, metrics } = ctx
+  const { store, metrics } = ctx
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 
@@ -59,18 +60,14 @@ export async function adminRoutes (app: FastifyInstance, { ctx }: AdminOptions):
     })
 
     admin.delete<{ Params: { sub: string } }>('/admin/users/:sub/sessions', async (request, reply) => {
-      const event = await store.revokeUser(request.params.sub, config.session.ttl)
-      metrics.logouts.inc({ channel: 'admin' })
-      request.log.info({ sessions: event.sids.length, channel: 'admin' }, 'admin revoked all sessions of a user')
+      await revoker.user(request.params.sub, 'admin', request.log)
       return await reply.code(204).send()
     })
 
     admin.delete<{ Params: { id: string } }>('/admin/sessions/:id', async (request, reply) => {
       const sub = await store.findOwner(request.params.id)
       if (sub === null) return await reply.code(404).send({ error: 'not_found' })
-      await store.revokeSessions(sub, [request.params.id], config.session.ttl)
-      metrics.logouts.inc({ channel: 'admin' })
-      request.log.info({ sid: request.params.id, channel: 'admin' }, 'admin revoked a session')
+      await revoker.session(sub, request.params.id, 'admin', request.log)
       return await reply.code(204).send()
     })
   })

@@ -10,6 +10,8 @@ import type { LoginChecks, LoginResult } from '../oidc/client.js'
 import { OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
+import type { Revoker } from './revocation.js'
+import { publicSession } from './admin.js'
 import { errorPage, escapeHtml, page } from './pages.js'
 
 const TX_PURPOSE = 'login-tx'
@@ -47,16 +49,57 @@ function profileOf (login: LoginResult): ProfileClaims {
   return profile
 }
 
-export interface AuthRoutesOptions { ctx: GatewayContext, gate: Gate }
+export interface AuthRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
 /** Registers login, callback, logout and session under the auth prefix. */
-export async function authRoutes (app: FastifyInstance, { ctx, gate }: AuthRoutesOptions): Promise<void> {
+export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: AuthRoutesOptions): Promise<void> {
   const { config, jar, store } = ctx
   const prefix = config.authPrefix
   const redirectUri = `${config.publicUrl}${prefix}/callback`
 
   function badLogin (reply: FastifyReply, message: string): FastifyReply {
     return pageHeaders(reply.code(400)).send(errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
+  }
+
+  /** Creates the session record and device credential of a finished login and sets both cookies. */
+  async function createSession (req: FastifyRequest, reply: FastifyReply, issuer: string, l: LoginResult, remember: boolean): Promise<SessionClaims> {
+    const now = ctx.now()
+    const sid = newSessionId()
+    const credential = newCredential()
+    const lifetime = remember ? config.rememberMe.ttl : config.session.absoluteTtl
+    const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
+    const tokens: TokenBundle = { idToken: l.idToken, ...(l.refreshToken !== undefined ? { refreshToken: l.refreshToken } : {}) }
+    const version = await store.createSession({
+      sid,
+      sub: l.idClaims.sub,
+      iss: issuer,
+      ...(idpSid !== undefined ? { idpSid } : {}),
+      createdAt: now * 1000,
+      lastSeenAt: now * 1000,
+      userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
+      ip: req.ip,
+      rememberMe: remember,
+      expiresAt: (now + lifetime) * 1000,
+      credHash: hashCredential(credential),
+      tokens: seal(ctx.ring, TOKENS_PURPOSE, tokens)
+    }, Math.max(config.rememberMe.ttl, config.session.absoluteTtl) + config.session.ttl)
+    const session = issueSession({
+      sid,
+      sub: l.idClaims.sub,
+      iss: issuer,
+      ...(idpSid !== undefined ? { idpSid } : {}),
+      ver: version,
+      epoch: await store.epoch(),
+      authTime: typeof l.idClaims.auth_time === 'number' ? l.idClaims.auth_time : now,
+      rememberMe: remember,
+      profile: profileOf(l),
+      ...(ctx.keepsAccessToken ? { at: l.accessToken, ...(l.accessTokenExp !== undefined ? { atExp: l.accessTokenExp } : {}) } : {}),
+      loginAt: now
+    }, now, config.session.ttl, config.session.absoluteTtl)
+    gate.writeSession(req, reply, session)
+    reply.setCookie(jar.names.device, formatDeviceCookie(sid, credential), jar.options(remember ? config.rememberMe.ttl : undefined))
+    req.log.info({ sid, rememberMe: remember }, 'login')
+    return session
   }
 
   app.get(`${prefix}/login`, async (request, reply) => {
@@ -105,49 +148,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate }: AuthRoute
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.')
     }
-    const claims = await createSession(request, login, tx.remember)
+    await createSession(request, reply, oidc.issuer, login, tx.remember)
     return reply.header('cache-control', 'no-store').redirect(tx.returnTo, 302)
-
-    async function createSession (req: FastifyRequest, l: LoginResult, remember: boolean): Promise<SessionClaims> {
-      const now = ctx.now()
-      const sid = newSessionId()
-      const credential = newCredential()
-      const lifetime = remember ? config.rememberMe.ttl : config.session.absoluteTtl
-      const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
-      const tokens: TokenBundle = { idToken: l.idToken, ...(l.refreshToken !== undefined ? { refreshToken: l.refreshToken } : {}) }
-      const version = await store.createSession({
-        sid,
-        sub: l.idClaims.sub,
-        iss: oidc.issuer,
-        ...(idpSid !== undefined ? { idpSid } : {}),
-        createdAt: now * 1000,
-        lastSeenAt: now * 1000,
-        userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
-        ip: req.ip,
-        rememberMe: remember,
-        expiresAt: (now + lifetime) * 1000,
-        credHash: hashCredential(credential),
-        tokens: seal(ctx.ring, TOKENS_PURPOSE, tokens)
-      }, Math.max(config.rememberMe.ttl, config.session.absoluteTtl) + config.session.ttl)
-      const session = issueSession({
-        sid,
-        sub: l.idClaims.sub,
-        iss: oidc.issuer,
-        ...(idpSid !== undefined ? { idpSid } : {}),
-        ver: version,
-        epoch: await store.epoch(),
-        authTime: typeof l.idClaims.auth_time === 'number' ? l.idClaims.auth_time : now,
-        rememberMe: remember,
-        profile: profileOf(l),
-        ...(ctx.keepsAccessToken ? { at: l.accessToken, ...(l.accessTokenExp !== undefined ? { atExp: l.accessTokenExp } : {}) } : {}),
-        loginAt: now
-      }, now, config.session.ttl, config.session.absoluteTtl)
-      gate.writeSession(req, reply, session)
-      reply.setCookie(jar.names.device, formatDeviceCookie(sid, credential), jar.options(remember ? config.rememberMe.ttl : undefined))
-      req.log.info({ sid, rememberMe: remember }, 'login')
-      return session
-    }
-    void claims
   })
 
   app.get(`${prefix}/session`, async (request, reply) => {
@@ -160,7 +162,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate }: AuthRoute
   /** Local logout: revoke this session and its device credential, clear cookies, go to the IdP. */
   async function logout (request: FastifyRequest, reply: FastifyReply, s: SessionClaims): Promise<FastifyReply> {
     const record = await store.getSession(s.sub, s.sid)
-    await store.revokeSessions(s.sub, [s.sid], config.session.ttl)
+    await revoker.session(s.sub, s.sid, 'rp', request.log)
     jar.clearAll(request, reply)
     let tokens: TokenBundle = {}
     if (record?.tokens !== undefined) {
@@ -173,7 +175,6 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate }: AuthRoute
         request.log.warn({ reason: err.message }, 'refresh token revocation at the IdP failed')
       })
     }
-    request.log.info({ sid: s.sid, channel: 'rp' }, 'logout')
     const target = oidc?.endSessionUrl(tokens.idToken, `${config.publicUrl}/`) ?? '/'
     return reply.header('cache-control', 'no-store').redirect(target, 302)
   }
@@ -201,4 +202,50 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate }: AuthRoute
     }
     return await logout(request, reply, s)
   })
+
+  /** The caller's own sessions (one per signed-in device), newest first. */
+  app.get(`${prefix}/sessions`, async (request, reply) => {
+    const s = await gate.resolve(request, reply)
+    reply.header('cache-control', 'no-store')
+    if (s === null) return await reply.code(401).send({ error: 'unauthenticated' })
+    const records = await store.listSessions(s.sub)
+    return records.map((r) => ({ ...publicSession(r), current: r.sid === s.sid }))
+  })
+
+  app.delete<{ Params: { id: string } }>(`${prefix}/sessions/:id`, async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    if (request.headers['x-csrf'] !== '1') return await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
+    const s = await gate.resolve(request, reply)
+    if (s === null) return await reply.code(401).send({ error: 'unauthenticated' })
+    // Only the caller's own sessions: another user's id is "not found", never revoked.
+    const owner = await store.findOwner(request.params.id)
+    if (owner !== s.sub) return await reply.code(404).send({ error: 'not_found' })
+    await revoker.session(s.sub, request.params.id, 'self', request.log)
+    if (request.params.id === s.sid) jar.clearAll(request, reply)
+    return await reply.code(204).send()
+  })
+
+  /** Server-Sent Events: `event: logout` when this session is revoked (on any replica), then close. */
+  app.get(`${prefix}/events`, async (request, reply) => {
+    const s = await gate.resolve(request, reply)
+    if (s === null) return await reply.code(401).header('cache-control', 'no-store').send({ error: 'unauthenticated' })
+    reply.hijack()
+    const res = reply.raw
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no'
+    })
+    res.write(`retry: 5000\nevent: session\ndata: ${JSON.stringify({ sid: s.sid, expiresAt: new Date(s.exp * 1000).toISOString() })}\n\n`)
+    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
+    const remove = ctx.connections.add({ sid: s.sid, sub: s.sub, ver: s.ver }, (reason) => {
+      clearInterval(heartbeat)
+      res.end(reason === 'revoked' ? 'event: logout\ndata: {"reason":"revoked"}\n\n' : 'event: shutdown\ndata: {}\n\n')
+    })
+    request.raw.once('close', () => { clearInterval(heartbeat); remove() })
+  })
+
+  /** Anything else under the auth prefix is ours, and does not exist: never proxied. */
+  app.all(`${prefix}/*`, async (_request, reply) => await reply.code(404).send({ error: 'not_found' }))
 }

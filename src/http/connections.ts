@@ -1,43 +1,60 @@
 /**
  * The registry of long-lived connections (proxied WebSockets, event streams) per gateway session, so a
- * revocation can close them. Each entry knows how to close itself.
+ * revocation can close them on every replica. Each entry knows how to close itself.
  */
-export type Closer = (reason: 'revoked' | 'shutdown') => void
+import type { RevocationEvent } from '../store/store.js'
+
+export type CloseReason = 'revoked' | 'shutdown'
+export type Closer = (reason: CloseReason) => void
+
+/** Whose connection it is: the session, its user, and the user version the session carries. */
+export interface ConnectionOwner { sid: string, sub: string, ver: number }
+
+interface Entry { owner: ConnectionOwner, close: Closer }
 
 export class ConnectionRegistry {
-  private readonly bySid = new Map<string, Set<Closer>>()
+  private readonly bySub = new Map<string, Set<Entry>>()
 
-  /** Registers a connection of session `sid`; returns the function that unregisters it. */
-  add (sid: string, close: Closer): () => void {
-    let set = this.bySid.get(sid)
-    if (set === undefined) this.bySid.set(sid, (set = new Set()))
-    set.add(close)
+  /** Registers a connection; returns the function that unregisters it (call it when it closes). */
+  add (owner: ConnectionOwner, close: Closer): () => void {
+    let set = this.bySub.get(owner.sub)
+    if (set === undefined) this.bySub.set(owner.sub, (set = new Set()))
+    const entry: Entry = { owner, close }
+    set.add(entry)
     return () => {
-      set.delete(close)
-      if (set.size === 0 && this.bySid.get(sid) === set) this.bySid.delete(sid)
+      set.delete(entry)
+      if (set.size === 0 && this.bySub.get(owner.sub) === set) this.bySub.delete(owner.sub)
     }
   }
 
-  /** Closes every connection of these sessions; returns how many were closed. */
-  closeSessions (sids: Iterable<string>, reason: 'revoked' | 'shutdown' = 'revoked'): number {
+  /**
+   * Closes the connections a revocation event ends: those of the listed sessions, and, for a user-wide
+   * revocation, every connection of the user whose session carries an older version. Returns the count.
+   */
+  closeFor (event: Pick<RevocationEvent, 'sub' | 'sids' | 'version'>): number {
+    const set = this.bySub.get(event.sub)
+    if (set === undefined) return 0
+    const sids = new Set(event.sids)
+    const doomed = [...set].filter((e) => sids.has(e.owner.sid) || (event.version !== undefined && e.owner.ver < event.version))
+    for (const e of doomed) {
+      set.delete(e)
+      e.close('revoked')
+    }
+    if (set.size === 0) this.bySub.delete(event.sub)
+    return doomed.length
+  }
+
+  /** Closes everything (graceful shutdown); returns the count. */
+  closeAll (reason: CloseReason = 'shutdown'): number {
     let n = 0
-    for (const sid of sids) {
-      const set = this.bySid.get(sid)
-      if (set === undefined) continue
-      this.bySid.delete(sid)
-      for (const close of set) { close(reason); n++ }
-    }
+    for (const set of this.bySub.values()) for (const e of set) { e.close(reason); n++ }
+    this.bySub.clear()
     return n
-  }
-
-  /** Closes everything (graceful shutdown). */
-  closeAll (reason: 'revoked' | 'shutdown' = 'shutdown'): number {
-    return this.closeSessions([...this.bySid.keys()], reason)
   }
 
   get size (): number {
     let n = 0
-    for (const s of this.bySid.values()) n += s.size
+    for (const s of this.bySub.values()) n += s.size
     return n
   }
 }

@@ -34,7 +34,7 @@ export interface Gate {
 /** Builds the gate for one gateway instance. */
 export function createGate (ctx: GatewayContext): Gate {
   const cache = new UnsealCache()
-  const { jar, store, config } = ctx
+  const { jar, store, config, metrics } = ctx
   let warnedOpen = 0
 
   function open (sealed: string): SessionClaims | null {
@@ -60,11 +60,13 @@ export function createGate (ctx: GatewayContext): Gate {
     if (sealed === undefined) return null
     const claims = open(sealed)
     if (claims === null) {
+      metrics.sessionChecks.inc({ result: 'invalid' })
       jar.clearSession(request, reply)
       return null
     }
     const now = ctx.now()
     if (timeVerdict(claims, now) === 'expired') {
+      metrics.sessionChecks.inc({ result: 'expired' })
       jar.clearSession(request, reply)
       return null
     }
@@ -73,7 +75,10 @@ export function createGate (ctx: GatewayContext): Gate {
       const [state, epoch] = await Promise.all([store.check(claims.sub, claims.sid), store.epoch()])
       v = verdict(claims, now, { ...state, epoch })
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError) || config.store.failMode === 'closed') throw err
+      if (!(err instanceof StoreUnavailableError)) throw err
+      metrics.storeErrors.inc()
+      metrics.sessionChecks.inc({ result: config.store.failMode === 'closed' ? 'store_unavailable' : 'fail_open' })
+      if (config.store.failMode === 'closed') throw err
       // failMode open: the cookie alone decides; say so loudly but not on every request
       if (Date.now() - warnedOpen > 10_000) {
         warnedOpen = Date.now()
@@ -81,6 +86,7 @@ export function createGate (ctx: GatewayContext): Gate {
       }
       return claims
     }
+    metrics.sessionChecks.inc({ result: v.kind })
     if (v.kind !== 'live') {
       request.log.info({ sid: claims.sid, verdict: v.kind, reason: v.kind === 'revoked' ? v.reason : undefined }, 'session refused')
       jar.clearAll(request, reply)

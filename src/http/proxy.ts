@@ -10,7 +10,7 @@ import type { ClientOptions, WebSocket } from 'ws'
 import type { RouteConfig } from '../config/types.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import type { ConnectionRegistry } from './connections.js'
+import type { ConnectionOwner, ConnectionRegistry } from './connections.js'
 import { upstreamHeaders } from './identity-headers.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -20,7 +20,7 @@ export interface ProxyOptions { ctx: GatewayContext, gate: Gate, connections: Co
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
 export async function proxyRoutes (app: FastifyInstance, { ctx, gate, connections }: ProxyOptions): Promise<void> {
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
-  const pendingUpgrades = new WeakMap<Socket, string>()
+  const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
 
   for (const route of ctx.config.routes) {
     await app.register(httpProxy, {
@@ -56,10 +56,10 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, connection
         onConnect: (_context, source: WebSocket) => {
           // ws keeps the upgraded socket in `_socket`: the only link from the WebSocket to its request.
           const raw = (source as unknown as { _socket?: Socket })._socket
-          const sid = raw !== undefined ? pendingUpgrades.get(raw) : undefined
-          if (sid === undefined) return
+          const owner = raw !== undefined ? pendingUpgrades.get(raw) : undefined
+          if (owner === undefined) return
           pendingUpgrades.delete(raw!)
-          const remove = connections.add(sid, (reason) => {
+          const remove = connections.add(owner, (reason) => {
             source.close(reason === 'revoked' ? 1008 : 1001, reason === 'revoked' ? 'session revoked' : 'going away')
           })
           source.once('close', remove)
@@ -82,6 +82,6 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, connection
     }
     request.sgSession = session
     // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
-    if (request.headers.upgrade !== undefined) pendingUpgrades.set(request.raw.socket, session.sid)
+    if (request.headers.upgrade !== undefined) pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver })
   }
 }

@@ -1,0 +1,107 @@
+/**
+ * The IdP's logout receivers: OIDC Back-Channel Logout 1.0 (POST, form-encoded logout_token) and
+ * Front-Channel Logout 1.0 (GET in an iframe, iss + sid). Rules: ../../shared/SPEC-CHECKLIST.md A, B.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import formbody from '@fastify/formbody'
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
+import { LogoutTokenError, validateLogoutToken } from '../core/logout-token.js'
+import { safeEqual } from '../core/device.js'
+import { StoreUnavailableError } from '../store/store.js'
+import type { GatewayContext } from './context.js'
+import type { Gate } from './gate.js'
+import type { Revoker } from './revocation.js'
+
+export interface LogoutRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
+
+const SKEW = 60
+
+/** Registers /backchannel-logout and /frontchannel-logout under the auth prefix. */
+export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }: LogoutRoutesOptions): Promise<void> {
+  const prefix = ctx.config.authPrefix
+  // Only this plugin parses forms; proxied bodies stay untouched streams.
+  await app.register(formbody, { bodyLimit: 32 * 1024 })
+
+  let jwks: { uri: string, get: JWTVerifyGetKey } | undefined
+  /** The IdP's key set; jose refetches it when a token names an unknown `kid`. */
+  function keys (uri: string): JWTVerifyGetKey {
+    if (jwks?.uri !== uri) jwks = { uri, get: createRemoteJWKSet(new URL(uri), { timeoutDuration: 3000, cooldownDuration: 30_000 }) }
+    return jwks.get
+  }
+
+  function answer (reply: FastifyReply, status: number, body?: Record<string, string>): FastifyReply {
+    reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache')
+    return body === undefined ? reply.send() : reply.send(body)
+  }
+
+  app.route({
+    method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+    url: `${prefix}/backchannel-logout`,
+    handler: async (_request, reply) => answer(reply.header('allow', 'POST'), 405, { error: 'invalid_request', error_description: 'use POST' })
+  })
+
+  app.post(`${prefix}/backchannel-logout`, async (request, reply) => {
+    const form = request.body
+    if (typeof form !== 'object' || form === null || !request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+      return answer(reply, 400, { error: 'invalid_request', error_description: 'expected an application/x-www-form-urlencoded body with logout_token' })
+    }
+    const oidc = await ctx.oidc.get()
+    const jwksUri = oidc.metadata.jwks_uri
+    if (jwksUri === undefined) return answer(reply, 400, { error: 'temporarily_unavailable', error_description: 'the IdP publishes no jwks_uri' })
+    let token
+    try {
+      token = await validateLogoutToken((form as Record<string, unknown>).logout_token, {
+        issuer: oidc.issuer,
+        clientId: oidc.clientId,
+        algorithm: oidc.idTokenAlg,
+        keys: keys(jwksUri),
+        now: ctx.now(),
+        skew: SKEW
+      })
+    } catch (err) {
+      if (!(err instanceof LogoutTokenError)) throw err
+      request.log.info({ reason: err.message }, 'logout token refused')
+      return answer(reply, 400, { error: 'invalid_request', error_description: err.message })
+    }
+    try {
+      // Replay guard: keep the jti at least until the token could no longer be accepted.
+      const keep = Math.max(60, token.exp - ctx.now() + 2 * SKEW)
+      if (!(await ctx.store.claimOnce('jti', `${token.iss}|${token.jti}`, keep))) {
+        return answer(reply, 400, { error: 'invalid_request', error_description: 'jti was already used (replay)' })
+      }
+      if (token.sid !== undefined) await revoker.idpSession(token.iss, token.sid, 'backchannel', request.log, token.sub)
+      else await revoker.user(token.sub!, 'backchannel', request.log)
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err
+      ctx.metrics.storeErrors.inc()
+      request.log.warn({ reason: err.message }, 'back-channel logout could not reach the store')
+      return answer(reply, 400, { error: 'temporarily_unavailable', error_description: 'the session store cannot be reached' })
+    }
+    return answer(reply, 200)
+  })
+
+  app.get(`${prefix}/frontchannel-logout`, async (request, reply) => {
+    const q = request.query as Record<string, unknown>
+    const oidc = await ctx.oidc.get()
+    // The IdP frames this page; every other gateway page refuses framing.
+    reply.header('cache-control', 'no-store')
+      .header('content-security-policy', `default-src 'none'; frame-ancestors ${new URL(oidc.issuer).origin}`)
+      .type('text/html; charset=utf-8')
+    const iss = q.iss
+    const sid = q.sid
+    if (iss === undefined && sid === undefined) {
+      // No parameters: the IdP relies on the cookie, which a cross-site iframe may not carry (SameSite).
+      const s = await gate.resolve(request, reply)
+      if (s !== null) {
+        await revoker.session(s.sub, s.sid, 'frontchannel', request.log)
+        ctx.jar.clearAll(request, reply)
+      }
+      return await reply.send('<!doctype html><title>signed out</title>')
+    }
+    if (typeof iss !== 'string' || typeof sid !== 'string' || sid === '' || !safeEqual(iss, oidc.issuer)) {
+      return await reply.code(400).send('<!doctype html><title>bad request</title>')
+    }
+    await revoker.idpSession(iss, sid, 'frontchannel', request.log)
+    return await reply.send('<!doctype html><title>signed out</title>')
+  })
+}

@@ -1,0 +1,50 @@
+/**
+ * Every way to end sessions (back-channel, front-channel, RP-initiated, admin, the user's own device
+ * page) comes through here: one store operation plus one published event, counted and logged alike.
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import type { GatewayContext } from './context.js'
+
+export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self'
+
+export interface Revoker {
+  /** Ends one session (and its device credential). */
+  session (sub: string, sid: string, channel: LogoutChannel, log: FastifyBaseLogger): Promise<void>
+  /** Ends every session of the user on every device. Returns how many records it deleted. */
+  user (sub: string, channel: LogoutChannel, log: FastifyBaseLogger): Promise<number>
+  /** Ends every gateway session created under one IdP session (optionally only the given user's). */
+  idpSession (iss: string, idpSid: string, channel: LogoutChannel, log: FastifyBaseLogger, onlySub?: string): Promise<number>
+}
+
+/** Builds the revoker of one gateway. */
+export function createRevoker (ctx: GatewayContext): Revoker {
+  const { store, metrics } = ctx
+  const denyTtl = ctx.config.session.ttl
+
+  return {
+    async session (sub, sid, channel, log) {
+      await store.revokeSessions(sub, [sid], denyTtl)
+      metrics.logouts.inc({ channel })
+      log.info({ sid, channel }, 'session revoked')
+    },
+    async user (sub, channel, log) {
+      const event = await store.revokeUser(sub, denyTtl)
+      metrics.logouts.inc({ channel })
+      log.info({ sessions: event.sids.length, version: event.version, channel }, 'all sessions of a user revoked')
+      return event.sids.length
+    },
+    async idpSession (iss, idpSid, channel, log, onlySub) {
+      const found = await store.sessionsForIdpSession(iss, idpSid)
+      const bySub = new Map<string, string[]>()
+      for (const { sub, sid } of found) {
+        if (onlySub !== undefined && sub !== onlySub) continue
+        bySub.set(sub, [...(bySub.get(sub) ?? []), sid])
+      }
+      for (const [sub, sids] of bySub) await store.revokeSessions(sub, sids, denyTtl)
+      const n = [...bySub.values()].reduce((a, s) => a + s.length, 0)
+      metrics.logouts.inc({ channel })
+      log.info({ sessions: n, channel }, 'IdP session revoked')
+      return n
+    }
+  }
+}
