@@ -74,7 +74,9 @@ export async function adminCall (s: Stack, method: string, path: string, token: 
  */
 export async function rawGet (url: string, headers: Array<[string, string]>): Promise<{ status: number, body: string }> {
   return await new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'GET', headers: headers.flat() as unknown as Record<string, string> }, (res) => {
+    // with a raw array node:http adds no Host header of its own
+    const raw = [['Host', new URL(url).host], ...headers].flat()
+    const req = httpRequest(url, { method: 'GET', headers: raw as unknown as Record<string, string> }, (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }))

@@ -36,6 +36,8 @@ export interface Stack {
   adminToken: string
   clientSecret: string
   logs: string[]
+  /** Starts another replica of the gateway on the same config (same store, same keys), on new ports. */
+  replica (): Promise<{ gateway: Gateway, url: string }>
   close (): Promise<void>
 }
 
@@ -93,6 +95,13 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
     adminToken,
     clientSecret,
     logs,
+    async replica () {
+      const [p, a] = [await freePort(), await freePort()]
+      const g = await buildGateway(config, { logger: createLogger('debug', sink), processMetrics: false, ...opts.deps })
+      await g.listen({ public: p, admin: a })
+      t.teardown(() => g.close())
+      return { gateway: g, url: `http://127.0.0.1:${p}` }
+    },
     async close () {
       await gateway.close()
       await upstream.close()
