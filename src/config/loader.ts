@@ -303,6 +303,11 @@ function normalise (raw: RawConfig): Config {
       throw new ConfigError(formatPath(['routes', i, 'prefix']), `duplicate prefix ${JSON.stringify(r.prefix)} (also routes[${first}].prefix)`)
     }
     seen.set(r.prefix, i)
+    // The gateway's own endpoints are never proxied: a route there would be unreachable or shadow them.
+    const ap = authPrefix(raw.authPrefix ?? DEFAULTS.authPrefix)
+    if (r.prefix === ap || r.prefix.startsWith(`${ap}/`)) {
+      throw new ConfigError(formatPath(['routes', i, 'prefix']), `must not be under authPrefix ${ap} (the gateway's own endpoints)`)
+    }
   })
 
   const kind = raw.store?.kind ?? DEFAULTS.store.kind
@@ -310,7 +315,7 @@ function normalise (raw: RawConfig): Config {
 
   const oidc: Config['oidc'] = { issuer: raw.oidc.issuer, clientId: raw.oidc.clientId, scopes, allowInsecureHttp }
   if (raw.oidc.clientSecret !== undefined) oidc.clientSecret = raw.oidc.clientSecret
-  const store: Config['store'] = { kind, failMode: raw.store?.failMode ?? DEFAULTS.store.failMode }
+  const store: Config['store'] = { kind, failMode: raw.store?.failMode ?? DEFAULTS.store.failMode, nearCache: raw.store?.nearCache ?? DEFAULTS.store.nearCache }
   if (raw.store?.redis !== undefined) store.redis = redis(raw.store.redis)
 
   return {
@@ -324,7 +329,9 @@ function normalise (raw: RawConfig): Config {
     session: { ttl, absoluteTtl, keys },
     rememberMe: {
       enabled: raw.rememberMe?.enabled ?? DEFAULTS.rememberMe.enabled,
-      ttl: duration(raw.rememberMe?.ttl ?? DEFAULTS.rememberMe.ttl, 'rememberMe.ttl')
+      ttl: duration(raw.rememberMe?.ttl ?? DEFAULTS.rememberMe.ttl, 'rememberMe.ttl'),
+      rotationGrace: duration(raw.rememberMe?.rotationGrace ?? DEFAULTS.rememberMe.rotationGrace, 'rememberMe.rotationGrace'),
+      checkIdp: raw.rememberMe?.checkIdp ?? DEFAULTS.rememberMe.checkIdp
     },
     store,
     routes

@@ -16,8 +16,8 @@ export const DEFAULTS = {
   allowInsecureHttp: false,
   sessionTtl: '5m',
   absoluteTtl: '12h',
-  rememberMe: { enabled: true, ttl: '30d' },
-  store: { kind: 'memory', failMode: 'closed' },
+  rememberMe: { enabled: true, ttl: '30d', rotationGrace: '5s', checkIdp: false },
+  store: { kind: 'memory', failMode: 'closed', nearCache: false },
   redis: { keyPrefix: 'sg:', commandTimeout: '1s' },
   route: { auth: 'required', forwardAccessToken: false, csrf: false }
 } as const
@@ -87,11 +87,14 @@ export const RawConfigSchema = Closed({
   }),
   rememberMe: Opt(Closed({
     enabled: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.enabled })),
-    ttl: Opt(Duration(DEFAULTS.rememberMe.ttl))
+    ttl: Opt(Duration(DEFAULTS.rememberMe.ttl)),
+    rotationGrace: Opt(Duration(DEFAULTS.rememberMe.rotationGrace)),
+    checkIdp: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.checkIdp }))
   }, { default: {} })),
   store: Opt(Closed({
     kind: Opt(Enum(['memory', 'redis'] as const, DEFAULTS.store.kind)),
     failMode: Opt(Enum(['closed', 'open'] as const, DEFAULTS.store.failMode)),
+    nearCache: Opt(Type.Boolean({ default: DEFAULTS.store.nearCache })),
     redis: Opt(RawRedisSchema)
   }, { default: {} })),
   routes: Type.Array(RawRouteSchema, { minItems: 1 })

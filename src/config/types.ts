@@ -66,10 +66,16 @@ export interface Config {
     enabled: boolean
     /** seconds */
     ttl: number
+    /** seconds: the previous device credential still works this long after a rotation (parallel requests) */
+    rotationGrace: number
+    /** renewal also refreshes at the IdP; invalid_grant revokes the device */
+    checkIdp: boolean
   }
   store: {
     kind: 'memory' | 'redis'
     failMode: FailMode
+    /** per-replica cache of revocation state, kept true by revocation events */
+    nearCache: boolean
     redis?: RedisConfig
   }
   routes: RouteConfig[]

@@ -85,8 +85,8 @@ t.test('defaults are applied', async t => {
   t.notOk('clientSecret' in c.oidc)
   t.equal(c.session.ttl, 300)
   t.equal(c.session.absoluteTtl, 12 * 3600)
-  t.same(c.rememberMe, { enabled: true, ttl: 30 * 86400 })
-  t.same(c.store, { kind: 'memory', failMode: 'closed' })
+  t.same(c.rememberMe, { enabled: true, ttl: 30 * 86400, rotationGrace: 5, checkIdp: false })
+  t.same(c.store, { kind: 'memory', failMode: 'closed', nearCache: false })
   t.same(c.routes[0], { prefix: '/', upstream: 'http://127.0.0.1:3000', auth: 'required', forwardAccessToken: false, csrf: false })
   const partial = base()
   partial.listen = { port: 0 }
@@ -235,7 +235,7 @@ rejects('logLevel unknown', c => { c.logLevel = 'verbose' }, 'logLevel', /must b
 rejects('unknown top-level key', c => { c.publicURL = 'x' }, 'publicURL', /unknown key \(did you mean "publicUrl"\?\)/)
 rejects('unknown oidc key', c => { c.oidc.isuer = 'x' }, 'oidc.isuer', /^oidc\.isuer: unknown key/)
 rejects('typo of a required key', c => { c.oidc.isuer = c.oidc.issuer; delete c.oidc.issuer }, 'oidc.isuer', /unknown key \(did you mean "issuer"\?\)/)
-rejects('unknown key lists the allowed ones', c => { c.rememberMe = { foo: 1 } }, 'rememberMe.foo', /unknown key \(allowed: enabled, ttl\)/)
+rejects('unknown key lists the allowed ones', c => { c.rememberMe = { foo: 1 } }, 'rememberMe.foo', /unknown key \(allowed: enabled, ttl, rotationGrace, checkIdp\)/)
 rejects('unknown route key', c => { c.routes[0].upstreams = 'x' }, 'routes[0].upstreams', /unknown key/)
 rejects('unknown listen key', c => { c.listen = { hostname: 'x' } }, 'listen.hostname', /unknown key/)
 rejects('unknown redis key', c => { c.store = { redis: { url: 'redis://r', db: 1 } } }, 'store.redis.db', /unknown key/)
@@ -265,6 +265,7 @@ t.test('redis normalisation', async t => {
   t.same(parseObj(c).store, {
     kind: 'redis',
     failMode: 'open',
+    nearCache: false,
     redis: {
       sentinel: { name: 'mymaster', nodes: [{ host: '10.0.0.1', port: 26379 }, { host: '::1', port: 26380 }], password: 'sp' },
       username: 'u',
@@ -304,4 +305,21 @@ t.test('generateKey', async t => {
   t.match(k, /^[A-Za-z0-9_-]{43}$/)
   t.equal(Buffer.from(k, 'base64url').length, 32)
   t.not(k, generateKey())
+})
+
+t.test('a route under authPrefix is refused; rememberMe and store extras have defaults', async (t) => {
+  const { parseConfig: parse } = await import('../../src/config/loader.js')
+  const env = { SG_ADMIN_TOKEN: 'a'.repeat(20), SG_CLIENT_SECRET: 's', SG_SESSION_KEY: Buffer.alloc(32, 7).toString('base64url') }
+  const base = (routes: string): string => `publicUrl: https://app.example.com
+admin: { token: \${SG_ADMIN_TOKEN} }
+oidc: { issuer: https://idp.example.com, clientId: gw, clientSecret: \${SG_CLIENT_SECRET} }
+session: { keys: [\${SG_SESSION_KEY}] }
+routes:
+${routes}`
+  t.throws(() => parse(base('  - { prefix: /auth/x, upstream: http://127.0.0.1:3000 }'), env), { key: 'routes[0].prefix' } as object)
+  t.throws(() => parse(base('  - { prefix: /auth, upstream: http://127.0.0.1:3000 }'), env), { key: 'routes[0].prefix' } as object)
+  const ok = parse(base('  - { prefix: /authors, upstream: http://127.0.0.1:3000 }'), env)
+  t.equal(ok.rememberMe.rotationGrace, 5)
+  t.equal(ok.rememberMe.checkIdp, false)
+  t.equal(ok.store.nearCache, false)
 })
