@@ -21,6 +21,7 @@ import { authRoutes } from './http/auth-routes.js'
 import { proxyRoutes } from './http/proxy.js'
 import { adminRoutes } from './http/admin.js'
 import { logoutRoutes } from './http/logout-routes.js'
+import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
@@ -96,6 +97,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     jar: new CookieJar(config.publicUrl),
     log: pub.log,
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
+    nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
     keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
     metrics,
     connections,
@@ -115,6 +117,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   const revoker = createRevoker(ctx)
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
+  await pub.register(devicesPage, { ctx, gate, revoker })
   await pub.register(proxyRoutes, { ctx, gate, connections })
   await admin.register(adminRoutes, { ctx, revoker })
 

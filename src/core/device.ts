@@ -72,3 +72,22 @@ export function parseDeviceCookie (value: string | undefined): DeviceCookie | nu
   if (value[SID_LENGTH] !== '.' || !isSessionId(sid) || !isCredential(credential)) return null
   return { sid, credential }
 }
+
+/** Why a device may not mint a new session (null: it may). Pure: the caller read the record and state. */
+export type RenewalRefusal = 'expired' | 'denied' | 'state_lost' | 'version'
+
+/**
+ * Renewal never resurrects: it refuses when the device's lifetime ended, the session id was denylisted,
+ * the store lost the user's state, or the user's version moved past the device's.
+ */
+export function renewalRefusal (
+  rec: { expiresAt: number, version: number },
+  state: { denied: boolean, version: number | null },
+  nowMs: number
+): RenewalRefusal | null {
+  if (nowMs >= rec.expiresAt) return 'expired'
+  if (state.denied) return 'denied'
+  if (state.version === null) return 'state_lost'
+  if (rec.version < state.version) return 'version'
+  return null
+}

@@ -7,6 +7,7 @@ import { safeReturnTo } from '../core/return-to.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
 import type { LoginChecks, LoginResult } from '../oidc/client.js'
+import { asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
 import { OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
@@ -15,15 +16,12 @@ import { publicSession } from './admin.js'
 import { errorPage, escapeHtml, page } from './pages.js'
 
 const TX_PURPOSE = 'login-tx'
-const TOKENS_PURPOSE = 'tokens'
 /** A login must come back from the IdP within this many seconds. */
 const TX_TTL = 600
 
 /** The login transaction, sealed into a short cookie for the IdP round trip. */
 interface LoginTx { checks: LoginChecks, returnTo: string, remember: boolean, iat: number }
 
-/** Tokens kept server-side in the session record, sealed with the session key ring. */
-export interface TokenBundle { idToken?: string, refreshToken?: string }
 
 /** Security headers of every page the gateway renders itself. */
 function pageHeaders (reply: FastifyReply): FastifyReply {
@@ -68,7 +66,13 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const credential = newCredential()
     const lifetime = remember ? config.rememberMe.ttl : config.session.absoluteTtl
     const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
-    const tokens: TokenBundle = { idToken: l.idToken, ...(l.refreshToken !== undefined ? { refreshToken: l.refreshToken } : {}) }
+    const profile = profileOf(l)
+    const tokens: TokenBundle = {
+      idToken: l.idToken,
+      profile,
+      ...(l.refreshToken !== undefined ? { refreshToken: l.refreshToken } : {}),
+      ...(ctx.keepsAccessToken ? { at: l.accessToken, ...(l.accessTokenExp !== undefined ? { atExp: l.accessTokenExp } : {}) } : {})
+    }
     const version = await store.createSession({
       sid,
       sub: l.idClaims.sub,
@@ -92,7 +96,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       epoch: await store.epoch(),
       authTime: typeof l.idClaims.auth_time === 'number' ? l.idClaims.auth_time : now,
       rememberMe: remember,
-      profile: profileOf(l),
+      profile,
       ...(ctx.keepsAccessToken ? { at: l.accessToken, ...(l.accessTokenExp !== undefined ? { atExp: l.accessTokenExp } : {}) } : {}),
       loginAt: now
     }, now, config.session.ttl, config.session.absoluteTtl)
@@ -166,7 +170,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     jar.clearAll(request, reply)
     let tokens: TokenBundle = {}
     if (record?.tokens !== undefined) {
-      try { tokens = unseal(ctx.ring, TOKENS_PURPOSE, record.tokens) as TokenBundle } catch { tokens = {} }
+      try { tokens = asTokenBundle(unseal(ctx.ring, TOKENS_PURPOSE, record.tokens)) } catch { tokens = {} }
     }
     const oidc = ctx.oidc.current()
     if (oidc !== undefined && tokens.refreshToken !== undefined) {

@@ -28,6 +28,8 @@ export interface GatewayContext {
   log: FastifyBaseLogger
   /** Epoch seconds. Injectable so tests can move time. */
   now (): number
+  /** Epoch milliseconds (rotation grace windows need sub-second precision); follows `now` in tests. */
+  nowMs (): number
   metrics: Metrics
   connections: ConnectionRegistry
   /** False once shutdown has begun: /readyz answers 503. */

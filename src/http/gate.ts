@@ -7,6 +7,7 @@ import { unseal } from '../core/sealed-cookie.js'
 import { asSessionClaims, shouldSlide, slideSession, timeVerdict, verdict, type SessionClaims } from '../core/session.js'
 import { seal } from '../core/sealed-cookie.js'
 import { StoreUnavailableError } from '../store/store.js'
+import { createRenewal } from './renewal.js'
 import type { GatewayContext } from './context.js'
 
 export const SESSION_PURPOSE = 'session'
@@ -24,7 +25,7 @@ class UnsealCache {
 
 export interface Gate {
   /** The live session of this request, or null. Clears cookies of revoked or invalid sessions. */
-  resolve (request: FastifyRequest, reply: FastifyReply): Promise<SessionClaims | null>
+  resolve (request: FastifyRequest, reply: FastifyReply, opts?: { accessToken?: boolean }): Promise<SessionClaims | null>
   /** Seals and sets a session cookie for these claims. */
   writeSession (request: FastifyRequest, reply: FastifyReply, claims: SessionClaims): void
   /** What a request without a live session gets on an `auth: required` route. */
@@ -36,6 +37,7 @@ export function createGate (ctx: GatewayContext): Gate {
   const cache = new UnsealCache()
   const { jar, store, config, metrics } = ctx
   let warnedOpen = 0
+  const renewal = createRenewal(ctx)
 
   function open (sealed: string): SessionClaims | null {
     const hit = cache.get(sealed)
@@ -55,20 +57,31 @@ export function createGate (ctx: GatewayContext): Gate {
     jar.writeSession(request, reply, sealed, Math.max(0, claims.exp - ctx.now()))
   }
 
-  async function resolve (request: FastifyRequest, reply: FastifyReply): Promise<SessionClaims | null> {
+  /** No live cookie: the device credential may mint one (store errors follow failMode like any check). */
+  async function renewOrNull (request: FastifyRequest, reply: FastifyReply): Promise<SessionClaims | null> {
+    if (request.cookies[jar.names.device] === undefined) return null
+    try {
+      return await renewal.renew(request, reply, (c) => writeSession(request, reply, c))
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) metrics.storeErrors.inc()
+      throw err
+    }
+  }
+
+  async function resolve (request: FastifyRequest, reply: FastifyReply, opts: { accessToken?: boolean } = {}): Promise<SessionClaims | null> {
     const sealed = jar.readSession(request)
-    if (sealed === undefined) return null
+    if (sealed === undefined) return await renewOrNull(request, reply)
     const claims = open(sealed)
     if (claims === null) {
       metrics.sessionChecks.inc({ result: 'invalid' })
       jar.clearSession(request, reply)
-      return null
+      return await renewOrNull(request, reply)
     }
     const now = ctx.now()
     if (timeVerdict(claims, now) === 'expired') {
       metrics.sessionChecks.inc({ result: 'expired' })
       jar.clearSession(request, reply)
-      return null
+      return await renewOrNull(request, reply)
     }
     let v
     try {
@@ -92,8 +105,13 @@ export function createGate (ctx: GatewayContext): Gate {
       jar.clearAll(request, reply)
       return null
     }
-    if (shouldSlide(claims, now)) {
-      const slid = slideSession(claims, now, config.session.ttl)
+    let current = claims
+    if (opts.accessToken === true) {
+      const refreshed = await renewal.freshAccessToken(request, current)
+      if (refreshed !== null) current = refreshed
+    }
+    if (current !== claims || shouldSlide(current, now)) {
+      const slid = slideSession(current, now, config.session.ttl)
       writeSession(request, reply, slid)
       return slid
     }

@@ -75,7 +75,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, connection
       await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
       return
     }
-    const session = await gate.resolve(request, reply)
+    const session = await gate.resolve(request, reply, { accessToken: route.forwardAccessToken })
     if (session === null) {
       if (route.auth === 'required') await gate.deny(request, reply)
       return

@@ -1,0 +1,30 @@
+/**
+ * What the gateway keeps server-side per session besides the record's plain fields: the IdP's tokens
+ * and the profile, sealed with the session key ring (SEALED_TOKENS purpose) before they reach the store.
+ */
+import type { ProfileClaims } from './session.js'
+
+export const TOKENS_PURPOSE = 'tokens'
+
+export interface TokenBundle {
+  idToken?: string
+  refreshToken?: string
+  /** Profile claims, so a renewal can mint a cookie without asking the IdP. */
+  profile?: ProfileClaims
+  /** Access token and its expiry (epoch seconds), when a route forwards it. */
+  at?: string
+  atExp?: number
+}
+
+/** Narrows an unsealed value to a TokenBundle (anything malformed becomes an empty bundle). */
+export function asTokenBundle (value: unknown): TokenBundle {
+  if (typeof value !== 'object' || value === null) return {}
+  const v = value as Record<string, unknown>
+  const out: TokenBundle = {}
+  if (typeof v.idToken === 'string') out.idToken = v.idToken
+  if (typeof v.refreshToken === 'string') out.refreshToken = v.refreshToken
+  if (typeof v.at === 'string') out.at = v.at
+  if (typeof v.atExp === 'number') out.atExp = v.atExp
+  if (typeof v.profile === 'object' && v.profile !== null) out.profile = v.profile as ProfileClaims
+  return out
+}

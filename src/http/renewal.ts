@@ -1,0 +1,147 @@
+/**
+ * Silent renewal from the device credential: when the short session cookie is gone or expired, a valid
+ * `sg-device` cookie mints a new one in the same request and is rotated. The previous credential keeps
+ * working for `rememberMe.rotationGrace` (parallel requests); after that it is reuse, and the device is
+ * revoked. Also refreshes a forwarded access token shortly before it expires.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { ResponseBodyError } from 'openid-client'
+import { seal, unseal } from '../core/sealed-cookie.js'
+import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie, renewalRefusal } from '../core/device.js'
+import { issueSession, type SessionClaims } from '../core/session.js'
+import { asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
+import type { SessionRecord } from '../store/store.js'
+import type { GatewayContext } from './context.js'
+
+/** Refresh a forwarded access token this many seconds before it expires. */
+const ACCESS_TOKEN_LEEWAY = 60
+
+export interface Renewal {
+  /** A new session from the device cookie, or null (cookies cleared when the device is refused). */
+  renew (request: FastifyRequest, reply: FastifyReply, write: (claims: SessionClaims) => void): Promise<SessionClaims | null>
+  /** A copy of `claims` with a fresh access token when the current one is about to expire. */
+  freshAccessToken (request: FastifyRequest, claims: SessionClaims): Promise<SessionClaims | null>
+}
+
+export function createRenewal (ctx: GatewayContext): Renewal {
+  const { store, jar, config, metrics } = ctx
+
+  function openTokens (rec: SessionRecord): TokenBundle {
+    if (rec.tokens === undefined) return {}
+    try { return asTokenBundle(unseal(ctx.ring, TOKENS_PURPOSE, rec.tokens)) } catch { return {} }
+  }
+
+  /** Refreshes at the IdP; 'gone' when the IdP says the grant is dead (invalid_grant). */
+  async function idpRefresh (request: FastifyRequest, rec: SessionRecord, bundle: TokenBundle): Promise<TokenBundle | 'gone' | 'unavailable'> {
+    if (bundle.refreshToken === undefined) return bundle
+    try {
+      const oidc = await ctx.oidc.get()
+      const r = await oidc.refresh(bundle.refreshToken)
+      const next: TokenBundle = {
+        ...bundle,
+        at: r.accessToken,
+        ...(r.accessTokenExp !== undefined ? { atExp: r.accessTokenExp } : {}),
+        // The IdP may rotate the refresh token: keep the new one, atomically with the record.
+        ...(r.refreshToken !== undefined ? { refreshToken: r.refreshToken } : {}),
+        ...(r.idToken !== undefined ? { idToken: r.idToken } : {})
+      }
+      await store.updateSession(rec.sub, rec.sid, { tokens: seal(ctx.ring, TOKENS_PURPOSE, next) })
+      return next
+    } catch (err) {
+      if (err instanceof ResponseBodyError && err.error === 'invalid_grant') return 'gone'
+      request.log.warn({ reason: (err as Error).message }, 'refresh at the IdP failed')
+      return 'unavailable'
+    }
+  }
+
+  function refuse (request: FastifyRequest, reply: FastifyReply, result: string): null {
+    metrics.renewals.inc({ result })
+    jar.clearAll(request, reply)
+    return null
+  }
+
+  async function renew (request: FastifyRequest, reply: FastifyReply, write: (claims: SessionClaims) => void): Promise<SessionClaims | null> {
+    const raw = request.cookies[jar.names.device]
+    if (raw === undefined) return null
+    const device = parseDeviceCookie(raw)
+    if (device === null) return refuse(request, reply, 'malformed')
+    const sub = await store.findOwner(device.sid)
+    const rec = sub === null ? null : await store.getSession(sub, device.sid)
+    if (sub === null || rec === null) return refuse(request, reply, 'unknown_device')
+    const nowMs = ctx.nowMs()
+    const [state, epoch] = await Promise.all([store.check(sub, rec.sid), store.epoch()])
+    const refusal = renewalRefusal(rec, state, nowMs)
+    if (refusal !== null) return refuse(request, reply, refusal)
+
+    const next = newCredential()
+    const rotated = await store.rotateCredential(sub, rec.sid, hashCredential(device.credential), hashCredential(next), nowMs, nowMs + config.rememberMe.rotationGrace * 1000)
+    if (rotated === 'reuse') {
+      // A credential that was rotated away came back after the grace window: someone else holds a copy.
+      await store.revokeSessions(sub, [rec.sid], config.session.ttl)
+      metrics.reuseDetections.inc()
+      metrics.logouts.inc({ channel: 'reuse' })
+      request.log.warn({ sid: rec.sid }, 'device credential reuse detected: device revoked')
+      return refuse(request, reply, 'reuse')
+    }
+    if (rotated !== 'rotated' && rotated !== 'grace') return refuse(request, reply, rotated)
+
+    let bundle = openTokens(rec)
+    if (config.rememberMe.checkIdp) {
+      const checked = await idpRefresh(request, rec, bundle)
+      if (checked === 'gone') {
+        await store.revokeSessions(sub, [rec.sid], config.session.ttl)
+        metrics.logouts.inc({ channel: 'idp' })
+        request.log.info({ sid: rec.sid }, 'IdP refused the refresh token (invalid_grant): device revoked')
+        return refuse(request, reply, 'idp_revoked')
+      }
+      if (checked === 'unavailable') return refuse(request, reply, 'idp_unavailable')
+      bundle = checked
+    }
+
+    const now = ctx.now()
+    const claims = issueSession({
+      sid: rec.sid,
+      sub,
+      iss: rec.iss,
+      ...(rec.idpSid !== undefined ? { idpSid: rec.idpSid } : {}),
+      ver: state.version!,
+      epoch,
+      authTime: Math.floor(rec.createdAt / 1000),
+      rememberMe: rec.rememberMe,
+      profile: bundle.profile ?? {},
+      ...(ctx.keepsAccessToken && bundle.at !== undefined ? { at: bundle.at, ...(bundle.atExp !== undefined ? { atExp: bundle.atExp } : {}) } : {}),
+      loginAt: now
+      // The device record's end bounds the renewed cookie: absoluteTtl for a browser session, rememberMe.ttl otherwise.
+    }, now, config.session.ttl, Math.max(1, Math.floor(rec.expiresAt / 1000) - now))
+    write(claims)
+    if (rotated === 'rotated') {
+      const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
+      reply.setCookie(jar.names.device, formatDeviceCookie(rec.sid, next), jar.options(maxAge))
+    }
+    await store.updateSession(sub, rec.sid, { lastSeenAt: nowMs, ip: request.ip, userAgent: String(request.headers['user-agent'] ?? '').slice(0, 256) })
+    metrics.renewals.inc({ result: rotated })
+    request.log.info({ sid: rec.sid, rotation: rotated }, 'session renewed from the device credential')
+    return claims
+  }
+
+  async function freshAccessToken (request: FastifyRequest, claims: SessionClaims): Promise<SessionClaims | null> {
+    if (claims.at === undefined || claims.atExp === undefined || claims.atExp - ctx.now() > ACCESS_TOKEN_LEEWAY) return null
+    // One refresh per device at a time across replicas: a short claim acts as the lock.
+    if (!(await store.claimOnce('refresh', claims.sid, 10))) {
+      const rec = await store.getSession(claims.sub, claims.sid)
+      const b = rec === null ? {} : openTokens(rec)
+      return b.at !== undefined && b.at !== claims.at ? { ...claims, at: b.at, ...(b.atExp !== undefined ? { atExp: b.atExp } : {}) } : null
+    }
+    const rec = await store.getSession(claims.sub, claims.sid)
+    if (rec === null) return null
+    const bundle = openTokens(rec)
+    if (bundle.at !== undefined && bundle.at !== claims.at && (bundle.atExp ?? 0) - ctx.now() > ACCESS_TOKEN_LEEWAY) {
+      return { ...claims, at: bundle.at, ...(bundle.atExp !== undefined ? { atExp: bundle.atExp } : {}) }
+    }
+    const next = await idpRefresh(request, rec, bundle)
+    if (typeof next === 'string' || next.at === undefined) return null
+    return { ...claims, at: next.at, ...(next.atExp !== undefined ? { atExp: next.atExp } : {}) }
+  }
+
+  return { renew, freshAccessToken }
+}
