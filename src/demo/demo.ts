@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import { loadConfig } from '../config/loader.js'
+import type { Config } from '../config/types.js'
 import { buildGateway, type Gateway } from '../app.js'
 import { startIdp, type RunningIdp } from './idp.js'
 import { startDemoUpstream, type RunningUpstream } from './upstream.js'
@@ -17,7 +18,7 @@ export interface Demo { gateway: Gateway, idp: RunningIdp, upstream: RunningUpst
 export interface DemoPorts { gateway: number, idp: number, upstream: number, admin: number }
 
 /** Starts the three parts of the demo; `ports` default to the contract's 8080/8081/8082/9090. */
-export async function startDemo (opts: { ports?: Partial<DemoPorts>, logger?: Logger } = {}): Promise<Demo> {
+export async function startDemo (opts: { ports?: Partial<DemoPorts>, logger?: Logger, adjust?: (config: Config) => void } = {}): Promise<Demo> {
   const ports: DemoPorts = { gateway: 8080, idp: 8081, upstream: 8082, admin: 9090, ...opts.ports }
   const env = {
     SG_ADMIN_TOKEN: randomBytes(18).toString('base64url'),
@@ -30,6 +31,7 @@ export async function startDemo (opts: { ports?: Partial<DemoPorts>, logger?: Lo
   config.admin.listen.port = ports.admin
   config.oidc.issuer = `http://localhost:${ports.idp}`
   config.routes = config.routes.map((r) => ({ ...r, upstream: `http://127.0.0.1:${ports.upstream}` }))
+  opts.adjust?.(config)
 
   const idp = await startIdp({
     port: ports.idp,
@@ -46,7 +48,14 @@ export async function startDemo (opts: { ports?: Partial<DemoPorts>, logger?: Lo
       token_endpoint_auth_method: 'client_secret_basic'
     }]
   })
-  const upstream = await startDemoUpstream(ports.upstream)
+  const upstream = await startDemoUpstream({
+    port: ports.upstream,
+    issuer: idp.issuer,
+    signingKey: idp.signingKey,
+    clientId: config.oidc.clientId,
+    gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
+    authPrefix: config.authPrefix
+  })
   const gateway = await buildGateway(config, opts.logger !== undefined ? { logger: opts.logger } : {})
   await gateway.ctx.oidc.get()
   await gateway.listen()
