@@ -11,6 +11,7 @@ import { KeyRing } from './core/sealed-cookie.js'
 import { StoreUnavailableError, type Store } from './store/store.js'
 import { MemoryStore } from './store/memory.js'
 import { RedisStore } from './store/redis.js'
+import { NearCacheStore } from './store/near-cache.js'
 import { OidcError } from './oidc/client.js'
 import { createOidcSource, type OidcSourceHandle } from './oidc/source.js'
 import { CookieJar } from './http/cookies.js'
@@ -44,14 +45,18 @@ export interface Gateway {
   ctx: GatewayContext
   /** Starts both listeners on the configured (or given) ports. */
   listen (ports?: { public?: number, admin?: number }): Promise<{ public: string, admin: string }>
-  /** Graceful stop: not ready, close connections, drain, close the store. */
-  close (): Promise<void>
+  /**
+   * Graceful stop: /readyz turns 503, long-lived connections close (WebSocket 1001, event streams say
+   * shutdown), the listener stops accepting, in-flight requests finish (up to `drainMs`, then the rest
+   * are cut), and the store closes cleanly.
+   */
+  close (opts?: { drainMs?: number }): Promise<void>
 }
 
-/** Builds the store named by the config. */
+/** Builds the store named by the config, behind the per-replica near cache when `store.nearCache` is on. */
 export function buildStore (config: Config, log: Logger): Store {
-  if (config.store.kind === 'memory') return new MemoryStore()
-  return new RedisStore({ redis: config.store.redis!, logger: log })
+  const inner = config.store.kind === 'memory' ? new MemoryStore() : new RedisStore({ redis: config.store.redis!, logger: log })
+  return config.store.nearCache ? new NearCacheStore(inner, { logger: log }) : inner
 }
 
 /** Maps failures to stable JSON answers; never a stack trace, never a 500 for a known outage. */
@@ -75,7 +80,10 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   const logger = deps.logger ?? createLogger(config.logLevel)
   const store = deps.store ?? buildStore(config, logger)
   const oidc: OidcSourceHandle | (OidcSource & { close?: () => void }) = deps.oidc ?? createOidcSource(config.oidc, logger)
-  const metrics = createMetrics({ defaults: deps.processMetrics ?? true })
+  const metrics = createMetrics({
+    defaults: deps.processMetrics ?? true,
+    ...(store instanceof NearCacheStore ? { nearCache: store.stats } : {})
+  })
   const connections = new ConnectionRegistry()
 
   const common = {
@@ -137,11 +145,23 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
       const b = await admin.listen({ host: config.admin.listen.host, port: ports.admin ?? config.admin.listen.port })
       return { public: a, admin: b }
     },
-    async close () {
+    async close (opts = {}) {
       ctx.accepting = false
       unsubscribe()
       connections.closeAll('shutdown')
-      await Promise.all([pub.close(), admin.close()])
+      const drained = Promise.all([pub.close(), admin.close()])
+      let timer: NodeJS.Timeout | undefined
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          logger.warn({ drainMs: opts.drainMs ?? 10_000 }, 'drain bound reached: closing the remaining connections')
+          pub.server.closeAllConnections()
+          admin.server.closeAllConnections()
+          resolve()
+        }, opts.drainMs ?? 10_000)
+        timer.unref()
+      })
+      await Promise.race([drained, bound])
+      clearTimeout(timer)
       oidc.close?.()
       await store.close()
     }

@@ -12,6 +12,7 @@ export const IDENTITY_HEADERS = [
   'x-forwarded-groups',
   'x-forwarded-access-token'
 ] as const
+const IDENTITY_SET: ReadonlySet<string> = new Set(IDENTITY_HEADERS)
 
 /** Header values must not carry control characters; UTF-8 travels as raw bytes (latin1 string). */
 function headerValue (v: string): string {
@@ -30,9 +31,14 @@ export interface IdentityOptions {
  * then the session's identity added (when there is one).
  */
 export function upstreamHeaders (incoming: IncomingHttpHeaders, session: SessionClaims | null, opts: IdentityOptions): IncomingHttpHeaders {
-  const out: IncomingHttpHeaders = { ...incoming }
-  for (const h of IDENTITY_HEADERS) delete out[h]
-  if (opts.forwardAccessToken) delete out.authorization
+  const out: IncomingHttpHeaders = {}
+  for (const [name, value] of Object.entries(incoming)) {
+    // `X_Forwarded_User` reaches CGI/WSGI/PHP apps as HTTP_X_FORWARDED_USER, like the real header: drop it too.
+    const canonical = name.toLowerCase().replace(/_/g, '-')
+    if ((IDENTITY_SET as ReadonlySet<string>).has(canonical)) continue
+    if (opts.forwardAccessToken && canonical === 'authorization') continue
+    out[name] = value
+  }
   if (opts.cookie === undefined) delete out.cookie
   else out.cookie = opts.cookie
   if (session === null) return out

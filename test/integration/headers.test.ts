@@ -4,6 +4,7 @@
  * longest prefix wins; `auth: optional`; CSRF on unsafe methods.
  */
 import t, { type Test } from 'tap'
+import WebSocket from 'ws'
 import { Browser, login } from '../helpers/browser.js'
 import { rawGet } from '../helpers/flow.js'
 import { startStack, type Stack } from '../helpers/stack.js'
@@ -65,7 +66,7 @@ t.test('identity headers and Authorization per route', async (t) => {
     t.equal(seen.headers['x-other'], 'a, b', 'control: repeated headers do reach the upstream')
   })
 
-  t.test('underscore spellings of identity headers are removed too', { todo: 'hardening: X_Forwarded_User reaches the upstream; CGI/WSGI/PHP map it to HTTP_X_FORWARDED_USER like the real header' }, async (t) => {
+  t.test('underscore spellings of identity headers are removed too', async (t) => {
     const before = s.upstream.seen.length
     await rawGet(`${s.url}/public/underscore`, [['X_Forwarded_User', 'mallory'], ['x_forwarded_email', 'm@evil']])
     t.equal(s.upstream.seen.length, before + 1)
@@ -126,6 +127,21 @@ t.test('identity headers and Authorization per route', async (t) => {
     t.equal(apix.headers.authorization, 'Bearer client-own-token', '/apix is the / route: Authorization kept')
     t.equal(apix.headers['x-forwarded-access-token'], undefined)
     t.equal(apix.url, '/apix')
+  })
+
+  t.test('WebSocket upgrades get the same hygiene', async (t) => {
+    for (const [path, user] of [['/public/ws', undefined], ['/ws', 'alice']] as const) {
+      const ws = new WebSocket(`${s.url.replace('http:', 'ws:')}${path}`, { headers: { ...FORGED, cookie: `${b.cookieHeader(s.url)}; app=1` } })
+      t.teardown(() => ws.terminate())
+      const hello = await new Promise<string>((resolve, reject) => { ws.once('message', (m) => resolve(String(m))); ws.once('error', reject) })
+      t.same(JSON.parse(hello), { hello: user ?? null }, `${path}: upstream greeted ${String(user)}`)
+      const seen = s.upstream.wsSeen.at(-1)!
+      t.equal(seen['x-forwarded-user'], user, `${path}: x-forwarded-user`)
+      t.equal(seen['x-forwarded-access-token'], undefined)
+      t.equal(seen['x-forwarded-groups'], user === undefined ? undefined : 'demo-users,staff')
+      t.equal(seen.cookie, 'app=1', `${path}: only the app cookie`)
+      ws.close()
+    }
   })
 
   t.test('csrf route: unsafe methods need X-CSRF: 1', async (t) => {

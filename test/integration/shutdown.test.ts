@@ -1,0 +1,62 @@
+/**
+ * SIGTERM under load: the real CLI process stops accepting, finishes every in-flight request (no
+ * connection reset), and exits 0.
+ */
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { freePort } from '../helpers/ports.js'
+
+t.test('SIGTERM during in-flight requests: all complete, process exits 0', async (t) => {
+  // A slow upstream: every answer takes 600 ms, so requests are in flight when the signal arrives
+  const upstream = createServer((_req, res) => { setTimeout(() => res.end('slow ok'), 600) })
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { upstream.closeAllConnections(); upstream.close() })
+  const upPort = (upstream.address() as { port: number }).port
+  const [port, adminPort, deadIdp] = [await freePort(), await freePort(), await freePort()]
+  const dir = await mkdtemp(join(tmpdir(), 'sg-shutdown-'))
+  const file = join(dir, 'config.yaml')
+  await writeFile(file, `publicUrl: http://127.0.0.1:${port}
+listen: { host: 127.0.0.1, port: ${port} }
+admin: { listen: { host: 127.0.0.1, port: ${adminPort} }, token: \${SG_ADMIN_TOKEN} }
+logLevel: warn
+oidc: { issuer: "http://127.0.0.1:${deadIdp}", clientId: gw, clientSecret: x, allowInsecureHttp: true }
+session: { keys: [\${SG_SESSION_KEY}] }
+routes:
+  - { prefix: /, upstream: "http://127.0.0.1:${upPort}", auth: none }
+`)
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+    env: { ...process.env, SG_CONFIG: file, SG_ADMIN_TOKEN: randomBytes(16).toString('hex'), SG_SESSION_KEY: randomBytes(32).toString('base64url') },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+
+  // Wait until it serves
+  let up = false
+  for (let i = 0; i < 100 && !up; i++) {
+    up = await fetch(`http://127.0.0.1:${adminPort}/healthz`).then((r) => r.ok, () => false)
+    if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(up, 'the gateway started')
+
+  const inflight = Array.from({ length: 30 }, async (_, i) => {
+    const res = await fetch(`http://127.0.0.1:${port}/work/${i}`)
+    return { status: res.status, body: await res.text() }
+  })
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  child.kill('SIGTERM')
+  const results = await Promise.allSettled(inflight)
+  const failed = results.filter((r) => r.status === 'rejected')
+  t.equal(failed.length, 0, `no in-flight request was reset (${failed.map((f) => String((f as PromiseRejectedResult).reason?.cause?.code ?? (f as PromiseRejectedResult).reason)).join(', ')})`)
+  for (const r of results) if (r.status === 'fulfilled') t.same(r.value, { status: 200, body: 'slow ok' })
+  t.equal(await exited, 0, `exit code 0 (stderr: ${stderr.slice(-300)})`)
+  const refused = await fetch(`http://127.0.0.1:${port}/after`).then(() => 'answered', () => 'refused')
+  t.equal(refused, 'refused', 'no longer accepting')
+})
