@@ -1,0 +1,46 @@
+/**
+ * The CLI as a user runs it: keygen, check-config on a valid and an invalid file, unknown commands.
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+function cli (args: string[], env: Record<string, string> = {}): { code: number | null, out: string, err: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, ...env }, encoding: 'utf8' })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+t.test('keygen prints a base64url 32-byte key', async (t) => {
+  const r = cli(['keygen'])
+  t.equal(r.code, 0)
+  t.match(r.out.trim(), /^[A-Za-z0-9_-]{43}$/)
+  t.equal(Buffer.from(r.out.trim(), 'base64url').length, 32)
+})
+
+t.test('check-config accepts the annotated example and names the key of a bad file', async (t) => {
+  const key = cli(['keygen']).out.trim()
+  const env = { SG_ADMIN_TOKEN: 'x'.repeat(24), SG_CLIENT_SECRET: 'secret', SG_SESSION_KEY: key }
+  const ok = cli(['check-config', 'config/example.yaml'], env)
+  t.equal(ok.code, 0, ok.err)
+  t.match(ok.out, /valid/)
+  const dir = mkdtempSync(join(tmpdir(), 'sg-cli-'))
+  const bad = join(dir, 'bad.yaml')
+  writeFileSync(bad, 'publicUrl: https://a.example\nadmin: { token: 0123456789abcdef }\noidc: { issuer: https://idp.example, clientId: x }\nsession: { keys: [c2hvcnQ] }\nroutes: [{ prefix: /, upstream: http://127.0.0.1:1 }]\n')
+  const r = cli(['check-config', bad])
+  t.equal(r.code, 1)
+  t.match(r.err, /session\.keys\[0\]/, 'names the key')
+  t.notMatch(r.err, /c2hvcnQ/, 'does not echo the key value')
+  const missingEnv = cli(['check-config', 'config/example.yaml'], { SG_ADMIN_TOKEN: '', SG_CLIENT_SECRET: '', SG_SESSION_KEY: '' })
+  t.equal(missingEnv.code, 1)
+})
+
+t.test('unknown commands and serve without SG_CONFIG fail clearly', async (t) => {
+  const r = cli(['frobnicate'])
+  t.equal(r.code, 1)
+  t.match(r.err, /unknown command "frobnicate"/)
+  const s = cli(['serve'], { SG_CONFIG: '' })
+  t.equal(s.code, 1)
+  t.match(s.err, /SG_CONFIG is not set/)
+})
