@@ -51,18 +51,8 @@ export interface RevocationState {
   epoch: string
 }
 
-export interface IssueInput {
-  sid: string
-  sub: string
-  iss: string
-  idpSid?: string
-  ver: number
-  epoch: string
-  authTime: number
-  rememberMe: boolean
-  profile: ProfileClaims
-  at?: string
-  atExp?: number
+/** What a new cookie is issued from: the claims minus the times `issueSession` computes. */
+export type IssueInput = Omit<SessionClaims, 'v' | 'iat' | 'exp' | 'absExp'> & {
   /** When the login started (epoch seconds); bounds the session by absoluteTtl. */
   loginAt: number
 }
