@@ -126,7 +126,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
-  await pub.register(proxyRoutes, { ctx, gate, connections })
+  await pub.register(proxyRoutes, { ctx, gate })
   await admin.register(adminRoutes, { ctx, revoker })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.

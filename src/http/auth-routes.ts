@@ -11,7 +11,7 @@ import { asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.
 import { OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import type { Revoker } from './revocation.js'
+import { watchConnection, type Revoker } from './revocation.js'
 import { publicSession } from './admin.js'
 import { errorPage, escapeHtml, page } from './pages.js'
 
@@ -243,10 +243,10 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     })
     res.write(`retry: 5000\nevent: session\ndata: ${JSON.stringify({ sid: s.sid, expiresAt: new Date(s.exp * 1000).toISOString() })}\n\n`)
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
-    const remove = ctx.connections.add({ sid: s.sid, sub: s.sub, ver: s.ver }, (reason) => {
+    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver }, (reason) => {
       clearInterval(heartbeat)
       res.end(reason === 'revoked' ? 'event: logout\ndata: {"reason":"revoked"}\n\n' : 'event: shutdown\ndata: {}\n\n')
-    })
+    }, request.log)
     request.raw.once('close', () => { clearInterval(heartbeat); remove() })
   })
 

@@ -10,15 +10,16 @@ import type { ClientOptions, WebSocket } from 'ws'
 import type { RouteConfig } from '../config/types.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import type { ConnectionOwner, ConnectionRegistry } from './connections.js'
+import type { ConnectionOwner } from './connections.js'
 import { upstreamHeaders } from './identity-headers.js'
+import { watchConnection } from './revocation.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
-export interface ProxyOptions { ctx: GatewayContext, gate: Gate, connections: ConnectionRegistry }
+export interface ProxyOptions { ctx: GatewayContext, gate: Gate }
 
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
-export async function proxyRoutes (app: FastifyInstance, { ctx, gate, connections }: ProxyOptions): Promise<void> {
+export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOptions): Promise<void> {
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
   const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
 
@@ -59,9 +60,9 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, connection
           const owner = raw !== undefined ? pendingUpgrades.get(raw) : undefined
           if (owner === undefined) return
           pendingUpgrades.delete(raw!)
-          const remove = connections.add(owner, (reason) => {
+          const remove = watchConnection(ctx, owner, (reason) => {
             source.close(reason === 'revoked' ? 1008 : 1001, reason === 'revoked' ? 'session revoked' : 'going away')
-          })
+          }, ctx.log)
           source.once('close', remove)
         }
       }

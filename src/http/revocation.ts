@@ -4,6 +4,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayContext } from './context.js'
+import type { Closer, ConnectionOwner } from './connections.js'
 
 export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self'
 
@@ -47,4 +48,18 @@ export function createRevoker (ctx: GatewayContext): Revoker {
       return n
     }
   }
+}
+
+/**
+ * Registers a long-lived connection for revocation, then checks the session once more: a revocation
+ * that landed between the gate's check and this registration would otherwise never reach it.
+ */
+export function watchConnection (ctx: GatewayContext, owner: ConnectionOwner, close: Closer, log: FastifyBaseLogger): () => void {
+  const remove = ctx.connections.add(owner, close)
+  ctx.store.check(owner.sub, owner.sid).then((st) => {
+    if (st.denied || st.version === null || st.version > owner.ver) ctx.connections.closeFor({ sub: owner.sub, sids: [owner.sid] })
+  }, (err: Error) => {
+    log.warn({ reason: err.message }, 'could not re-check a new long-lived connection; revocation events still apply')
+  })
+  return remove
 }
