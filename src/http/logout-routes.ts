@@ -35,7 +35,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
   }
 
   app.route({
-    method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+    method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
     url: `${prefix}/backchannel-logout`,
     handler: async (_request, reply) => answer(reply.header('allow', 'POST'), 405, { error: 'invalid_request', error_description: 'use POST' })
   })
@@ -45,7 +45,13 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     if (typeof form !== 'object' || form === null || !request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
       return answer(reply, 400, { error: 'invalid_request', error_description: 'expected an application/x-www-form-urlencoded body with logout_token' })
     }
-    const oidc = await ctx.oidc.get()
+    let oidc
+    try {
+      oidc = await ctx.oidc.get()
+    } catch (err) {
+      request.log.warn({ reason: (err as Error).message }, 'back-channel logout before the IdP metadata could be loaded')
+      return answer(reply, 400, { error: 'temporarily_unavailable', error_description: 'the IdP metadata is not loaded' })
+    }
     const jwksUri = oidc.metadata.jwks_uri
     if (jwksUri === undefined) return answer(reply, 400, { error: 'temporarily_unavailable', error_description: 'the IdP publishes no jwks_uri' })
     let token

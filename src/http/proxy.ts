@@ -71,11 +71,11 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
 
   async function guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     request.sgSession = null
-    if (route.auth === 'none') return
     if (route.csrf && UNSAFE.has(request.method) && request.headers['x-csrf'] !== '1') {
       await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
       return
     }
+    if (route.auth === 'none') return
     const session = await gate.resolve(request, reply, { accessToken: route.forwardAccessToken })
     if (session === null) {
       if (route.auth === 'required') await gate.deny(request, reply)

@@ -86,6 +86,10 @@ export function createRenewal (ctx: GatewayContext): Renewal {
     if (rotated !== 'rotated' && rotated !== 'grace') return refuse(request, reply, rotated)
 
     let bundle = openTokens(rec)
+    if (rec.tokens !== undefined && Object.keys(bundle).length > 0 && !rec.tokens.startsWith(`v1.${ctx.ring.currentKid}.`)) {
+      // Sealed with an older key: re-seal with the current one, so the old key can retire.
+      await store.updateSession(sub, rec.sid, { tokens: seal(ctx.ring, TOKENS_PURPOSE, bundle) })
+    }
     if (config.rememberMe.checkIdp) {
       const checked = await idpRefresh(request, rec, bundle)
       if (checked === 'gone') {
