@@ -85,12 +85,19 @@ export function createRenewal (ctx: GatewayContext): Renewal {
     }
     if (rotated !== 'rotated' && rotated !== 'grace') return refuse(request, reply, rotated)
 
+    if (rotated === 'rotated') {
+      // The new credential goes out whatever happens next: the old one is now only good for the grace window.
+      const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
+      reply.setCookie(jar.names.device, formatDeviceCookie(rec.sid, next), jar.options(maxAge))
+    }
+
     let bundle = openTokens(rec)
     if (rec.tokens !== undefined && Object.keys(bundle).length > 0 && !rec.tokens.startsWith(`v1.${ctx.ring.currentKid}.`)) {
       // Sealed with an older key: re-seal with the current one, so the old key can retire.
       await store.updateSession(sub, rec.sid, { tokens: seal(ctx.ring, TOKENS_PURPOSE, bundle) })
     }
-    if (config.rememberMe.checkIdp) {
+    // Only the request that rotated asks the IdP: parallel refreshes would race the IdP's token rotation.
+    if (config.rememberMe.checkIdp && rotated === 'rotated') {
       const checked = await idpRefresh(request, rec, bundle)
       if (checked === 'gone') {
         await store.revokeSessions(sub, [rec.sid], config.session.ttl)
@@ -98,7 +105,11 @@ export function createRenewal (ctx: GatewayContext): Renewal {
         request.log.info({ sid: rec.sid }, 'IdP refused the refresh token (invalid_grant): device revoked')
         return refuse(request, reply, 'idp_revoked')
       }
-      if (checked === 'unavailable') return refuse(request, reply, 'idp_unavailable')
+      if (checked === 'unavailable') {
+        // An IdP outage is not a logout: no session now, but the device keeps its (rotated) credential.
+        metrics.renewals.inc({ result: 'idp_unavailable' })
+        return null
+      }
       bundle = checked
     }
 
@@ -118,10 +129,6 @@ export function createRenewal (ctx: GatewayContext): Renewal {
       // The device record's end bounds the renewed cookie: absoluteTtl for a browser session, rememberMe.ttl otherwise.
     }, now, config.session.ttl, Math.max(1, Math.floor(rec.expiresAt / 1000) - now))
     write(claims)
-    if (rotated === 'rotated') {
-      const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
-      reply.setCookie(jar.names.device, formatDeviceCookie(rec.sid, next), jar.options(maxAge))
-    }
     await store.updateSession(sub, rec.sid, { lastSeenAt: nowMs, ip: request.ip, userAgent: String(request.headers['user-agent'] ?? '').slice(0, 256) })
     metrics.renewals.inc({ result: rotated })
     request.log.info({ sid: rec.sid, rotation: rotated }, 'session renewed from the device credential')
