@@ -1,5 +1,7 @@
 /**
- * RedisStore: the shared Store for many replicas (ioredis).
+ * RedisStore: the shared Store for many replicas (ioredis), on a standalone Redis, a Sentinel-managed
+ * master or a Redis Cluster (see redis-connect.ts for the topologies, redis-pubsub.ts for the revocation
+ * channel of each, redis-scripts.ts for the Lua scripts).
  *
  * Every key of one user carries the hash tag `{base64url(sub)}` (DESIGN.md section 4), so the hot-path
  * MGET and the Lua scripts that change several keys of one user stay in one Cluster slot. Indexes keyed
@@ -7,12 +9,20 @@
  *
  * Calls are bounded: a command is only sent on a ready connection (no offline queue, no replay after a
  * reconnect), waits at most `commandTimeoutMs` for the connection, then at most `commandTimeoutMs` for
- * the reply, and fails with StoreUnavailableError. Reconnection runs in the background with backoff.
+ * the reply (in a Cluster, redirections and CLUSTERDOWN/TRYAGAIN retries included), and fails with
+ * StoreUnavailableError. Reconnection runs in the background with backoff.
+ *
+ * Sentinel: a revocation is acknowledged only once a replica has it (WAIT), so a failover cannot discard
+ * it; see `replicated()`.
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
-import type { RedisConfig } from '../config/types.js'
+import { Cluster, Redis } from 'ioredis'
+import type { RedisConfig, RedisNode } from '../config/types.js'
+import { connect, isUnavailable, nodeOptions, quit, type Client } from './redis-connect.js'
+import { Keys } from './redis-keys.js'
+import { feedFor, type Feed } from './redis-pubsub.js'
+import { CREATE, EPOCH, INDEX, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
 import {
   StoreUnavailableError,
   type RevocationEvent,
@@ -21,6 +31,8 @@ import {
   type SessionRecord,
   type Store
 } from './store.js'
+
+export { connect, parseRedisUrl } from './redis-connect.js'
 
 /** The pino-like logger the store reports outages and bad messages to. */
 export interface StoreLogger {
@@ -33,53 +45,12 @@ export interface RedisStoreOptions {
   logger?: StoreLogger
 }
 
-type Client = Redis | Cluster
 type Patch = Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>
+type Sentinel = NonNullable<RedisConfig['sentinel']>
 
 const EVENT = 'revocation'
 const HEARTBEAT_MS = 15_000
-const RETRY_CAP_MS = 2_000
-
-/** Builds the client for the configured topology; the store's bounded-call settings apply to all. */
-export function connect (cfg: RedisConfig): Client {
-  const common: RedisOptions = {
-    commandTimeout: cfg.commandTimeoutMs,
-    // Destroys a socket that stops answering (half-open TCP), so it reconnects instead of timing out forever.
-    socketTimeout: Math.max(2 * cfg.commandTimeoutMs, 1000),
-    connectTimeout: Math.max(2 * cfg.commandTimeoutMs, 1000),
-    // The store waits for 'ready' itself; a queued or replayed write could run after its caller gave up.
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), RETRY_CAP_MS) + Math.floor(Math.random() * 100),
-    ...(cfg.username !== undefined ? { username: cfg.username } : {}),
-    ...(cfg.password !== undefined ? { password: cfg.password } : {})
-  }
-  if (cfg.url !== undefined) return new Redis({ ...parseRedisUrl(cfg.url), ...common })
-  if (cfg.sentinel !== undefined) {
-    return new Redis({
-      ...common,
-      sentinels: cfg.sentinel.nodes,
-      name: cfg.sentinel.name,
-      ...(cfg.sentinel.password !== undefined ? { sentinelPassword: cfg.sentinel.password } : {})
-    })
-  }
-  if (cfg.cluster !== undefined) {
-    // Not yet covered by tests; pub/sub over Cluster is a later issue.
-    return new Cluster(cfg.cluster.nodes, {
-      redisOptions: common,
-      enableOfflineQueue: false,
-      clusterRetryStrategy: common.retryStrategy ?? undefined
-    })
-  }
-  throw new Error('store.redis needs one of url, sentinel or cluster')
-}
-
-/** A second connection for pub/sub; the store subscribes on every 'ready' itself, to know when it listens. */
-function subscriberOf (client: Client): Client {
-  if (client instanceof Cluster) return client.duplicate([], { redisOptions: { autoResubscribe: false } })
-  return client.duplicate({ autoResubscribe: false })
-}
+const UNREPLICATED_WARN_EVERY_MS = 60_000
 
 /** Lets callers wait, with a deadline, for a condition that connection events make true. */
 class Waiters {
@@ -107,171 +78,52 @@ class Waiters {
   }
 }
 
-/** redis:// and rediss:// URLs; credentials from the URL unless the config names its own. */
-export function parseRedisUrl (url: string): RedisOptions {
-  const u = new URL(url)
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`store.redis.url: unsupported scheme ${u.protocol}`)
-  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0
-  if (!Number.isInteger(db) || db < 0) throw new Error('store.redis.url: bad database number')
-  return {
-    host: u.hostname.replace(/^\[(.*)\]$/, '$1'), // IPv6 literal without brackets
-    port: u.port === '' ? 6379 : Number(u.port),
-    db,
-    ...(u.username !== '' ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password !== '' ? { password: decodeURIComponent(u.password) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {})
-  }
-}
-
-/** A Lua script run by EVALSHA, falling back to EVAL after a server restart emptied the script cache. */
-class Script {
-  readonly sha: string
-  constructor (readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex')
-  }
-
-  async run (client: Client, keys: string[], args: Array<string | number>): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args)
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await client.eval(this.lua, keys.length, ...keys, ...args)
-    }
-  }
-}
-
-// KEYS: ver, dev, devs. ARGV: sid, expiresAt, userStateTtl ms, now, field/value pairs...
-// The version key is created at 0 or kept, and its TTL only ever grows.
-const CREATE = new Script(`
-local want = tonumber(ARGV[3])
-if not redis.call('SET', KEYS[1], '0', 'PX', want, 'NX') then
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl >= 0 and ttl < want then redis.call('PEXPIRE', KEYS[1], want) end
-end
-local version = redis.call('GET', KEYS[1])
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'version', version, unpack(ARGV, 5))
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[1])
-local life = tonumber(ARGV[2]) - tonumber(ARGV[4])
-if life > 0 and redis.call('PTTL', KEYS[3]) < life then redis.call('PEXPIRE', KEYS[3], life) end
-return version`)
-
-// KEYS: devs, then dev and deny of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid per deleted record.
-const REVOKE_SESSIONS = new Script(`
-local out = {}
-for i = 2, #KEYS, 2 do
-  local sid = ARGV[i / 2 + 1]
-  local meta = redis.call('HMGET', KEYS[i], 'iss', 'idpSid')
-  redis.call('SET', KEYS[i + 1], '1', 'EX', ARGV[1])
-  redis.call('SREM', KEYS[1], sid)
-  if redis.call('DEL', KEYS[i]) == 1 then
-    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or '')
-  end
-end
-return out`)
-
-// KEYS: ver, devs. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS).
-// Returns the new version, then sid, iss, idpSid per deleted record.
-const REVOKE_USER = new Script(`
-local out = {}
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local meta = redis.call('HMGET', ARGV[2] .. sid, 'iss', 'idpSid')
-  if redis.call('DEL', ARGV[2] .. sid) == 1 then
-    redis.call('SET', ARGV[3] .. sid, '1', 'EX', ARGV[1])
-    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or '')
-  end
-end
-redis.call('DEL', KEYS[2])
-local want = tonumber(ARGV[1]) * 1000
-local existed = redis.call('EXISTS', KEYS[1]) == 1
-local version = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if (not existed) or (ttl >= 0 and ttl < want) then redis.call('PEXPIRE', KEYS[1], want) end
-table.insert(out, 1, version)
-return out`)
-
-// KEYS: dev. ARGV: expected, new, now, graceUntil.
-const ROTATE = new Script(`
-local h = redis.call('HMGET', KEYS[1], 'credHash', 'prevCredHash', 'prevGraceUntil')
-if not h[1] then return 'missing' end
-if h[1] == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'credHash', ARGV[2], 'prevCredHash', ARGV[1], 'prevGraceUntil', ARGV[4])
-  return 'rotated'
-end
-if h[2] == ARGV[1] then
-  if tonumber(ARGV[3]) <= tonumber(h[3] or '0') then return 'grace' end
-  return 'reuse'
-end
-return 'unknown'`)
-
-// KEYS: dev. ARGV: field/value pairs. Never recreates a record that expired or was revoked.
-const UPDATE = new Script(`
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
-return 0`)
-
-// KEYS: idpsid index. ARGV: member, lifetime ms. The index lives as long as its longest-lived session.
-const INDEX = new Script(`
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`)
-
-const EPOCH = new Script(`
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-return redis.call('GET', KEYS[1])`)
-
-// Replies that mean "not now" rather than "bad request".
-const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|OOM|MISCONF|NOREPLICAS)\b/
-
-/** Connection trouble and timeouts (ioredis throws plain Errors) versus server replies to a bad command. */
-function isUnavailable (err: unknown): boolean {
-  if (!(err instanceof Error)) return false
-  return err.name !== 'ReplyError' || UNAVAILABLE_REPLY.test(err.message)
-}
-
 export class RedisStore implements Store {
   readonly kind = 'redis'
   private readonly client: Client
-  private readonly subscriber: Client
+  private readonly feed: Feed
   private readonly keys: Keys
   private readonly logger: StoreLogger
   private readonly timeoutMs: number
+  private readonly sentinel: Sentinel | undefined
+  /** WAIT's own timeout (ms): well inside the command's. */
+  private readonly waitMs: number
   private readonly events = new EventEmitter()
   private readonly waiters = new Waiters()
   private readonly heartbeat: NodeJS.Timeout
   private epochCache: string | undefined
-  private generation = 0 // bumped on every 'ready': an epoch read across a reconnect is not cached
+  // Bumped on every 'ready' (and Cluster topology change): an epoch read across it is not cached, and a
+  // Sentinel write and its WAIT must have used the same connection.
+  private generation = 0
   private outage: { since: number, failures: number } | undefined
-  private listening = false // the subscriber is subscribed to the revocation channel
+  private lastUnreplicatedWarn = 0
   private closed = false
 
   constructor (opts: RedisStoreOptions) {
     this.keys = new Keys(opts.redis.keyPrefix)
     this.logger = opts.logger ?? { warn: (obj, msg) => console.warn(msg, obj), error: (obj, msg) => console.error(msg, obj) }
     this.timeoutMs = opts.redis.commandTimeoutMs
+    this.sentinel = opts.redis.url === undefined ? opts.redis.sentinel : undefined
+    this.waitMs = Math.max(1, Math.min(200, Math.floor(this.timeoutMs / 2)))
     this.events.setMaxListeners(0)
     this.client = connect(opts.redis)
     this.client.on('error', (err: unknown) => this.noteFailure('connection', err))
+    this.client.on('close', () => this.waiters.notify()) // see usable()
     this.client.on('ready', () => {
-      this.generation++
-      this.epochCache = undefined // the server may have lost its data (and its epoch) meanwhile
+      this.newGeneration() // the server may have lost its data (and its epoch) meanwhile, or be another one
       this.noteRecovery()
       this.waiters.notify()
     })
-    this.subscriber = subscriberOf(this.client)
-    this.subscriber.on('error', (err: unknown) => this.noteFailure('subscriber', err))
-    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message))
-    this.subscriber.on('close', () => { this.listening = false })
-    this.subscriber.on('ready', () => {
-      this.subscriber.subscribe(this.keys.channel).then(() => {
-        this.listening = true
-        this.waiters.notify()
-      }, (err: unknown) => this.noteFailure('subscribe', err)) // the next 'ready' tries again
+    if (this.client instanceof Cluster) {
+      // A node that left, came back or failed over may hold the epoch key without its data.
+      for (const event of ['+node', '-node', 'node error']) this.client.on(event, () => this.newGeneration())
+    }
+    this.feed = feedFor(this.client, this.keys.channel, nodeOptions(opts.redis), {
+      message: (channel, message) => this.onMessage(channel, message),
+      listening: () => this.waiters.notify(),
+      error: (where, err) => this.noteFailure(where, err)
     })
-    // An idle subscriber never notices a half-open socket; a ping arms socketTimeout so it reconnects.
-    this.heartbeat = setInterval(() => {
-      if (this.subscriber.status === 'ready') this.subscriber.ping().catch((err: unknown) => this.noteFailure('subscriber', err))
-    }, HEARTBEAT_MS)
+    this.heartbeat = setInterval(() => this.feed.heartbeat(), HEARTBEAT_MS)
     this.heartbeat.unref()
   }
 
@@ -348,21 +200,27 @@ export class RedisStore implements Store {
 
   async revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent> {
     const keys = [this.keys.devs(sub), ...sids.flatMap((sid) => [this.keys.dev(sub, sid), this.keys.deny(sub, sid)])]
-    const reply = await this.call('revokeSessions', async (c) => await REVOKE_SESSIONS.run(c, keys, [secondsToS(denyTtl), ...sids]))
+    let gen = 0
+    const reply = await this.call('revokeSessions', async (c, g) => {
+      gen = g
+      return await REVOKE_SESSIONS.run(c, keys, [secondsToS(denyTtl), ...sids])
+    })
     await this.dropIndexes(sub, toTriples(reply))
+    await this.replicated('revokeSessions', gen)
     return await this.publish({ sub, sids: [...sids], at: Date.now() })
   }
 
   async revokeUser (sub: string, denyTtl: number): Promise<RevocationEvent> {
-    const reply = await this.call('revokeUser', async (c) => await REVOKE_USER.run(
-      c,
-      [this.keys.ver(sub), this.keys.devs(sub)],
-      [secondsToS(denyTtl), this.keys.dev(sub, ''), this.keys.deny(sub, '')]
-    ))
+    let gen = 0
+    const reply = await this.call('revokeUser', async (c, g) => {
+      gen = g
+      return await REVOKE_USER.run(c, [this.keys.ver(sub), this.keys.devs(sub)], [secondsToS(denyTtl), this.keys.dev(sub, ''), this.keys.deny(sub, '')])
+    })
     if (!Array.isArray(reply)) throw new Error('store: unexpected revokeUser reply')
     const [version, ...rest] = reply as unknown[]
     const deleted = toTriples(rest)
     await this.dropIndexes(sub, deleted)
+    await this.replicated('revokeUser', gen)
     return await this.publish({ sub, sids: deleted.map((d) => d.sid), version: toInt(version, 'ver'), at: Date.now() })
   }
 
@@ -385,7 +243,7 @@ export class RedisStore implements Store {
   async ping (): Promise<void> {
     await this.call('ping', async (c) => await c.ping())
     try {
-      await this.waiters.until(() => this.closed || this.listening, this.timeoutMs, 'not subscribed to revocation events')
+      await this.waiters.until(() => this.closed || this.feed.listening, this.timeoutMs, 'not subscribed to revocation events')
     } catch (err) {
       throw new StoreUnavailableError('store unavailable (subscribe)', { cause: err })
     }
@@ -397,14 +255,19 @@ export class RedisStore implements Store {
     clearInterval(this.heartbeat)
     this.waiters.notify()
     this.events.removeAllListeners()
-    await Promise.all([quit(this.client), quit(this.subscriber)])
+    await Promise.all([quit(this.client), this.feed.close()])
   }
 
-  /** Runs one bounded round trip; connection trouble becomes StoreUnavailableError. */
-  private async call<T> (op: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  /**
+   * Runs one bounded round trip; connection trouble becomes StoreUnavailableError. `fn` gets the
+   * connection generation it runs on.
+   */
+  private async call<T> (op: string, fn: (c: Client, generation: number) => Promise<T>): Promise<T> {
     try {
       await this.whenReady()
-      const result = await fn(this.client)
+      const pending = fn(this.client, this.generation)
+      // A Cluster command may be redirected and retried; the store's deadline covers all of that.
+      const result = this.client instanceof Cluster ? await within(pending, this.timeoutMs) : await pending
       this.noteRecovery()
       return result
     } catch (err) {
@@ -418,10 +281,20 @@ export class RedisStore implements Store {
   /** Waits up to commandTimeoutMs for a ready connection instead of queueing the command. */
   private async whenReady (): Promise<void> {
     if (this.closed) throw new StoreUnavailableError('store closed')
-    if (this.client.status === 'ready') return
+    if (this.usable()) return
     if (this.client.status === 'end') throw new StoreUnavailableError('store connection ended')
-    await this.waiters.until(() => this.closed || this.client.status === 'ready', this.timeoutMs, 'not connected')
+    await this.waiters.until(() => this.closed || this.usable(), this.timeoutMs, 'not connected')
     if (this.closed) throw new StoreUnavailableError('store closed')
+  }
+
+  /**
+   * Ready and writable. A Redis client stays 'ready' between ending its socket and the socket's 'close'
+   * (the Sentinel failover detector ends it on +switch-master): commands sent then fail at once, and
+   * callers retrying in a loop would spin without letting the 'close' through.
+   */
+  private usable (): boolean {
+    const c = this.client
+    return c.status === 'ready' && (!(c instanceof Redis) || c.stream?.writable === true)
   }
 
   /** Removes deleted sessions from the indexes that live outside the user's slot. */
@@ -436,8 +309,72 @@ export class RedisStore implements Store {
   /** Publishes to every replica (this one included, through its subscriber). */
   private async publish (event: RevocationEvent): Promise<RevocationEvent> {
     // The revocation is already stored; a failed publish still fails the call so the caller retries.
-    await this.call('publish', async (c) => await c.publish(this.keys.channel, JSON.stringify(event)))
+    await this.call('publish', async (c) => await this.feed.publish(c, JSON.stringify(event)))
     return event
+  }
+
+  private newGeneration (): void {
+    this.generation++
+    this.epochCache = undefined
+  }
+
+  /**
+   * Sentinel only: a revocation is acknowledged once a replica has it. Replication is asynchronous, and
+   * a failover promotes a replica: a write only the old master had is gone, and with it the revocation.
+   * So after the write, `WAIT 1` on the same connection. When no replica confirms in time, the write is
+   * still accepted (with a rate-limited warning) if every sentinel that answers names this very node
+   * as the master with no failover under way (see masterDoubt()): a master that simply has no replica now
+   * (the new master right after a failover, a replica being restarted). Otherwise (a failover in
+   * progress, this node already replaced, no sentinel answering) the caller gets StoreUnavailableError
+   * and retries; revocations are idempotent (revokeUser bumps the version once more).
+   */
+  private async replicated (op: string, gen: number): Promise<void> {
+    const sentinel = this.sentinel
+    if (sentinel === undefined) return
+    const acks = await this.call(op, async (c) => await c.call('WAIT', 1, this.waitMs))
+    this.sameConnection(op, gen)
+    if (Number(acks) >= 1) return
+    const doubt = await this.masterDoubt(op, gen, sentinel)
+    if (doubt === undefined) {
+      const now = Date.now()
+      if (now - this.lastUnreplicatedWarn >= UNREPLICATED_WARN_EVERY_MS) {
+        this.lastUnreplicatedWarn = now
+        this.logger.warn({ op, waitMs: this.waitMs }, 'store: no replica confirmed a revocation; the master has no replica in sync (revocations are not failover-safe until one is)')
+      }
+      return
+    }
+    const err = new StoreUnavailableError(`store unavailable (${op}): no replica confirmed the write and ${doubt}`)
+    this.noteFailure(op, err)
+    // This node is no longer the master: reconnect now (through the sentinels) rather than on the next failure.
+    if (doubt.includes('another master') && this.client instanceof Redis) this.client.disconnect(true)
+    throw err
+  }
+
+  private sameConnection (op: string, gen: number): void {
+    if (gen !== this.generation) throw new StoreUnavailableError(`store unavailable (${op}): reconnected before the write was confirmed`)
+  }
+
+  /**
+   * Why this connection's node may not be the master a failover keeps; undefined when every sentinel
+   * that answers names this node (by run id; by address while a sentinel has not read the run id of a
+   * just-promoted master yet) and reports no failover under way.
+   */
+  private async masterDoubt (op: string, gen: number, sentinel: Sentinel): Promise<string | undefined> {
+    const self = await this.call(op, async (c) => {
+      const r = c as Redis
+      const info = await r.info('server')
+      return { runId: /^run_id:(\S+)/m.exec(info)?.[1] ?? '', ip: (r.stream.remoteAddress ?? '').replace(/^::ffff:/, ''), port: r.stream.remotePort ?? 0 }
+    })
+    this.sameConnection(op, gen)
+    const views = await Promise.all(sentinel.nodes.map(async (node) => await askSentinel(node, sentinel, this.timeoutMs).catch(() => undefined)))
+    const answered = views.filter((v): v is SentinelView => v !== undefined)
+    if (answered.length === 0) return 'no sentinel answered'
+    for (const v of answered) {
+      const same = v.runId !== '' ? v.runId === self.runId : v.ip === self.ip && v.port === self.port
+      if (!same) return `sentinel ${v.at} names another master (${v.ip}:${v.port})`
+      if (/down|failover/.test(v.flags)) return `sentinel ${v.at} reports the master as ${v.flags}`
+    }
+    return undefined
   }
 
   private onMessage (channel: string, message: string): void {
@@ -472,25 +409,6 @@ export class RedisStore implements Store {
     this.logger.warn({ failures: this.outage.failures, downMs: Date.now() - this.outage.since }, 'store available again')
     this.outage = undefined
   }
-}
-
-/** Key names (DESIGN.md section 4). The user's tag is base64url, which never contains `{` or `}`. */
-class Keys {
-  readonly epoch: string
-  readonly channel: string
-  constructor (private readonly prefix: string) {
-    this.epoch = `${prefix}epoch`
-    this.channel = `${prefix}revocations`
-  }
-
-  tag (sub: string): string { return `{${Buffer.from(sub, 'utf8').toString('base64url')}}` }
-  ver (sub: string): string { return `${this.prefix}ver:${this.tag(sub)}` }
-  deny (sub: string, sid: string): string { return `${this.prefix}deny:${this.tag(sub)}:${sid}` }
-  dev (sub: string, sid: string): string { return `${this.prefix}dev:${this.tag(sub)}:${sid}` }
-  devs (sub: string): string { return `${this.prefix}devs:${this.tag(sub)}` }
-  idpsid (iss: string, idpSid: string): string { return `${this.prefix}idpsid:${iss}:${idpSid}` }
-  sidx (sid: string): string { return `${this.prefix}sidx:${sid}` }
-  jti (kind: string, id: string): string { return `${this.prefix}jti:${kind}:${id}` }
 }
 
 interface Deleted { sid: string, iss: string, idpSid: string }
@@ -566,16 +484,44 @@ export function parseEvent (message: string): RevocationEvent | null {
   return { sub: o.sub, sids: o.sids as string[], at: o.at, ...(typeof o.version === 'number' ? { version: o.version } : {}) }
 }
 
-/** Quits cleanly when connected, else just drops the socket (no offline queue to flush). */
-async function quit (client: Client): Promise<void> {
-  if (client.status === 'end') return
-  if (client.status !== 'ready') {
-    client.disconnect()
-    return
-  }
+interface SentinelView { at: string, runId: string, ip: string, port: number, flags: string }
+
+/** One sentinel's view of the master (SENTINEL MASTER), on a short-lived bounded connection. */
+async function askSentinel (node: RedisNode, sentinel: Sentinel, timeoutMs: number): Promise<SentinelView> {
+  const r = new Redis({
+    host: node.host,
+    port: node.port,
+    ...(sentinel.password !== undefined ? { password: sentinel.password } : {}),
+    lazyConnect: true,
+    enableReadyCheck: false,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs
+  })
+  r.on('error', () => {}) // the caller sees the rejection
   try {
-    await client.quit()
-  } catch {
-    client.disconnect() // QUIT raced a disconnect; the socket must still go
+    await r.connect()
+    const fields = await r.call('SENTINEL', 'MASTER', sentinel.name)
+    const f = new Map<string, string>()
+    if (Array.isArray(fields)) for (let i = 0; i + 1 < fields.length; i += 2) f.set(String(fields[i]), String(fields[i + 1]))
+    return { at: `${node.host}:${node.port}`, runId: f.get('runid') ?? '', ip: f.get('ip') ?? '', port: Number(f.get('port')), flags: f.get('flags') ?? '' }
+  } finally {
+    r.disconnect()
+  }
+}
+
+/** Rejects after `ms` when `pending` has not settled; `pending` keeps running (its outcome is dropped). */
+async function within<T> (pending: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([pending, timeout])
+  } finally {
+    clearTimeout(timer)
+    pending.catch(() => {})
   }
 }

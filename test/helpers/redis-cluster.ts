@@ -15,6 +15,10 @@ export interface RedisNodeAddress { host: string, port: number }
 
 export interface RedisCluster {
   nodes: RedisNodeAddress[]
+  /** SIGKILLs the node on `port` (a crash: its slots are uncovered, the cluster goes down). */
+  kill: (port: number) => Promise<void>
+  /** Starts the node on `port` again: same node id (nodes.conf), no data; waits for cluster_state:ok. */
+  restart: (port: number) => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -30,6 +34,8 @@ export interface RedisProcess {
   stop: () => Promise<void>
   /** Abrupt death (SIGKILL). */
   kill: () => Promise<void>
+  /** Stops if running, then starts again on the same port with the same arguments. */
+  restart: () => Promise<void>
 }
 
 class PortInUseError extends Error {}
@@ -42,11 +48,16 @@ export async function spawnRedis (argsFor: (port: number) => Promise<string[]> |
   for (let attempt = 0; ; attempt++) {
     const port = await freePort()
     try {
-      const child = await launch(port, await argsFor(port))
+      const args = await argsFor(port)
+      let child = await launch(port, args)
       return {
         port,
         stop: async () => { await terminate(child, 'SIGTERM') },
-        kill: async () => { await terminate(child, 'SIGKILL') }
+        kill: async () => { await terminate(child, 'SIGKILL') },
+        restart: async () => {
+          await terminate(child, 'SIGTERM')
+          child = await launch(port, args)
+        }
       }
     } catch (err) {
       if (!(err instanceof PortInUseError) || attempt >= 5) throw err
@@ -150,13 +161,30 @@ export async function startRedisCluster (): Promise<RedisCluster> {
     }
     const addrs = procs.map((p) => `127.0.0.1:${p.port}`)
     await promisify(execFile)('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 })
-    await waitUntil(async () => {
-      const infos = await Promise.all(procs.map(async (p) => await withAdmin(p.port, async (r) => await r.cluster('INFO'))))
-      return infos.every((info) => /cluster_state:ok/.test(info) && /cluster_known_nodes:3\b/.test(info))
-    }, 15_000, 'cluster_state:ok on every node')
+    await clusterOk(procs)
   } catch (err) {
     await stop()
     throw err
   }
-  return { nodes: procs.map((p) => ({ host: '127.0.0.1', port: p.port })), stop }
+  const proc = (port: number): RedisProcess => {
+    const p = procs.find((x) => x.port === port)
+    if (p === undefined) throw new Error(`no cluster node on port ${port}`)
+    return p
+  }
+  return {
+    nodes: procs.map((p) => ({ host: '127.0.0.1', port: p.port })),
+    kill: async (port) => { await proc(port).kill() },
+    restart: async (port) => {
+      await proc(port).restart()
+      await clusterOk(procs)
+    },
+    stop
+  }
+}
+
+async function clusterOk (procs: RedisProcess[]): Promise<void> {
+  await waitUntil(async () => {
+    const infos = await Promise.all(procs.map(async (p) => await withAdmin(p.port, async (r) => await r.cluster('INFO'))))
+    return infos.every((info) => /cluster_state:ok/.test(info) && /cluster_known_nodes:3\b/.test(info))
+  }, 15_000, 'cluster_state:ok on every node')
 }

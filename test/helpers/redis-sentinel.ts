@@ -14,11 +14,15 @@ export interface RedisSentinel {
   sentinels: RedisNodeAddress[]
   /** The master's address as the sentinel reports it now. */
   master: () => Promise<RedisNodeAddress>
-  /**
-   * SENTINEL FAILOVER, then waits until the sentinel names the new master, that node answers as master,
-   * and the old master has been turned into its replica and is in sync (so a second failover works).
-   */
+  /** SENTINEL FAILOVER, then waits until the sentinel names a new master and that node answers as master. */
   failover: () => Promise<void>
+  /**
+   * Waits until the sentinel's master has an in-sync replica the sentinel knows about: after a failover
+   * the sentinel turns the old master into a replica of the new one, some seconds later.
+   */
+  settled: () => Promise<void>
+  /** The data nodes (master and replica, whichever role they have now). */
+  dataNodes: RedisNodeAddress[]
   stop: () => Promise<void>
 }
 
@@ -32,7 +36,11 @@ export async function startRedisSentinel (): Promise<RedisSentinel> {
     await rm(dir, { recursive: true, force: true })
   }
   const data = (port: number, extra: string[] = []): string[] => [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    // Full syncs start at once (the default waits 5 s for more replicas to join a diskless transfer).
+    '--repl-diskless-sync-delay', '0',
+    // Tests stall a replica with DEBUG SLEEP.
+    '--enable-debug-command', 'local', ...extra
   ]
 
   let sentinelPort = 0
@@ -64,7 +72,7 @@ export async function startRedisSentinel (): Promise<RedisSentinel> {
     procs.push(sentinel)
     sentinelPort = sentinel.port
 
-    await waitUntil(async () => await inSync(replica.port), 10_000, 'the replica in sync with the master')
+    await waitUntil(async () => await inSync(replica.port, primary.port), 10_000, 'the replica in sync with the master')
     await waitUntil(async () => {
       if ((await master()).port !== primary.port) return false
       return await knowsReplica(sentinelPort, replica.port)
@@ -83,19 +91,36 @@ export async function startRedisSentinel (): Promise<RedisSentinel> {
       return after.port !== before.port
     }, 15_000, 'the sentinel to name a new master')
     await waitUntil(async () => await withAdmin(after.port, async (r) => (await r.role())[0] === 'master'), 10_000, 'the new master to answer as master')
-    // The old master comes back as a replica of the new one; wait for that so the next failover has a candidate.
-    await waitUntil(async () => await inSync(before.port, after.port), 20_000, 'the old master to replicate the new one')
-    await waitUntil(async () => await knowsReplica(sentinelPort, before.port), 15_000, 'the sentinel to see the old master as a replica')
   }
 
-  return { name: NAME, sentinels: [{ host: '127.0.0.1', port: sentinelPort }], master, failover, stop }
+  const settled = async (): Promise<void> => {
+    await waitUntil(async () => {
+      const m = await master()
+      const replicas = procs.slice(0, 2).filter((p) => p.port !== m.port)
+      for (const r of replicas) {
+        if (!await inSync(r.port, m.port) || !await knowsReplica(sentinelPort, r.port)) return false
+      }
+      return true
+    }, 30_000, 'the master to have an in-sync replica known to the sentinel')
+  }
+
+  const dataNodes = procs.slice(0, 2).map((p) => ({ host: '127.0.0.1', port: p.port }))
+  return { name: NAME, sentinels: [{ host: '127.0.0.1', port: sentinelPort }], master, failover, settled, dataNodes, stop }
 }
 
-/** True when the node on `port` is a replica with an up link (to `of`, when given). */
-async function inSync (port: number, of?: number): Promise<boolean> {
+/**
+ * True when the node on `port` is a replica with an up link to `of`, and acknowledges `of`'s writes: a
+ * probe write is confirmed by WAIT (right after a sync, a replica can be "online" and still not counted
+ * by WAIT for a while).
+ */
+async function inSync (port: number, of: number): Promise<boolean> {
   const info = await withAdmin(port, async (r) => await r.info('replication'))
   if (!/role:slave/.test(info) || !/master_link_status:up/.test(info)) return false
-  return of === undefined || new RegExp(`master_port:${of}\\b`).test(info)
+  if (!new RegExp(`master_port:${of}\\b`).test(info)) return false
+  return await withAdmin(of, async (r) => {
+    await r.set('sg-test-helper:replication-probe', String(Date.now()))
+    return Number(await r.call('WAIT', 1, 100)) >= 1
+  })
 }
 
 /** True when the sentinel lists the replica on `port` as a healthy replica of the master. */

@@ -1,0 +1,107 @@
+/**
+ * The RedisStore's Lua scripts. Cluster rule: every key a script touches is in ONE slot, the user's
+ * `{sub}` tag. KEYS name them where the count is known; REVOKE_USER reaches per-session keys through
+ * ARGV key bases that carry the same tag (Redis Cluster allows undeclared keys of the declared slot).
+ * Indexes keyed by something else (`idpsid:`, `sidx:`, `jti:`, `epoch`) are only ever touched by
+ * single-key scripts or plain commands.
+ */
+import { createHash } from 'node:crypto'
+import type { Cluster, Redis } from 'ioredis'
+
+/** A Lua script run by EVALSHA, falling back to EVAL after a server restart emptied the script cache. */
+export class Script {
+  readonly sha: string
+  constructor (readonly name: string, readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex')
+  }
+
+  async run (client: Redis | Cluster, keys: string[], args: Array<string | number>): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      // In a Cluster each node has its own script cache: the fallback goes to the same slot's node.
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      return await client.eval(this.lua, keys.length, ...keys, ...args)
+    }
+  }
+}
+
+// KEYS: ver, dev, devs. ARGV: sid, expiresAt, userStateTtl ms, now, field/value pairs...
+// The version key is created at 0 or kept, and its TTL only ever grows.
+export const CREATE = new Script('create', `
+local want = tonumber(ARGV[3])
+if not redis.call('SET', KEYS[1], '0', 'PX', want, 'NX') then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl >= 0 and ttl < want then redis.call('PEXPIRE', KEYS[1], want) end
+end
+local version = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'version', version, unpack(ARGV, 5))
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[1])
+local life = tonumber(ARGV[2]) - tonumber(ARGV[4])
+if life > 0 and redis.call('PTTL', KEYS[3]) < life then redis.call('PEXPIRE', KEYS[3], life) end
+return version`)
+
+// KEYS: devs, then dev and deny of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid per deleted record.
+export const REVOKE_SESSIONS = new Script('revokeSessions', `
+local out = {}
+for i = 2, #KEYS, 2 do
+  local sid = ARGV[i / 2 + 1]
+  local meta = redis.call('HMGET', KEYS[i], 'iss', 'idpSid')
+  redis.call('SET', KEYS[i + 1], '1', 'EX', ARGV[1])
+  redis.call('SREM', KEYS[1], sid)
+  if redis.call('DEL', KEYS[i]) == 1 then
+    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or '')
+  end
+end
+return out`)
+
+// KEYS: ver, devs. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS).
+// Returns the new version, then sid, iss, idpSid per deleted record.
+export const REVOKE_USER = new Script('revokeUser', `
+local out = {}
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local meta = redis.call('HMGET', ARGV[2] .. sid, 'iss', 'idpSid')
+  if redis.call('DEL', ARGV[2] .. sid) == 1 then
+    redis.call('SET', ARGV[3] .. sid, '1', 'EX', ARGV[1])
+    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or '')
+  end
+end
+redis.call('DEL', KEYS[2])
+local want = tonumber(ARGV[1]) * 1000
+local existed = redis.call('EXISTS', KEYS[1]) == 1
+local version = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if (not existed) or (ttl >= 0 and ttl < want) then redis.call('PEXPIRE', KEYS[1], want) end
+table.insert(out, 1, version)
+return out`)
+
+// KEYS: dev. ARGV: expected, new, now, graceUntil.
+export const ROTATE = new Script('rotate', `
+local h = redis.call('HMGET', KEYS[1], 'credHash', 'prevCredHash', 'prevGraceUntil')
+if not h[1] then return 'missing' end
+if h[1] == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'credHash', ARGV[2], 'prevCredHash', ARGV[1], 'prevGraceUntil', ARGV[4])
+  return 'rotated'
+end
+if h[2] == ARGV[1] then
+  if tonumber(ARGV[3]) <= tonumber(h[3] or '0') then return 'grace' end
+  return 'reuse'
+end
+return 'unknown'`)
+
+// KEYS: dev. ARGV: field/value pairs. Never recreates a record that expired or was revoked.
+export const UPDATE = new Script('update', `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+return 0`)
+
+// KEYS: idpsid index. ARGV: member, lifetime ms. The index lives as long as its longest-lived session.
+export const INDEX = new Script('index', `
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+export const EPOCH = new Script('epoch', `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])`)
