@@ -354,3 +354,15 @@ t.test('close unsubscribes and closes the inner store', async (t) => {
   await cache.close()
   await t.rejects(inner.memory.ping(), { code: 'SG_STORE_UNAVAILABLE' })
 })
+
+t.test('a shared store without subscription signals is used, with a warning', async (t) => {
+  const clock = fakeClock()
+  const inner = new ControlledStore(clock.now)
+  Object.defineProperty(inner, 'kind', { value: 'redis' })
+  const warnings: object[] = []
+  const cache = new NearCacheStore(inner, { now: clock.now, logger: { warn: (obj) => { warnings.push(obj) } } })
+  t.teardown(() => cache.close())
+  t.equal(cache.kind, 'redis')
+  t.equal(cache.enabled, true)
+  t.strictSame(warnings, [{ maxAgeMs: 5000 }])
+})

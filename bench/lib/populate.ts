@@ -1,0 +1,137 @@
+/**
+ * Bulk loader for the large-population scenario: writes device records (server-side, one Lua call per
+ * batch of users) and denylist entries (pipelines) straight into Redis, in exactly the layout RedisStore.createSession / revokeSessions write
+ * (src/store/redis.ts, DESIGN.md section 4): per user `ver:{tag}` and `devs:{tag}`; per device the
+ * `dev:{tag}:<sid>` hash (field `version` then the record's fields), `sidx:<sid>` and the
+ * `idpsid:<iss>:<idpSid>` index; per denylist entry `deny:{tag}:<sid>`. `checkLayout` compares a bulk
+ * record with one RedisStore wrote itself, so a drift in redis.ts fails the bench instead of measuring
+ * something else.
+ */
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import type { SessionRecord } from '../../src/store/store.js'
+
+export interface PopulationOptions {
+  keyPrefix: string
+  /** Devices per user (the last user may get fewer). */
+  devicesPerUser: number
+  /** The record every device copies its constant fields from (a real login's). */
+  template: SessionRecord
+  /** Lifetime of device records (ms) and of user state (ms), as the gateway sets them. */
+  deviceTtlMs: number
+  userStateTtlMs: number
+  denyTtlS: number
+}
+
+const tag = (sub: string): string => `{${Buffer.from(sub, 'utf8').toString('base64url')}}`
+/** A UUID-shaped subject, as most IdPs issue them. */
+export const subOf = (prefix: string, i: number): string => `${prefix}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`
+const rand = (bytes: number): string => randomBytes(bytes).toString('base64url')
+
+// One EVAL writes a batch of users and their devices server-side; the constant fields (tokens, user agent)
+// travel once per batch instead of once per device. ARGV: prefix, iss, userAgent, ip, rememberMe, now,
+// expiresAt, device ttl ms, user-state ttl ms, tokens ('' = none), devices per user, then per user: sub,
+// tag, and per device: sid ('' = none), credHash, idpSid ('' = none). Same commands as RedisStore's CREATE
+// script plus its separate sidx/idpsid writes.
+const BULK = `
+local p, iss, ua, ip, remember, now, expiresAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local devTtl, userTtl, tokens, dpu = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+local i = 12
+while i <= #ARGV do
+  local sub, tag = ARGV[i], ARGV[i + 1]
+  i = i + 2
+  redis.call('SET', p .. 'ver:' .. tag, '0', 'PX', userTtl)
+  local devs = p .. 'devs:' .. tag
+  for d = 1, dpu do
+    local sid, cred, idp = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    i = i + 3
+    if sid ~= '' then
+      local f = {'version', '0', 'sid', sid, 'sub', sub, 'iss', iss}
+      if idp ~= '' then f[#f + 1] = 'idpSid'; f[#f + 1] = idp end
+      local rest = {'createdAt', now, 'lastSeenAt', now, 'userAgent', ua, 'ip', ip, 'rememberMe', remember, 'expiresAt', expiresAt, 'credHash', cred}
+      for _, v in ipairs(rest) do f[#f + 1] = v end
+      if tokens ~= '' then f[#f + 1] = 'tokens'; f[#f + 1] = tokens end
+      local dev = p .. 'dev:' .. tag .. ':' .. sid
+      redis.call('HSET', dev, unpack(f))
+      redis.call('PEXPIREAT', dev, expiresAt)
+      redis.call('SET', p .. 'sidx:' .. sid, sub, 'PX', devTtl)
+      if idp ~= '' then
+        local idx = p .. 'idpsid:' .. iss .. ':' .. idp
+        redis.call('SADD', idx, '["' .. sub .. '","' .. sid .. '"]')
+        redis.call('PEXPIRE', idx, devTtl)
+      end
+      redis.call('SADD', devs, sid)
+    end
+  end
+  redis.call('PEXPIRE', devs, devTtl)
+end
+return 0`
+
+/** Writes `count` device records for users `subOf(prefix, 0..)`; resolves with the number of users. */
+export async function loadDevices (redis: Redis, prefix: string, count: number, o: PopulationOptions): Promise<number> {
+  const t = o.template
+  const now = Date.now()
+  const expiresAt = now + o.deviceTtlMs
+  const idpSidLength = t.idpSid?.length ?? 0
+  const users = Math.ceil(count / o.devicesPerUser)
+  const USERS_PER_EVAL = 500
+  const head = [o.keyPrefix, t.iss, t.userAgent, t.ip, t.rememberMe ? '1' : '0', String(now), String(expiresAt),
+    String(o.deviceTtlMs), String(o.userStateTtlMs), t.tokens ?? '', String(o.devicesPerUser)]
+  const inFlight = new Set<Promise<unknown>>()
+  for (let u0 = 0; u0 < users; u0 += USERS_PER_EVAL) {
+    const args = [...head]
+    for (let u = u0; u < Math.min(users, u0 + USERS_PER_EVAL); u++) {
+      const sub = subOf(prefix, u)
+      args.push(sub, tag(sub))
+      for (let d = 0; d < o.devicesPerUser; d++) {
+        if (u * o.devicesPerUser + d >= count) { args.push('', '', ''); continue }
+        args.push(rand(16), rand(32), idpSidLength > 0 ? rand(Math.ceil(idpSidLength * 3 / 4)).slice(0, idpSidLength) : '')
+      }
+    }
+    const done = redis.eval(BULK, 0, ...args)
+    inFlight.add(done)
+    void done.finally(() => inFlight.delete(done))
+    if (inFlight.size >= 4) await Promise.race(inFlight)
+  }
+  await Promise.all(inFlight)
+  return users
+}
+
+/** Writes `count` denylist entries (random sids of the population's users). */
+export async function loadDenylist (redis: Redis, prefix: string, count: number, users: number, o: PopulationOptions): Promise<void> {
+  const BATCH = 5000
+  for (let i0 = 0; i0 < count; i0 += BATCH) {
+    const pipe = redis.pipeline()
+    for (let i = i0; i < Math.min(count, i0 + BATCH); i++) {
+      pipe.set(`${o.keyPrefix}deny:${tag(subOf(prefix, i % users))}:${rand(16)}`, '1', 'EX', o.denyTtlS)
+    }
+    await pipe.exec()
+  }
+}
+
+/** Redis `used_memory` in bytes, after letting lazy frees settle. */
+export async function usedMemory (redis: Redis): Promise<number> {
+  const info = await redis.info('memory')
+  const m = /^used_memory:(\d+)/m.exec(info)
+  if (m === null) throw new Error('INFO memory has no used_memory')
+  return Number(m[1])
+}
+
+/**
+ * Throws unless a bulk-written record has the same hash fields, key names and TTL kinds as one that
+ * RedisStore.createSession wrote (`realSub`/`realSid`).
+ */
+export async function checkLayout (redis: Redis, o: PopulationOptions, real: { sub: string, sid: string }, bulk: { sub: string }): Promise<void> {
+  const p = o.keyPrefix
+  const realFields = Object.keys(await redis.hgetall(`${p}dev:${tag(real.sub)}:${real.sid}`)).sort()
+  const bulkSids = await redis.smembers(`${p}devs:${tag(bulk.sub)}`)
+  if (bulkSids.length === 0) throw new Error('bulk layout: no devs set')
+  const bulkFields = Object.keys(await redis.hgetall(`${p}dev:${tag(bulk.sub)}:${bulkSids[0]}`)).sort()
+  if (JSON.stringify(realFields) !== JSON.stringify(bulkFields)) {
+    throw new Error(`bulk layout drifted from RedisStore: ${JSON.stringify(realFields)} vs ${JSON.stringify(bulkFields)}`)
+  }
+  for (const key of [`${p}ver:${tag(bulk.sub)}`, `${p}devs:${tag(bulk.sub)}`, `${p}sidx:${bulkSids[0]}`]) {
+    if (await redis.pttl(key) <= 0) throw new Error(`bulk layout: ${key} missing or without TTL`)
+  }
+  if (await redis.exists(`${p}sidx:${real.sid}`) !== 1) throw new Error('bulk layout: RedisStore no longer writes sidx: keys; update the loader')
+}

@@ -1,0 +1,574 @@
+/**
+ * `npm run bench`: the gateway against a bare proxy and the upstream direct, side by side in one run.
+ * See bench/README.md for what each scenario means. Environment knobs:
+ *   BENCH_QUICK=1        short rounds (a smoke run; numbers are not for publishing)
+ *   BENCH_DEVICES=n      device records in scenario 7 (default 1,000,000)
+ *   BENCH_DENY=n         denylist entries in scenario 7 (default 100,000)
+ *   BENCH_OUT=path       where to write the JSON (default bench/results/latest.json)
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import http from 'node:http'
+import os from 'node:os'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { importJWK, SignJWT } from 'jose'
+import { stringify } from 'yaml'
+import { parseConfig } from '../src/config/loader.js'
+import type { Config } from '../src/config/types.js'
+import { RedisStore } from '../src/store/redis.js'
+import type { SessionRecord } from '../src/store/store.js'
+import type { ProfileClaims } from '../src/core/session.js'
+import { startIdp } from '../src/demo/idp.js'
+import { startRedis, type RedisServer } from '../test/helpers/redis-server.js'
+import { Browser, login } from '../test/helpers/browser.js'
+import { freePort } from '../test/helpers/ports.js'
+import { startChild, type Child } from './lib/procs.js'
+import { cannon, combine, loop, quantile, type Sample } from './lib/load.js'
+import { Minter, type Minted } from './lib/mint.js'
+import { checkLayout, loadDenylist, loadDevices, subOf, usedMemory, type PopulationOptions } from './lib/populate.js'
+
+const QUICK = process.env.BENCH_QUICK === '1'
+const CONNECTIONS = 50
+const ROUNDS = QUICK ? 1 : 5
+const SECONDS = QUICK ? 2 : 4
+const WARMUP_S = QUICK ? 1 : 2
+const RENEWAL_SECONDS = QUICK ? 2 : 3
+const BCL_TOKENS_PER_ROUND = QUICK ? 500 : 2500
+const BCL_ROUNDS = QUICK ? 1 : 2
+const PROPAGATION_LOGOUTS = QUICK ? 30 : 150
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 1_000_000)
+const DENY = Number(process.env.BENCH_DENY ?? 100_000)
+const VARIANT_SAMPLE = QUICK ? 10_000 : 50_000
+const POP_ROUNDS = QUICK ? 1 : 2
+const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL('./results/latest.json', import.meta.url))
+
+const ADMIN_TOKEN = randomBytes(24).toString('base64url')
+const CLIENT_SECRET = randomBytes(24).toString('base64url')
+const SESSION_KEY = randomBytes(32).toString('base64url')
+const started = performance.now()
+const log = (msg: string): void => { console.error(`[bench ${((performance.now() - started) / 1000).toFixed(1).padStart(5)}s] ${msg}`) }
+
+interface Row {
+  name: string
+  rps: number | null
+  p50_ms: number | null
+  p99_ms: number | null
+  ratio_to_bare_proxy: number | null
+  ratio_to_upstream: number | null
+  extra: Record<string, unknown>
+}
+
+const cleanups: Array<() => Promise<unknown>> = []
+async function cleanup (): Promise<void> {
+  for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => { console.error('cleanup:', err) })
+}
+
+async function main (): Promise<void> {
+  // ------------------------------------------------------------------ servers
+  const redis = await startRedis()
+  cleanups.push(redis.stop)
+  const upstream = await startChild('upstream')
+  cleanups.push(upstream.stop)
+  const bare = await startChild('bare', { upstream: upstream.url })
+  cleanups.push(bare.stop)
+
+  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort() }
+  const idp = await startIdp({
+    hostname: '127.0.0.1',
+    clients: [{
+      client_id: 'gateway',
+      client_secret: CLIENT_SECRET,
+      redirect_uris: Object.values(ports).map((p) => `http://127.0.0.1:${p}/auth/callback`),
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic'
+    }]
+  })
+  cleanups.push(idp.close)
+
+  const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string } = {}): Record<string, unknown> => ({
+    publicUrl: `http://127.0.0.1:${port}`,
+    listen: { host: '127.0.0.1', port },
+    admin: { listen: { host: '127.0.0.1', port: 0 }, token: ADMIN_TOKEN },
+    logLevel: 'warn',
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] },
+    session: { ttl: o.ttl ?? '5m', absoluteTtl: '12h', keys: [SESSION_KEY] },
+    store: o.redisUrl !== undefined ? { kind: 'redis', nearCache: o.nearCache ?? false, redis: { url: o.redisUrl } } : { kind: 'memory' },
+    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }]
+  })
+  const parsed = (r: Record<string, unknown>): Config => parseConfig(stringify(r), {})
+  const gateway = async (r: Record<string, unknown>): Promise<Child> => {
+    const c = await startChild('gateway', { config: r })
+    cleanups.push(c.stop)
+    return c
+  }
+
+  const cfg = {
+    mem: raw(ports.mem),
+    off: raw(ports.off, { redisUrl: redis.url, nearCache: false }),
+    on: raw(ports.on, { redisUrl: redis.url, nearCache: true }),
+    renew: raw(ports.renew, { redisUrl: redis.url, nearCache: true, ttl: '1s' }),
+    replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true })
+  }
+  const [gMem, gOff, gOn, gRenew, gReplica] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica)])
+  log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica].map((g) => g.url).join(' ')}`)
+
+  // ------------------------------------------------------------------ sessions
+  // One real sign-in per store through the IdP; the Redis one is the template for every minted session.
+  const memBrowser = new Browser('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36')
+  await login(memBrowser, gMem.url, 'alice', { remember: true })
+  const memCookie = `sg=${memBrowser.cookies(gMem.url).get('sg') ?? ''}`
+  const browser = new Browser(memBrowser.userAgent)
+  await login(browser, gOn.url, 'alice', { remember: true })
+  const redisCookie = `sg=${browser.cookies(gOn.url).get('sg') ?? ''}`
+  const me = (await browser.fetch(`${gOn.url}/auth/session`)).json<{ sub: string, sid: string, claims: ProfileClaims }>()
+  const mainStore = new RedisStore({ redis: parsed(cfg.on).store.redis! })
+  cleanups.push(async () => { await mainStore.close() })
+  const template = await mainStore.getSession(me.sub, me.sid)
+  if (template === null) throw new Error('the real login left no session record')
+  const minter = new Minter(parsed(cfg.on), mainStore, template, me.claims)
+  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie]] as const) {
+    const status = await get(g.url, cookie)
+    if (status !== 200) throw new Error(`signed-in GET through ${g.url} answered ${status}`)
+  }
+  log(`signed in as ${me.sub} (record ${JSON.stringify(template).length} bytes as JSON, tokens ${template.tokens?.length ?? 0} chars)`)
+
+  // ------------------------------------------------------------------ main rounds (1-4 with baselines)
+  const renewMinter = new Minter(parsed(cfg.renew), mainStore, template, me.claims)
+  const devices = await renewMinter.many(CONNECTIONS, (i) => ({ sub: `renew-user-${i}` }))
+  const renewState = devices.map((d) => d.device)
+  const renewal = async (seconds: number): Promise<Sample> => await loop({
+    url: gRenew.url,
+    connections: CONNECTIONS,
+    durationMs: seconds * 1000,
+    request: (w) => ({ path: '/', headers: { cookie: `sg-device=${renewState[w]!}` } }),
+    onResponse: (w, res) => {
+      const next = (res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sg-device='))
+      if (next !== undefined) renewState[w] = next.slice('sg-device='.length).split(';', 1)[0]!
+      return res.status === 200 && next !== undefined
+    }
+  })
+  const redisCli = new Redis(redis.url)
+  cleanups.push(async () => { redisCli.disconnect() })
+  const targets: Array<{ key: string, proc: Child, run: (s: number) => Promise<Sample> }> = [
+    { key: 'upstream', proc: upstream, run: async (s) => await cannon({ url: upstream.url, connections: CONNECTIONS, duration: s }) },
+    { key: 'bare', proc: bare, run: async (s) => await cannon({ url: bare.url, connections: CONNECTIONS, duration: s }) },
+    { key: 's1', proc: gMem, run: async (s) => await cannon({ url: gMem.url, connections: CONNECTIONS, duration: s, headers: { cookie: memCookie } }) },
+    { key: 's2', proc: gOff, run: async (s) => await cannon({ url: gOff.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 's3', proc: gOn, run: async (s) => await cannon({ url: gOn.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 's4', proc: gRenew, run: async (s) => await renewal(Math.min(s, RENEWAL_SECONDS)) }
+  ]
+  for (const t of targets) await t.run(WARMUP_S)
+  log('warmed up')
+  const samples = new Map<string, Sample[]>(targets.map((t) => [t.key, []]))
+  // CPU time of the process under test and of redis-server, per 2xx response: steadier than req/s on a
+  // shared or noisy machine, and it is what bounds throughput once the cores are busy.
+  const cpu = new Map<string, { proc: number, redis: number, ok: number }>(targets.map((t) => [t.key, { proc: 0, redis: 0, ok: 0 }]))
+  for (let r = 0; r < ROUNDS; r++) {
+    // Rotate the order each round so no configuration always runs first or last.
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(i + r) % targets.length]!
+      const [p0, r0] = [t.proc.cpuMs(), await redisCpuMs(redisCli)]
+      const s = await t.run(SECONDS)
+      const [p1, r1] = [t.proc.cpuMs(), await redisCpuMs(redisCli)]
+      const c = cpu.get(t.key)!
+      c.proc += p0 !== null && p1 !== null ? p1 - p0 : NaN
+      c.redis += r1 - r0
+      c.ok += s.ok
+      samples.get(t.key)!.push(s)
+      log(`round ${r + 1}/${ROUNDS} ${t.key.padEnd(8)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${quantile(s.latencies, 0.5).toFixed(2)} ms  p99 ${quantile(s.latencies, 0.99).toFixed(2)} ms${s.non2xx + s.errors > 0 ? `  (non-2xx ${s.non2xx}, errors ${s.errors})` : ''}`)
+    }
+  }
+  const res = Object.fromEntries([...samples].map(([k, v]) => [k, combine(v)]))
+  const cpuOf = (key: string): Record<string, number | null> => {
+    const c = cpu.get(key)!
+    return { cpu_us_per_request: round(c.proc * 1000 / c.ok, 1), redis_cpu_us_per_request: round(c.redis * 1000 / c.ok, 1) }
+  }
+  const up = res.upstream!
+  const bp = res.bare!
+  const nearCache = await nearCacheCounts(gOn)
+
+  // ------------------------------------------------------------------ 5: back-channel logout throughput
+  const key = await importJWK(idp.signingKey, 'RS256')
+  const bclSamples: Sample[] = []
+  const bclCpu = { proc: 0, redis: 0, ok: 0 }
+  cpu.set('s5', bclCpu)
+  for (let r = 0; r < BCL_ROUNDS; r++) {
+    const sessions = await minter.many(BCL_TOKENS_PER_ROUND, (i) => ({ sub: `bcl-${r}-${i}-${randomUUID()}`, idpSid: randomBytes(16).toString('base64url') }))
+    const now = Math.floor(Date.now() / 1000)
+    const bodies = await Promise.all(sessions.map(async (s) => {
+      const token = await new SignJWT({
+        sub: s.sub,
+        sid: s.idpSid,
+        jti: randomBytes(12).toString('base64url'),
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} }
+      }).setProtectedHeader({ alg: 'RS256', kid: idp.signingKey.kid, typ: 'logout+jwt' })
+        .setIssuer(idp.issuer).setAudience('gateway').setIssuedAt(now).setExpirationTime(now + 600).sign(key)
+      return `logout_token=${token}`
+    }))
+    const [p0, r0] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    const s = await cannon({
+      url: `${gOn.url}/auth/backchannel-logout`,
+      connections: CONNECTIONS,
+      amount: bodies.length,
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      bodies
+    })
+    const [p1, r1] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    bclCpu.proc += p0 !== null && p1 !== null ? p1 - p0 : NaN
+    bclCpu.redis += r1 - r0
+    bclCpu.ok += s.ok
+    bclSamples.push(s)
+    log(`back-channel round ${r + 1}: ${s.rps.toFixed(0)} logouts/s, p99 ${quantile(s.latencies, 0.99).toFixed(2)} ms (non-2xx ${s.non2xx}, errors ${s.errors})`)
+    // Every session must really be gone.
+    const left = await Promise.all(sessions.slice(0, 50).map(async (m) => await mainStore.getSession(m.sub, m.sid)))
+    if (left.some((x) => x !== null)) throw new Error('back-channel logout left sessions behind')
+  }
+  const bcl = combine(bclSamples)
+
+  // ------------------------------------------------------------------ 6: propagation between replicas
+  const idle = await propagation(minter, gOn, gReplica, PROPAGATION_LOGOUTS, 0)
+  log(`propagation, idle: p50 ${idle.p50.toFixed(2)} ms, p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms`)
+  const background = await minter.session(`bg-${randomUUID()}`)
+  const loaded = await propagation(minter, gOn, gReplica, PROPAGATION_LOGOUTS, 16, background.session)
+  log(`propagation, B under load: p50 ${loaded.p50.toFixed(2)} ms, p99 ${loaded.p99.toFixed(2)} ms, max ${loaded.max.toFixed(2)} ms`)
+
+  // ------------------------------------------------------------------ 7: a large population
+  const pop = await population(raw(ports.pop, {}), parsed, template, me.claims, bare)
+
+  // ------------------------------------------------------------------ report
+  const row = (name: string, r: ReturnType<typeof combine>, extra: Record<string, unknown> = {}, key?: string): Row => ({
+    name,
+    rps: round(r.rps, 0),
+    p50_ms: round(r.p50, 3),
+    p99_ms: round(r.p99, 3),
+    ratio_to_bare_proxy: round(r.rps / bp.rps, 3),
+    ratio_to_upstream: round(r.rps / up.rps, 3),
+    extra: {
+      rounds_rps: r.roundsRps.map((x) => round(x, 0)),
+      mean_rps: round(r.meanRps, 0),
+      // (max - min) / median of the rounds: how much the machine drifted while this row was measured.
+      rounds_spread: round((Math.max(...r.roundsRps) - Math.min(...r.roundsRps)) / r.rps, 3),
+      ...(key !== undefined ? cpuOf(key) : {}),
+      ...(key !== undefined && key !== 'bare' && key !== 'upstream' ? { cpu_ratio_to_bare_proxy: round(cpu.get('bare')!.proc / cpu.get('bare')!.ok / (cpu.get(key)!.proc / cpu.get(key)!.ok), 3) } : {}),
+      ...(r.non2xx + r.errors > 0 ? { non2xx: r.non2xx, errors: r.errors } : {}),
+      ...extra
+    }
+  })
+  const p99Added = (r: ReturnType<typeof combine>): number => round(r.p99 - bp.p99, 3)!
+  const rows: Row[] = [
+    row('baseline: upstream direct', up, {}, 'upstream'),
+    row('baseline: bare @fastify/http-proxy', bp, {}, 'bare'),
+    row('1. authenticated GET, memory store', res.s1!, { p99_added_ms: p99Added(res.s1!) }, 's1'),
+    row('2. authenticated GET, Redis, near cache off', res.s2!, { p99_added_ms: p99Added(res.s2!) }, 's2'),
+    row('3. authenticated GET, Redis, near cache on', res.s3!, { p99_added_ms: p99Added(res.s3!), near_cache: nearCache }, 's3'),
+    row('4. renewal from the device credential on every request', res.s4!, {
+      note: 'session.ttl 1s (the config refuses 0) and the client never sends the session cookie, so every request renews and rotates the device credential; Redis with near cache; own keep-alive loop instead of autocannon (each request needs the previous response\'s cookie)'
+    }, 's4'),
+    row('5. back-channel logout throughput', bcl, {
+      unit: 'valid logout tokens per second (RS256 verification, replay claim, IdP-session lookup, revocation, publish)',
+      tokens: bcl.ok + bcl.non2xx
+    }, 's5'),
+    {
+      name: '6. revocation propagation between two replicas',
+      rps: null,
+      p50_ms: round(loaded.p50, 3),
+      p99_ms: round(loaded.p99, 3),
+      ratio_to_bare_proxy: null,
+      ratio_to_upstream: null,
+      extra: {
+        measure: 'ms from the logout response on replica A (DELETE /auth/sessions/:id) to the first 401 on replica B; near cache on in both; B polled back to back by one client, under 16 connections of background load',
+        logouts: loaded.n,
+        max_ms: round(loaded.max, 3),
+        refused_before_logout_response: loaded.early,
+        idle: { p50_ms: round(idle.p50, 3), p99_ms: round(idle.p99, 3), max_ms: round(idle.max, 3), logouts: idle.n, refused_before_logout_response: idle.early }
+      }
+    },
+    pop.row(bp, up)
+  ]
+  printTable(rows)
+  const targetsMet = [
+    check('scenario 3 >= 0.90 of bare proxy req/s', res.s3!.rps / bp.rps, (x) => x >= 0.9),
+    check('scenario 2 >= 0.80 of bare proxy req/s', res.s2!.rps / bp.rps, (x) => x >= 0.8),
+    check('scenario 1 p99 added <= 1 ms', p99Added(res.s1!), (x) => x <= 1, 'ms'),
+    check('scenario 2 p99 added <= 1 ms', p99Added(res.s2!), (x) => x <= 1, 'ms'),
+    check('scenario 3 p99 added <= 1 ms', p99Added(res.s3!), (x) => x <= 1, 'ms'),
+    check('scenario 6 p99 <= 50 ms', loaded.p99, (x) => x <= 50, 'ms'),
+    check('Redis <= 400 bytes per device record', pop.bytesPerDevice, (x) => x <= 400, 'B')
+  ]
+  console.log('\nTargets:')
+  for (const t of targetsMet) console.log(`  ${t.ok ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`)
+
+  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.platform()} ${os.release()}, node ${process.version}, redis ${pop.redisVersion}`
+  const out = { machine, date: new Date().toISOString(), scenarios: rows }
+  await mkdir(dirname(OUT), { recursive: true })
+  await writeFile(OUT, `${JSON.stringify(out, null, 2)}\n`)
+  log(`wrote ${OUT}`)
+}
+
+// ------------------------------------------------------------------ scenario 6
+
+/**
+ * `count` logouts on replica A, each of a session that replica B has just served (so B's near cache holds
+ * its verdict); B is polled back to back until it refuses. Optionally B carries background load.
+ */
+async function propagation (minter: Minter, a: Child, b: Child, count: number, backgroundConnections: number, backgroundCookie?: string): Promise<{ p50: number, p99: number, max: number, n: number, early: number }> {
+  let stopBackground = (): void => {}
+  let backgroundDone: Promise<unknown> = Promise.resolve()
+  if (backgroundConnections > 0 && backgroundCookie !== undefined) {
+    let running = true
+    stopBackground = () => { running = false }
+    backgroundDone = (async () => {
+      while (running) await cannon({ url: b.url, connections: backgroundConnections, duration: 1, headers: { cookie: backgroundCookie } })
+    })()
+  }
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+  const times = new Float64Array(count)
+  let early = 0
+  try {
+    const sessions = await minter.many(count, () => ({ sub: `prop-${randomUUID()}` }))
+    for (let i = 0; i < count; i++) {
+      const s = sessions[i]!
+      for (let k = 0; k < 3; k++) {
+        const st = await get(b.url, s.session, agent)
+        if (st !== 200) throw new Error(`replica B refused a live session (${st})`)
+      }
+      let refusedAt = 0
+      let stop = false
+      const poller = (async () => {
+        const deadline = performance.now() + 5000
+        while (!stop && performance.now() < deadline) {
+          const st = await get(b.url, s.session, agent)
+          if (st === 401) { refusedAt = performance.now(); return }
+          if (st !== 200) throw new Error(`replica B answered ${st}`)
+        }
+      })()
+      const st = await request(a.url, 'DELETE', `/auth/sessions/${s.sid}`, { cookie: s.session, 'x-csrf': '1' }, agent)
+      const loggedOutAt = performance.now()
+      if (st !== 204) throw new Error(`logout on replica A answered ${st}`)
+      await poller
+      stop = true
+      if (refusedAt === 0) throw new Error('replica B never refused the revoked session within 5 s')
+      if (refusedAt <= loggedOutAt) early++
+      times[i] = Math.max(0, refusedAt - loggedOutAt)
+    }
+  } finally {
+    stopBackground()
+    await backgroundDone
+    agent.destroy()
+  }
+  return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: quantile(times, 1), n: count, early }
+}
+
+// ------------------------------------------------------------------ scenario 7
+
+async function population (rawCfg: Record<string, unknown>, parsed: (r: Record<string, unknown>) => Config, template: SessionRecord, profile: ProfileClaims, bare: Child): Promise<{ row: (bp: ReturnType<typeof combine>, up: ReturnType<typeof combine>) => Row, bytesPerDevice: number, redisVersion: string }> {
+  const server: RedisServer = await startRedis()
+  cleanups.push(server.stop)
+  const cfgRaw = { ...rawCfg, store: { kind: 'redis', nearCache: false, redis: { url: server.url } } }
+  const config = parsed(cfgRaw)
+  const redis = new Redis(server.url)
+  cleanups.push(async () => { redis.disconnect() })
+  const store = new RedisStore({ redis: config.store.redis! })
+  cleanups.push(async () => { await store.close() })
+  const redisVersion = /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1] ?? 'unknown'
+  const opts: PopulationOptions = {
+    keyPrefix: config.store.redis!.keyPrefix,
+    devicesPerUser: 2,
+    template: { ...template, userAgent: template.userAgent },
+    deviceTtlMs: config.rememberMe.ttl * 1000,
+    userStateTtlMs: (Math.max(config.rememberMe.ttl, config.session.absoluteTtl) + config.session.ttl) * 1000,
+    denyTtlS: config.session.ttl
+  }
+  const t0 = performance.now()
+  const m0 = await usedMemory(redis)
+
+  // A sample through RedisStore.createSession itself (2 devices per user, like the bulk).
+  const minter = new Minter(config, store, template, profile)
+  const SAMPLE = 2000
+  const sampled = await minter.many(SAMPLE, (i) => ({ sub: subOf('aaaaaaaa', Math.floor(i / 2)), ...(template.idpSid !== undefined ? { idpSid: randomBytes(16).toString('base64url').slice(0, template.idpSid.length) } : {}) }))
+  const m1 = await usedMemory(redis)
+  const viaStore = (m1 - m0) / SAMPLE
+
+  // Variants on samples, each under its own key prefix: without the sealed tokens (a login without a
+  // refresh token), and with tokens but hashes kept in listpack encoding (hash-max-listpack-value raised).
+  const variant = async (keyPrefix: string, template: SessionRecord, listpackValue?: number): Promise<number> => {
+    if (listpackValue !== undefined) await redis.config('SET', 'hash-max-listpack-value', String(listpackValue))
+    const before = await usedMemory(redis)
+    await loadDevices(redis, 'cccccccc', VARIANT_SAMPLE, { ...opts, keyPrefix, template })
+    const per = (await usedMemory(redis) - before) / VARIANT_SAMPLE
+    if (listpackValue !== undefined) await redis.config('SET', 'hash-max-listpack-value', '64')
+    return per
+  }
+  const perDeviceNoTokens = await variant('nt:', withoutTokens(template))
+  const perDeviceListpack = await variant('lp:', template, 4096)
+  const m2 = await usedMemory(redis)
+
+  const users = await loadDevices(redis, 'bbbbbbbb', DEVICES, opts)
+  const m3 = await usedMemory(redis)
+  await checkLayout(redis, opts, { sub: sampled[0]!.sub, sid: sampled[0]!.sid }, { sub: subOf('bbbbbbbb', 0) })
+  const loadSeconds = (performance.now() - t0) / 1000
+  await loadDenylist(redis, 'bbbbbbbb', DENY, users, opts)
+  const m4 = await usedMemory(redis)
+  const perDevice = (m3 - m2) / DEVICES
+  const perDeny = (m4 - m3) / DENY
+  const breakdown = await keyBreakdown(redis, opts.keyPrefix, subOf('bbbbbbbb', 0), template.iss)
+  log(`population: ${DEVICES} devices of ${users} users + ${DENY} denylist entries in ${loadSeconds.toFixed(1)} s; ${perDevice.toFixed(0)} B/device (createSession sample ${viaStore.toFixed(0)}; without tokens ${perDeviceNoTokens.toFixed(0)}; listpack ${perDeviceListpack.toFixed(0)}), ${perDeny.toFixed(0)} B/deny entry; keys ${JSON.stringify(breakdown)}; used_memory ${(m4 / 2 ** 20).toFixed(0)} MiB`)
+
+  // Throughput of the gate over that population: near cache off (every request reads Redis), the
+  // requests spread over the 2000 sampled sessions; alternated with the bare proxy for the ratio.
+  const gw = await startChild('gateway', { config: cfgRaw })
+  cleanups.push(gw.stop)
+  const headerSets = sampled.map((s: Minted) => ({ cookie: s.session }))
+  if (await get(gw.url, sampled[0]!.session) !== 200) throw new Error('population gateway refused a sampled session')
+  await cannon({ url: gw.url, connections: CONNECTIONS, duration: WARMUP_S, headerSets })
+  const gate: Sample[] = []
+  const bareAdjacent: Sample[] = []
+  const popCpu = { proc: 0, redis: 0, ok: 0 }
+  for (let r = 0; r < POP_ROUNDS; r++) {
+    // The bare proxy gets the same varying cookies, so the load generator does the same work for both.
+    bareAdjacent.push(await cannon({ url: bare.url, connections: CONNECTIONS, duration: SECONDS, headerSets }))
+    const [p0, r0] = [gw.cpuMs(), await redisCpuMs(redis)]
+    const s = await cannon({ url: gw.url, connections: CONNECTIONS, duration: SECONDS, headerSets })
+    const [p1, r1] = [gw.cpuMs(), await redisCpuMs(redis)]
+    popCpu.proc += p0 !== null && p1 !== null ? p1 - p0 : NaN
+    popCpu.redis += r1 - r0
+    popCpu.ok += s.ok
+    gate.push(s)
+    log(`population round ${r + 1}: bare ${bareAdjacent[r]!.rps.toFixed(0)} req/s, gateway ${s.rps.toFixed(0)} req/s, p99 ${quantile(s.latencies, 0.99).toFixed(2)} ms (non-2xx ${s.non2xx})`)
+  }
+  const g = combine(gate)
+  const b = combine(bareAdjacent)
+  return {
+    bytesPerDevice: perDevice,
+    redisVersion,
+    row: (bp, up) => ({
+      name: '7. large population: authenticated GET, Redis, near cache off',
+      rps: round(g.rps, 0),
+      p50_ms: round(g.p50, 3),
+      p99_ms: round(g.p99, 3),
+      ratio_to_bare_proxy: round(g.rps / b.rps, 3),
+      ratio_to_upstream: round(g.rps / up.rps, 3),
+      extra: {
+        devices: DEVICES,
+        users,
+        denylist_entries: DENY,
+        bytes_per_device: Math.round(perDevice),
+        bytes_per_device_via_createSession_sample: Math.round(viaStore),
+        bytes_per_device_without_tokens: Math.round(perDeviceNoTokens),
+        bytes_per_device_listpack_hash: Math.round(perDeviceListpack),
+        bytes_per_denylist_entry: Math.round(perDeny),
+        memory_usage_per_key: breakdown,
+        variants_note: `without_tokens: same layout without the sealed token bundle; listpack_hash: with tokens but hash-max-listpack-value 4096 (Redis keeps the hash as a compact listpack instead of a hashtable once any value exceeds 64 bytes); ${VARIANT_SAMPLE} devices each`,
+        sealed_tokens_chars: template.tokens?.length ?? 0,
+        user_agent_chars: template.userAgent.length,
+        redis_used_memory_mib: Math.round(m4 / 2 ** 20),
+        load_seconds: round(loadSeconds, 1),
+        bytes_note: 'used_memory delta / count; per device includes its share of the user keys (ver, devs; 2 devices per user), sidx and idpsid index entries',
+        ratio_note: `ratio_to_bare_proxy against bare-proxy rounds run alternately in this phase (${round(b.rps, 0)} req/s); against the main-phase bare proxy: ${round(g.rps / bp.rps, 3)}`,
+        sessions_used: headerSets.length,
+        cpu_us_per_request: round(popCpu.proc * 1000 / popCpu.ok, 1),
+        redis_cpu_us_per_request: round(popCpu.redis * 1000 / popCpu.ok, 1),
+        rounds_rps: g.roundsRps.map((x) => round(x, 0)),
+        ...(g.non2xx + g.errors > 0 ? { non2xx: g.non2xx, errors: g.errors } : {})
+      }
+    })
+  }
+}
+
+/** MEMORY USAGE of each key kind of one bulk user (2 devices) and its encodings. */
+async function keyBreakdown (redis: Redis, prefix: string, sub: string, iss: string): Promise<Record<string, unknown>> {
+  const tg = `{${Buffer.from(sub, 'utf8').toString('base64url')}}`
+  const usage = async (key: string): Promise<number> => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
+  const sids = await redis.smembers(`${prefix}devs:${tg}`)
+  const dev = `${prefix}dev:${tg}:${sids[0]!}`
+  const idpSid = await redis.hget(dev, 'idpSid')
+  const deny = (await redis.scan('0', 'MATCH', `${prefix}deny:*`, 'COUNT', 1000))[1][0]
+  return {
+    dev_hash: await usage(dev),
+    dev_hash_encoding: await redis.object('ENCODING', dev),
+    sidx: await usage(`${prefix}sidx:${sids[0]!}`),
+    ...(idpSid !== null ? { idpsid_index: await usage(`${prefix}idpsid:${iss}:${idpSid}`) } : {}),
+    devs_set_per_user: await usage(`${prefix}devs:${tg}`),
+    ver_per_user: await usage(`${prefix}ver:${tg}`),
+    ...(deny !== undefined ? { deny: await usage(deny) } : {}),
+    note: 'MEMORY USAGE counts the key, value and dict entry; used_memory deltas also include the expires dict and allocator rounding'
+  }
+}
+
+function withoutTokens (r: SessionRecord): SessionRecord {
+  const { tokens: _dropped, ...rest } = r
+  return rest
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** redis-server's own CPU time (user + sys), ms. */
+async function redisCpuMs (r: Redis): Promise<number> {
+  const info = await r.info('cpu')
+  const read = (k: string): number => Number(new RegExp(`^${k}:(\\S+)`, 'm').exec(info)?.[1] ?? NaN)
+  return (read('used_cpu_user') + read('used_cpu_sys')) * 1000
+}
+
+async function nearCacheCounts (g: Child): Promise<Record<string, number>> {
+  const text = await (await fetch(`${g.admin}/metrics`)).text()
+  const read = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN)
+  const hits = read('sessiongate_near_cache_hits_total')
+  const misses = read('sessiongate_near_cache_misses_total')
+  return { hits, misses, hit_ratio: round(hits / (hits + misses), 4)! }
+}
+
+async function get (url: string, cookie: string, agent?: http.Agent): Promise<number> {
+  return await request(url, 'GET', '/', { cookie }, agent)
+}
+
+async function request (url: string, method: string, path: string, headers: Record<string, string>, agent?: http.Agent): Promise<number> {
+  const u = new URL(url)
+  return await new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, method, path, headers, ...(agent !== undefined ? { agent } : {}) }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+function round (x: number, digits: number): number | null {
+  if (!Number.isFinite(x)) return null
+  const f = 10 ** digits
+  return Math.round(x * f) / f
+}
+
+function check (name: string, value: number, ok: (x: number) => boolean, unit = ''): { name: string, value: string, ok: boolean } {
+  return { name, value: `${round(value, 3) ?? 'n/a'}${unit === '' ? '' : ` ${unit}`}`, ok: ok(value) }
+}
+
+function printTable (rows: Row[]): void {
+  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'x bare proxy', 'x upstream']
+  const cells = rows.map((r) => [r.name, fmt(r.rps, 0), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2), fmt(r.ratio_to_bare_proxy, 3), fmt(r.ratio_to_upstream, 3)])
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
+  const line = (c: string[]): string => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(' | ')} |`
+  console.log(`\n${line(head)}`)
+  console.log(`|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`)
+  for (const c of cells) console.log(line(c))
+}
+
+function fmt (x: number | null, digits: number): string {
+  return x === null ? '-' : x.toFixed(digits)
+}
+
+try {
+  await main()
+} catch (err) {
+  console.error(err)
+  process.exitCode = 1
+} finally {
+  await cleanup()
+  log('done')
+}
+// Open handles (keep-alive agents of the IdP client, ioredis reconnect timers) must not keep us alive.
+process.exit(process.exitCode ?? 0)

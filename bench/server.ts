@@ -1,0 +1,63 @@
+/**
+ * One server under test, in its own process so it gets its own event loop (the load generator runs in
+ * the parent). Started by bench/lib/procs.ts with `node --import tsx bench/server.ts <role> <json>`;
+ * reports `{ url, admin? }` over IPC once it listens and exits on the message 'stop'.
+ *
+ * Roles:
+ * - upstream: a minimal node:http server answering 200 "ok" to everything;
+ * - bare: @fastify/http-proxy in front of the upstream, no session logic (the baseline);
+ * - gateway: sessiongate built from a raw (YAML-shaped) config with buildGateway.
+ */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Fastify from 'fastify'
+import httpProxy from '@fastify/http-proxy'
+import { stringify } from 'yaml'
+import { parseConfig } from '../src/config/loader.js'
+import { buildGateway } from '../src/app.js'
+import { createLogger } from '../src/log.js'
+
+interface Ready { url: string, admin?: string }
+
+const [role = '', json = '{}'] = process.argv.slice(2)
+const opts = JSON.parse(json) as Record<string, unknown>
+
+async function start (): Promise<{ ready: Ready, stop: () => Promise<void> }> {
+  if (role === 'upstream') {
+    const body = Buffer.from('ok')
+    const server = createServer((req, res) => {
+      req.resume()
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
+      res.end(body)
+    })
+    server.keepAliveTimeout = 60_000
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    return {
+      ready: { url: `http://127.0.0.1:${port}` },
+      stop: async () => { server.closeAllConnections(); await new Promise((resolve) => server.close(resolve)) }
+    }
+  }
+  if (role === 'bare') {
+    const app = Fastify({ logger: false })
+    await app.register(httpProxy, { upstream: String(opts.upstream) })
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    return { ready: { url }, stop: async () => { await app.close() } }
+  }
+  if (role === 'gateway') {
+    const env = (opts.env ?? {}) as Record<string, string>
+    const config = parseConfig(stringify(opts.config), env)
+    const gateway = await buildGateway(config, { logger: createLogger(config.logLevel), processMetrics: false })
+    const { public: url, admin } = await gateway.listen({ public: config.listen.port, admin: 0 })
+    return { ready: { url, admin }, stop: async () => { await gateway.close() } }
+  }
+  throw new Error(`unknown role ${role}`)
+}
+
+const { ready, stop } = await start()
+process.on('message', (msg) => {
+  if (msg !== 'stop') return
+  stop().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1) })
+})
+process.on('disconnect', () => process.exit(0)) // the parent died: never linger
+process.send?.(ready)
