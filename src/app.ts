@@ -92,7 +92,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     genReqId: () => randomUUID(),
     // the gateway's cookies can be large (chunks); stay well inside Node's defaults otherwise
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true
+    return503OnClosing: true,
+    // Fastify's two info lines per request cost more than the gate itself; onResponse logs instead.
+    disableRequestLogging: true
   }
   const pub = Fastify(common)
   const admin = Fastify(common)
@@ -116,10 +118,24 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   pub.decorateRequest('sgSession', null)
   pub.setErrorHandler(errorHandler)
   admin.setErrorHandler(errorHandler)
-  pub.addHook('onResponse', async (request, reply) => {
-    const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) }
-    metrics.httpRequests.inc(labels)
-    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
+  // Per-request bookkeeping stays synchronous and allocation-light: label children are bound once per
+  // (route, method, status), and the access line is written only at debug level or for server errors.
+  const bound = new Map<string, { count: ReturnType<typeof metrics.httpRequests.labels>, time: ReturnType<typeof metrics.httpDuration.labels> }>()
+  pub.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const status = reply.statusCode
+    const key = `${route} ${request.method} ${status}`
+    let m = bound.get(key)
+    if (m === undefined) {
+      const labels = { route, method: request.method, status: String(status) }
+      m = { count: metrics.httpRequests.labels(labels), time: metrics.httpDuration.labels(labels) }
+      bound.set(key, m)
+    }
+    m.count.inc()
+    m.time.observe(reply.elapsedTime / 1000)
+    if (status >= 500) request.log.warn({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request failed')
+    else if (logger.isLevelEnabled('debug')) request.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    done()
   })
   await pub.register(cookie)
   const revoker = createRevoker(ctx)

@@ -85,8 +85,15 @@ export function createGate (ctx: GatewayContext): Gate {
     }
     let v
     try {
-      const [state, epoch] = await Promise.all([store.check(claims.sub, claims.sid), store.epoch()])
-      v = verdict(claims, now, { ...state, epoch })
+      // A near-cache hit answers without a round trip or even an async hop.
+      const peeked = store.peek?.(claims.sub, claims.sid)
+      const peekedEpoch = peeked !== undefined ? store.peekEpoch?.() : undefined
+      if (peeked !== undefined && peekedEpoch !== undefined) {
+        v = verdict(claims, now, { ...peeked, epoch: peekedEpoch })
+      } else {
+        const [state, epoch] = await Promise.all([store.check(claims.sub, claims.sid), store.epoch()])
+        v = verdict(claims, now, { ...state, epoch })
+      }
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err
       metrics.storeErrors.inc()

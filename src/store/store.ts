@@ -76,6 +76,12 @@ export interface Store {
   /** Hot path: denylist entry for `sid` and the user's version, in one round trip (one slot). */
   check (sub: string, sid: string): Promise<SessionCheck>
 
+  /** Optional, synchronous: what `check` would answer, when this replica knows it for sure (a cache hit). */
+  peek? (sub: string, sid: string): SessionCheck | undefined
+
+  /** Optional, synchronous: the epoch, when known for sure without a round trip. */
+  peekEpoch? (): string | undefined
+
   /**
    * Creates the session record (TTL until `rec.expiresAt`), adds it to the user's set, the IdP-session
    * index and the sid->sub index, and makes sure the user's version key exists and lives at least

@@ -82,7 +82,7 @@ t.test('no secret reaches the logs', async (t) => {
   const logs = s.logs.join('')
   t.notOk(logs.includes(deviceCookie), 'the device cookie is not in the logs')
   t.match(logs, deviceCookie.split('.')[0]!, 'control: the sid is')
-  t.ok(s.logs.length > 20, `logs were captured (${s.logs.length} lines)`)
+  t.ok(s.logs.length > 10, `logs were captured (one access line per request) (${s.logs.length} lines)`)
   t.match(logs, /"msg":"login"/, 'the login was logged')
   t.match(logs, /\/auth\/callback\?code=_&state=_/, 'the callback URL was logged, masked')
   t.match(logs, /access_token=_/, 'query values masked')
