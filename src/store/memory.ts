@@ -76,6 +76,16 @@ export class MemoryStore implements Store {
     return { denied: this.isDenied(sub, sid), version: this.liveVersion(sub)?.value ?? null }
   }
 
+  /** In-process state is always known for sure: the gate's check needs no async hop. */
+  peek (sub: string, sid: string): SessionCheck | undefined {
+    if (this.closed) return undefined
+    return { denied: this.isDenied(sub, sid), version: this.liveVersion(sub)?.value ?? null }
+  }
+
+  peekEpoch (): string | undefined {
+    return this.closed ? undefined : this.epochValue
+  }
+
   async createSession (rec: Omit<SessionRecord, 'version'>, userStateTtl: number): Promise<number> {
     this.assertOpen()
     const now = this.now()

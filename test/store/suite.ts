@@ -110,6 +110,27 @@ export async function storeSuite (t: Test, name: string, make: () => Promise<Sto
       t.same(await c.store.check(b.sub, b.sid), { denied: false, version: 0 }, 'the other session is untouched')
     })
 
+    t.test('peek, where a store has it, never contradicts check', async (t) => {
+      const c = await setup(t)
+      if (c.store.peek === undefined) { t.pass('this store has no peek'); return }
+      const a = c.record()
+      await c.store.createSession(a, USER_TTL)
+      const agree = async (what: string): Promise<void> => {
+        const fresh = await c.store.check(a.sub, a.sid)
+        const peeked = c.store.peek!(a.sub, a.sid)
+        if (peeked !== undefined) t.same(peeked, fresh, what)
+        const pe = c.store.peekEpoch?.()
+        if (pe !== undefined) t.equal(pe, await c.store.epoch(), `${what}: epoch`)
+      }
+      await agree('live')
+      await c.store.revokeSessions(a.sub, [a.sid], DENY_TTL)
+      await new Promise((resolve) => setTimeout(resolve, 20)) // events are asynchronous
+      await agree('after revokeSessions')
+      await c.store.revokeUser(a.sub, DENY_TTL)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      await agree('after revokeUser')
+    })
+
     t.test('revokeSessions deletes records and their index entries', async (t) => {
       const c = await setup(t)
       const a = c.record({ idpSid: 'idp-shared' })
