@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { spawnRedis, waitUntil, withAdmin, type RedisNodeAddress, type RedisProcess } from './redis-cluster.js'
+import { spawnRedis, waitUntil, withAdmin, type RedisNodeAddress, type RedisProcess } from './redis-process.js'
 
 export interface RedisSentinel {
   /** The monitored master group's name. */
