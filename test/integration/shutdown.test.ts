@@ -60,3 +60,19 @@ routes:
   const refused = await fetch(`http://127.0.0.1:${port}/after`).then(() => 'answered', () => 'refused')
   t.equal(refused, 'refused', 'no longer accepting')
 })
+
+t.test('on shutdown, proxied WebSockets close with 1001 and readiness turns 503 first', async (t) => {
+  const { startStack } = await import('../helpers/stack.js')
+  const { Browser, login } = await import('../helpers/browser.js')
+  const { default: WebSocket } = await import('ws')
+  const s = await startStack(t)
+  const b = new Browser()
+  await login(b, s.url, 'alice')
+  const ws = new WebSocket(`${s.url.replace('http', 'ws')}/live`, { headers: { cookie: b.cookieHeader(s.url) } })
+  await new Promise<void>((resolve, reject) => { ws.once('message', () => resolve()); ws.once('error', reject) })
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)))
+  const stopping = s.gateway.close({ drainMs: 2000 })
+  t.equal(await closed, 1001, 'going away')
+  await stopping
+  t.equal(s.gateway.ctx.accepting, false, 'marked not ready')
+})
