@@ -12,7 +12,11 @@ const RETRY_CAP_MS = 2_000
 /** Reconnection backoff shared by every connection: 100 ms doubling to 2 s, with jitter. */
 export const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), RETRY_CAP_MS) + Math.floor(Math.random() * 100)
 
-/** Options of every data-node connection (one Redis, each Cluster node, the Cluster shard subscriber). */
+/**
+ * Options of every data-node connection (one Redis, each Cluster node, the Cluster shard subscriber).
+ * Auto-pipelining is not among them: connect() turns it on for the data client only, and every subscriber
+ * connection turns it off explicitly (see redis-pubsub.ts).
+ */
 export function nodeOptions (cfg: RedisConfig): RedisOptions {
   return {
     commandTimeout: cfg.commandTimeoutMs,
@@ -28,15 +32,20 @@ export function nodeOptions (cfg: RedisConfig): RedisOptions {
   }
 }
 
-/** Builds the client for the configured topology; the store's bounded-call settings apply to all. */
+/**
+ * Builds the data client for the configured topology; the store's bounded-call settings apply to all.
+ * The data client auto-pipelines: commands issued in the same event-loop turn (many concurrent hot-path
+ * checks) go out in one write. The subscriber connections derived from it override that (redis-pubsub.ts).
+ */
 export function connect (cfg: RedisConfig): Client {
   const common: RedisOptions = { ...nodeOptions(cfg), retryStrategy: backoff }
-  if (cfg.url !== undefined) return new Redis({ ...parseRedisUrl(cfg.url), ...common })
+  if (cfg.url !== undefined) return new Redis({ ...parseRedisUrl(cfg.url), ...common, enableAutoPipelining: true })
   if (cfg.sentinel !== undefined) {
     // username/password are the data nodes'; sentinelPassword the sentinels'. duplicate() (the subscriber)
     // copies all of it, so both connections ask the sentinels for the master on every reconnect.
     return new Redis({
       ...common,
+      enableAutoPipelining: true,
       sentinels: cfg.sentinel.nodes,
       name: cfg.sentinel.name,
       role: 'master',
@@ -56,6 +65,8 @@ export function connect (cfg: RedisConfig): Client {
       // Reads see the last write: a replica may lag (a just-revoked session would still pass).
       scaleReads: 'master',
       enableOfflineQueue: false,
+      // Per group of slots served by the same node; the node connections themselves (redisOptions) do not.
+      enableAutoPipelining: true,
       enableReadyCheck: true,
       clusterRetryStrategy: backoff,
       slotsRefreshTimeout: Math.max(cfg.commandTimeoutMs, 500),

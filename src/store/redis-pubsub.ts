@@ -8,7 +8,12 @@
  *   PUBLISH is. One dedicated connection to that slot's master; it moves when the slot does (Redis
  *   pushes an SUNSUBSCRIBE, or answers SSUBSCRIBE with MOVED) or when the node goes away.
  *
- * Either way the feed subscribes itself on every (re)connect, so the store knows when it listens.
+ * Either way the feed subscribes itself on every (re)connect, so the store knows when it listens: `listening`
+ * each time a (S)SUBSCRIBE is confirmed, `lost` as soon as it may no longer hold (connection closed or
+ * ended, shard feed moving, a failed (re)subscribe, close()).
+ *
+ * Subscriber connections never auto-pipeline (ioredis issue #1505: a command in subscriber mode must not be
+ * batched with others, and SSUBSCRIBE is not on ioredis' list of commands kept out of auto-pipelines).
  */
 import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import { backoff, quit, type Client } from './redis-connect.js'
@@ -18,6 +23,8 @@ export interface FeedHooks {
   message: (channel: string, message: string) => void
   /** Subscribed (again): events published from now on arrive. */
   listening: () => void
+  /** The subscription may be gone (events published from now on may be missed). May repeat. */
+  lost: () => void
   error: (where: string, err: unknown) => void
 }
 
@@ -40,17 +47,30 @@ export function feedFor (client: Client, channel: string, nodeOptions: RedisOpti
 class ChannelFeed implements Feed {
   listening = false
   private readonly conn: Redis
+  /** Bumped on every 'ready' and 'close': a SUBSCRIBE reply of an earlier connection changes nothing. */
+  private round = 0
+  private closed = false
 
   constructor (client: Redis, private readonly channel: string, private readonly hooks: FeedHooks) {
-    this.conn = client.duplicate({ autoResubscribe: false })
+    this.conn = client.duplicate({ autoResubscribe: false, enableAutoPipelining: false })
     this.conn.on('error', (err: unknown) => hooks.error('subscriber', err))
     this.conn.on('message', (ch: string, message: string) => hooks.message(ch, message))
-    this.conn.on('close', () => { this.listening = false })
+    this.conn.on('close', () => {
+      this.round++
+      this.drop()
+    })
+    this.conn.on('end', () => { this.drop() })
     this.conn.on('ready', () => {
+      const round = ++this.round
       this.conn.subscribe(this.channel).then(() => {
+        if (round !== this.round || this.closed || this.conn.status !== 'ready') return
         this.listening = true
         hooks.listening()
-      }, (err: unknown) => hooks.error('subscribe', err)) // the next 'ready' tries again
+      }, (err: unknown) => {
+        if (round !== this.round || this.closed) return
+        this.drop()
+        hooks.error('subscribe', err) // the next 'ready' tries again
+      })
     })
   }
 
@@ -63,8 +83,14 @@ class ChannelFeed implements Feed {
   }
 
   async close (): Promise<void> {
-    this.listening = false
+    this.closed = true
+    this.drop()
     await quit(this.conn)
+  }
+
+  private drop (): void {
+    this.listening = false
+    this.hooks.lost()
   }
 }
 
@@ -102,6 +128,7 @@ class ShardFeed implements Feed {
     const conn = this.conn
     this.conn = undefined
     this.subscribed = false
+    this.hooks.lost()
     if (conn !== undefined) await quit(conn)
   }
 
@@ -125,7 +152,8 @@ class ShardFeed implements Feed {
       // No reconnecting to the same address: the slot may have moved. `again()` asks the slot map anew.
       retryStrategy: () => null,
       autoResubscribe: false,
-      enableOfflineQueue: false
+      enableOfflineQueue: false,
+      enableAutoPipelining: false
     })
     this.conn = conn
     const mine = (): boolean => this.conn === conn
@@ -133,11 +161,15 @@ class ShardFeed implements Feed {
     conn.on('smessage', (ch: string, message: string) => { if (mine()) this.hooks.message(ch, message) })
     // Emitted by ioredis for an unsolicited SUNSUBSCRIBE (slot migrated, node demoted) or MOVED to SSUBSCRIBE.
     conn.on('moved', () => { if (mine()) this.again(new Error('the revocation channel\'s slot moved')) })
-    conn.on('close', () => { if (mine()) this.subscribed = false })
+    conn.on('close', () => {
+      if (!mine()) return
+      this.subscribed = false
+      this.hooks.lost()
+    })
     conn.on('end', () => { if (mine()) this.again(new Error(`subscriber connection to ${owner} ended`)) })
     conn.on('ready', () => {
       conn.ssubscribe(this.channel).then(() => {
-        if (!mine()) return
+        if (!mine() || conn.status !== 'ready') return // 'close' / 'end' follow and move on
         this.subscribed = true
         this.attempts = 0
         this.hooks.listening()
@@ -152,6 +184,7 @@ class ShardFeed implements Feed {
     const conn = this.conn
     this.conn = undefined
     this.subscribed = false
+    this.hooks.lost()
     if (conn !== undefined) {
       conn.removeAllListeners()
       conn.on('error', () => {}) // late socket errors of a dropped connection

@@ -14,6 +14,10 @@
  *
  * Sentinel: a revocation is acknowledged only once a replica has it (WAIT), so a failover cannot discard
  * it; see `replicated()`.
+ *
+ * Signals for a cache in front of the store (NearCacheStore's `SubscriptionSignals`): `onSubscriptionChange`
+ * reports whether this replica is subscribed to the revocation channel (false as soon as events may be
+ * missed), `onReconnect` that the data connection was re-established (the data may have been lost).
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -21,6 +25,7 @@ import { Cluster, Redis } from 'ioredis'
 import type { RedisConfig, RedisNode } from '../config/types.js'
 import { connect, isUnavailable, nodeOptions, quit, type Client } from './redis-connect.js'
 import { Keys } from './redis-keys.js'
+import type { SubscriptionSignals } from './near-cache.js'
 import { feedFor, type Feed } from './redis-pubsub.js'
 import { CREATE, EPOCH, INDEX, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
 import {
@@ -78,7 +83,7 @@ class Waiters {
   }
 }
 
-export class RedisStore implements Store {
+export class RedisStore implements Store, SubscriptionSignals {
   readonly kind = 'redis'
   private readonly client: Client
   private readonly feed: Feed
@@ -98,6 +103,12 @@ export class RedisStore implements Store {
   private outage: { since: number, failures: number } | undefined
   private lastUnreplicatedWarn = 0
   private closed = false
+  /** Whether the revocation subscription is confirmed, as last reported to the subscription listeners. */
+  private live = false
+  /** Set on the data client's first 'ready': every later one is a reconnect. */
+  private readied = false
+  private readonly subscriptionListeners = new Set<(live: boolean) => void>()
+  private readonly reconnectListeners = new Set<() => void>()
 
   constructor (opts: RedisStoreOptions) {
     this.keys = new Keys(opts.redis.keyPrefix)
@@ -110,17 +121,29 @@ export class RedisStore implements Store {
     this.client.on('error', (err: unknown) => this.noteFailure('connection', err))
     this.client.on('close', () => this.waiters.notify()) // see usable()
     this.client.on('ready', () => {
+      const reconnected = this.readied
+      this.readied = true
       this.newGeneration() // the server may have lost its data (and its epoch) meanwhile, or be another one
+      if (reconnected) this.reconnected()
       this.noteRecovery()
       this.waiters.notify()
     })
     if (this.client instanceof Cluster) {
       // A node that left, came back or failed over may hold the epoch key without its data.
-      for (const event of ['+node', '-node', 'node error']) this.client.on(event, () => this.newGeneration())
+      for (const event of ['+node', '-node', 'node error']) {
+        this.client.on(event, () => {
+          this.newGeneration()
+          this.reconnected()
+        })
+      }
     }
     this.feed = feedFor(this.client, this.keys.channel, nodeOptions(opts.redis), {
       message: (channel, message) => this.onMessage(channel, message),
-      listening: () => this.waiters.notify(),
+      listening: () => {
+        this.setLive(true)
+        this.waiters.notify()
+      },
+      lost: () => { this.setLive(false) },
       error: (where, err) => this.noteFailure(where, err)
     })
     this.heartbeat = setInterval(() => this.feed.heartbeat(), HEARTBEAT_MS)
@@ -239,6 +262,27 @@ export class RedisStore implements Store {
     return () => { this.events.off(EVENT, listener) }
   }
 
+  /**
+   * Registers `cb`: called with true each time the (S)SUBSCRIBE to the revocation channel is confirmed,
+   * with false as soon as the subscription may be lost (subscriber connection closed or ended, shard feed
+   * moving, a failed (re)subscribe, close()), and with false then true around a malformed event (whatever
+   * it was meant to say is lost). Called with the current state on registration. Returns an unregister.
+   */
+  onSubscriptionChange (cb: (live: boolean) => void): () => void {
+    if (!this.closed) this.subscriptionListeners.add(cb)
+    this.tell(cb, this.listening())
+    return () => { this.subscriptionListeners.delete(cb) }
+  }
+
+  /**
+   * Registers `cb`: called on every 'ready' of the data connection after the first and, in a Cluster, on
+   * every node change (a node added, removed or failing): the data (and the epoch) may have been lost.
+   */
+  onReconnect (cb: () => void): () => void {
+    if (!this.closed) this.reconnectListeners.add(cb)
+    return () => { this.reconnectListeners.delete(cb) }
+  }
+
   /** Also waits (bounded) until this replica receives revocation events: readiness needs both. */
   async ping (): Promise<void> {
     await this.call('ping', async (c) => await c.ping())
@@ -251,10 +295,16 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
+    const first = !this.closed
     this.closed = true
     clearInterval(this.heartbeat)
     this.waiters.notify()
     this.events.removeAllListeners()
+    if (first) {
+      this.setLive(false)
+      this.subscriptionListeners.clear()
+      this.reconnectListeners.clear()
+    }
     await Promise.all([quit(this.client), this.feed.close()])
   }
 
@@ -272,10 +322,23 @@ export class RedisStore implements Store {
       return result
     } catch (err) {
       if (err instanceof StoreUnavailableError) throw err
-      if (!isUnavailable(err)) throw err
+      if (!isUnavailable(err) && !this.unfollowedRedirection(err)) throw err
       this.noteFailure(op, err)
       throw new StoreUnavailableError(`store unavailable (${op})`, { cause: err })
     }
+  }
+
+  /**
+   * Cluster with auto-pipelining: ioredis follows a MOVED/ASK for a whole auto-pipelined batch only when
+   * every command of the batch got it; in a batch that also holds writes that succeeded (other slots of
+   * the same node) the redirection reaches the caller as a ReplyError, and the slot map is not updated
+   * (ioredis issue #2075). The redirected command did not run: it is an outage of that slot (the caller
+   * retries), and the slot map is refreshed so the next batch goes to the right node.
+   */
+  private unfollowedRedirection (err: unknown): boolean {
+    if (!(this.client instanceof Cluster) || !(err instanceof Error) || !/^(MOVED|ASK) /.test(err.message)) return false
+    this.client.refreshSlotsCache()
+    return true
   }
 
   /** Waits up to commandTimeoutMs for a ready connection instead of queueing the command. */
@@ -316,6 +379,39 @@ export class RedisStore implements Store {
   private newGeneration (): void {
     this.generation++
     this.epochCache = undefined
+  }
+
+  /** The subscription state a new listener is told: confirmed, and still on a live connection. */
+  private listening (): boolean {
+    return this.live && !this.closed && this.feed.listening
+  }
+
+  /**
+   * Tells the subscription listeners: every confirmation (true), and the first loss after one (false; a
+   * loss while already lost adds nothing). No confirmation is reported after close().
+   */
+  private setLive (live: boolean): void {
+    if (live ? this.closed : !this.live) return
+    this.live = live
+    for (const cb of [...this.subscriptionListeners]) this.tell(cb, live)
+  }
+
+  private tell (cb: (live: boolean) => void, live: boolean): void {
+    try {
+      cb(live)
+    } catch (err) {
+      this.logger.error({ err }, 'store: subscription listener failed')
+    }
+  }
+
+  private reconnected (): void {
+    for (const cb of [...this.reconnectListeners]) {
+      try {
+        cb()
+      } catch (err) {
+        this.logger.error({ err }, 'store: reconnect listener failed')
+      }
+    }
   }
 
   /**
@@ -382,6 +478,12 @@ export class RedisStore implements Store {
     const event = parseEvent(message)
     if (event === null) {
       this.logger.warn({ channel, length: message.length }, 'store: ignored a malformed revocation event')
+      // It may have been a revocation (a peer of another version, a truncated message): whoever trusts the
+      // events to be complete must forget what it derived from them.
+      if (this.live) {
+        this.setLive(false)
+        this.setLive(true)
+      }
       return
     }
     for (const listener of this.events.listeners(EVENT) as Array<(e: RevocationEvent) => void>) {
