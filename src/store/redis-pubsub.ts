@@ -25,6 +25,8 @@ export interface FeedHooks {
   listening: () => void
   /** The subscription may be gone (events published from now on may be missed). May repeat. */
   lost: () => void
+  /** Cluster: the node holding the channel's shard went away (not a slot move); it may come back empty. */
+  nodeLost?: () => void
   error: (where: string, err: unknown) => void
 }
 
@@ -164,6 +166,7 @@ class ShardFeed implements Feed {
     conn.on('close', () => {
       if (!mine()) return
       this.subscribed = false
+      this.hooks.nodeLost?.()
       this.hooks.lost()
     })
     conn.on('end', () => { if (mine()) this.again(new Error(`subscriber connection to ${owner} ended`)) })

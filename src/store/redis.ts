@@ -107,6 +107,8 @@ export class RedisStore implements Store, SubscriptionSignals {
   private live = false
   /** Set on the data client's first 'ready': every later one is a reconnect. */
   private readied = false
+  /** Cluster: the shard node of the revocation feed went away since the feed last listened. */
+  private feedNodeLost = false
   private readonly subscriptionListeners = new Set<(live: boolean) => void>()
   private readonly reconnectListeners = new Set<() => void>()
 
@@ -140,10 +142,17 @@ export class RedisStore implements Store, SubscriptionSignals {
     this.feed = feedFor(this.client, this.keys.channel, nodeOptions(opts.redis), {
       message: (channel, message) => this.onMessage(channel, message),
       listening: () => {
+        if (this.feedNodeLost) {
+          // That node is back (or replaced) and may hold nothing: as much a reconnect as a node event.
+          this.feedNodeLost = false
+          this.newGeneration()
+          this.reconnected()
+        }
         this.setLive(true)
         this.waiters.notify()
       },
       lost: () => { this.setLive(false) },
+      nodeLost: () => { this.feedNodeLost = true },
       error: (where, err) => this.noteFailure(where, err)
     })
     this.heartbeat = setInterval(() => this.feed.heartbeat(), HEARTBEAT_MS)
