@@ -7,7 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import cookie from '@fastify/cookie'
 import type { Logger } from 'pino'
 import type { Config } from './config/types.js'
-import { KeyRing } from './core/sealed-cookie.js'
+import { KeyRing, SealError } from './core/sealed-cookie.js'
 import { StoreUnavailableError, type Store } from './store/store.js'
 import { MemoryStore } from './store/memory.js'
 import { RedisStore } from './store/redis.js'
@@ -68,6 +68,11 @@ function errorHandler (err: FastifyError, request: FastifyRequest, reply: Fastif
   if (err instanceof OidcError) {
     request.log.warn({ code: err.code, reason: err.message }, 'IdP unavailable')
     return reply.code(503).header('cache-control', 'no-store').send({ error: 'idp_unavailable' })
+  }
+  if (err instanceof SealError && err.code === 'SG_COOKIE_TOO_LARGE') {
+    // Fail closed, but say why: the IdP sends more profile (groups) than cookies can carry.
+    request.log.error('the session does not fit in the cookie chunks: trim the groups claim or stop forwarding the access token')
+    return reply.code(500).header('cache-control', 'no-store').send({ error: 'session_too_large' })
   }
   const status = err.statusCode ?? 500
   if (status >= 400 && status < 500) return reply.code(status).send({ error: 'invalid_request', error_description: err.message })
