@@ -36,9 +36,10 @@ function accountClaims (id: string): Record<string, unknown> {
     email_verified: true,
     preferred_username: id,
     name: id.charAt(0).toUpperCase() + id.slice(1),
-    // A user named many-groups-* belongs to 150 groups: enough to make the session cookie span chunks.
-    groups: id.startsWith('many-groups')
-      ? Array.from({ length: 150 }, (_, i) => `group-with-a-long-name-${String(i).padStart(3, '0')}`)
+    // A user named many-groups-* belongs to 150 groups: enough to make the session cookie span chunks;
+    // huge-groups-* belongs to 600: more than the gateway's cookies can carry (it refuses, saying why).
+    groups: id.startsWith('many-groups') || id.startsWith('huge-groups')
+      ? Array.from({ length: id.startsWith('huge') ? 600 : 150 }, (_, i) => `group-with-a-long-name-${String(i).padStart(3, '0')}`)
       : ['demo-users', id === 'admin' ? 'admins' : 'staff']
   }
 }

@@ -36,3 +36,12 @@ t.test('a large session travels in chunks', async (t) => {
   const broken = await b.fetch(`${s.url}/api/who`, { headers: { accept: 'application/json' } })
   t.equal(broken.status, 401)
 })
+
+t.test('a session too large for the cookie chunks is refused with a reason, not a stack trace', async (t) => {
+  const s = await startStack(t)
+  const res = await login(new Browser(), s.url, 'huge-groups-bob', { stopAtCallback: true })
+  t.equal(res.status, 500)
+  t.same(res.json(), { error: 'session_too_large' })
+  t.notOk(res.setCookies.some((c) => /^sg(\.\d)?=./.test(c)), 'no partial session cookie')
+  t.match(s.logs.join(''), /trim the groups claim/)
+})
