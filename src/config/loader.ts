@@ -331,7 +331,8 @@ function normalise (raw: RawConfig): Config {
       enabled: raw.rememberMe?.enabled ?? DEFAULTS.rememberMe.enabled,
       ttl: duration(raw.rememberMe?.ttl ?? DEFAULTS.rememberMe.ttl, 'rememberMe.ttl'),
       rotationGrace: duration(raw.rememberMe?.rotationGrace ?? DEFAULTS.rememberMe.rotationGrace, 'rememberMe.rotationGrace'),
-      checkIdp: raw.rememberMe?.checkIdp ?? DEFAULTS.rememberMe.checkIdp
+      checkIdp: raw.rememberMe?.checkIdp ?? DEFAULTS.rememberMe.checkIdp,
+      ask: raw.rememberMe?.ask ?? DEFAULTS.rememberMe.ask
     },
     store,
     routes

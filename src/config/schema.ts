@@ -16,7 +16,7 @@ export const DEFAULTS = {
   allowInsecureHttp: false,
   sessionTtl: '5m',
   absoluteTtl: '12h',
-  rememberMe: { enabled: true, ttl: '30d', rotationGrace: '5s', checkIdp: false },
+  rememberMe: { enabled: true, ttl: '30d', rotationGrace: '5s', checkIdp: false, ask: false },
   store: { kind: 'memory', failMode: 'closed', nearCache: false },
   redis: { keyPrefix: 'sg:', commandTimeout: '1s' },
   route: { auth: 'required', forwardAccessToken: false, csrf: false }
@@ -89,7 +89,8 @@ export const RawConfigSchema = Closed({
     enabled: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.enabled })),
     ttl: Opt(Duration(DEFAULTS.rememberMe.ttl)),
     rotationGrace: Opt(Duration(DEFAULTS.rememberMe.rotationGrace)),
-    checkIdp: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.checkIdp }))
+    checkIdp: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.checkIdp })),
+    ask: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.ask }))
   }, { default: {} })),
   store: Opt(Closed({
     kind: Opt(Enum(['memory', 'redis'] as const, DEFAULTS.store.kind)),

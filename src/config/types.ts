@@ -70,6 +70,8 @@ export interface Config {
     rotationGrace: number
     /** renewal also refreshes at the IdP; invalid_grant revokes the device */
     checkIdp: boolean
+    /** /auth/login without `remember` shows a small page asking whether to remember this device */
+    ask: boolean
   }
   store: {
     kind: 'memory' | 'redis'

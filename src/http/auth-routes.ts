@@ -108,6 +108,15 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
 
   app.get(`${prefix}/login`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
+    if (config.rememberMe.enabled && config.rememberMe.ask && q.remember === undefined) {
+      // The person chooses here: "remember me" is a property of this device, decided before the IdP.
+      const back = encodeURIComponent(safeReturnTo(q.returnTo))
+      return pageHeaders(reply).send(page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
+        '<p style="display:flex;gap:.5rem;flex-wrap:wrap">' +
+        `<a id="signin-remember" href="${escapeHtml(`${prefix}/login?remember=1&returnTo=${back}`)}"><button type="button">Sign in and remember this device</button></a>` +
+        `<a id="signin" href="${escapeHtml(`${prefix}/login?remember=0&returnTo=${back}`)}"><button type="button" class="secondary">Sign in just for now</button></a></p>` +
+        `<p class="muted">A remembered device stays signed in for up to ${Math.round(config.rememberMe.ttl / 86400)} days, until you or an administrator sign it out.</p>`))
+    }
     const oidc = await ctx.oidc.get()
     const checks = oidc.newChecks()
     const tx: LoginTx = {

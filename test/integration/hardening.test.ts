@@ -55,3 +55,20 @@ t.test('after a key rotation, renewal re-seals the stored tokens with the new ke
   const sg = renewed.setCookies.find((c) => c.startsWith('sg='))!
   t.match(sg, new RegExp(`^sg=v1\\.${newKid}\\.`), 'the new session cookie uses the new key')
 })
+
+t.test('rememberMe.ask: /auth/login without a choice asks, keeping returnTo safe', async (t) => {
+  const s = await startStack(t, { config: { rememberMe: { ask: true } } })
+  const res = await fetch(`${s.url}/auth/login?returnTo=${encodeURIComponent('/reports/q3?x=1')}`, { redirect: 'manual' })
+  t.equal(res.status, 200)
+  const html = await res.text()
+  t.match(html, /href="\/auth\/login\?remember=1&amp;returnTo=%2Freports%2Fq3%3Fx%3D1"/)
+  t.match(html, /href="\/auth\/login\?remember=0&amp;returnTo=%2Freports%2Fq3%3Fx%3D1"/)
+  t.equal(res.headers.get('x-frame-options'), 'DENY')
+  const evil = await (await fetch(`${s.url}/auth/login?returnTo=${encodeURIComponent('//evil.example')}`, { redirect: 'manual' })).text()
+  t.match(evil, /returnTo=%2F"/, 'an off-site returnTo becomes /')
+  const chosen = await fetch(`${s.url}/auth/login?remember=0&returnTo=%2F`, { redirect: 'manual' })
+  t.equal(chosen.status, 302, 'a choice goes straight to the IdP')
+  const b = new Browser()
+  const cb = await login(b, s.url, 'ask-user', { remember: true, stopAtCallback: true })
+  t.match(cb.setCookies.find((c) => c.startsWith('sg-device='))!, /Max-Age=/, 'remember=1 still remembers')
+})
