@@ -2,59 +2,31 @@
  * RedisStore on a real 3-master Redis Cluster: the shared store suite, one-slot scripts, sharded
  * pub/sub across stores and slots, a slot migration of the revocation channel, and a node crash.
  */
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import t from 'tap'
-import { RedisStore, type StoreLogger } from '../../src/store/redis.js'
+import { RedisStore } from '../../src/store/redis.js'
 import { keySlot } from '../../src/store/redis-keys.js'
 import { isUnavailable } from '../../src/store/redis-connect.js'
-import { StoreUnavailableError, type RevocationEvent, type SessionRecord } from '../../src/store/store.js'
+import { StoreUnavailableError, type RevocationEvent } from '../../src/store/store.js'
 import { startRedisCluster, waitUntil, withAdmin, type RedisCluster } from '../helpers/redis-cluster.js'
 import { storeSuite } from './suite.js'
+import { captureLogger, migrateSlot, newPrefix, ownerOf, record, tagOf, usersOn, waitFor } from '../helpers/store-kit.js'
 
 const TIMEOUT_MS = 500
 
-function captureLogger (): StoreLogger & { warns: string[], errors: string[] } {
-  const warns: string[] = []
-  const errors: string[] = []
-  return { warns, errors, warn: (_obj, msg) => { warns.push(msg) }, error: (_obj, msg) => { errors.push(msg) } }
-}
 
-const newPrefix = (): string => `sgc${randomBytes(4).toString('hex')}:`
 
 /** A store on `cluster`, ready (connected and subscribed) when returned. */
-async function newStore (cluster: RedisCluster, prefix = newPrefix(), logger = captureLogger()): Promise<RedisStore> {
+async function newStore (cluster: RedisCluster, prefix = newPrefix('sgc'), logger = captureLogger()): Promise<RedisStore> {
   const store = new RedisStore({ redis: { cluster: { nodes: cluster.nodes }, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS }, logger })
   await waitFor(async () => { await store.ping() }, 10_000)
   return store
 }
 
-function record (over: Partial<Omit<SessionRecord, 'version'>> = {}): Omit<SessionRecord, 'version'> {
-  const now = Date.now()
-  return { sid: randomUUID(), sub: randomUUID(), iss: 'https://idp.example.test', createdAt: now, lastSeenAt: now, userAgent: 'ua', ip: '192.0.2.1', rememberMe: true, expiresAt: now + 3_600_000, credHash: randomUUID(), ...over }
-}
 
-const tagOf = (sub: string): string => `{${Buffer.from(sub).toString('base64url')}}`
 
-/** Port of the master serving `slot`, from CLUSTER SLOTS. */
-async function ownerOf (cluster: RedisCluster, slot: number): Promise<number> {
-  const ranges = await withAdmin(cluster.nodes[0]!.port, async (r) => await r.cluster('SLOTS')) as unknown as Array<[number, number, [string, number, string]]>
-  const range = ranges.find(([from, to]) => slot >= from && slot <= to)
-  if (range === undefined) throw new Error(`slot ${slot} is not served`)
-  return Number(range[2][1])
-}
 
-/** Users whose tags land on masters `ports[i]`, one per requested port. */
-async function usersOn (cluster: RedisCluster, ports: number[]): Promise<string[]> {
-  const out: string[] = []
-  for (const port of ports) {
-    for (;;) {
-      const sub = randomUUID()
-      if (await ownerOf(cluster, keySlot(tagOf(sub))) === port) { out.push(sub); break }
-    }
-  }
-  return out
-}
 
 const cluster = await startRedisCluster()
 t.teardown(() => cluster.stop())
@@ -111,7 +83,7 @@ t.test('cluster: every script runs on keys of one slot, spread over all masters'
 })
 
 t.test('cluster: events cross stores, from users on every master, over sharded pub/sub', async (t) => {
-  const prefix = newPrefix()
+  const prefix = newPrefix('sgc')
   const a = await newStore(cluster, prefix)
   const b = await newStore(cluster, prefix)
   t.teardown(async () => { await Promise.all([a.close(), b.close()]) })
@@ -144,7 +116,7 @@ t.test('cluster: events cross stores, from users on every master, over sharded p
 })
 
 t.test('cluster: the subscriber follows the revocation channel when its slot migrates', async (t) => {
-  const prefix = newPrefix()
+  const prefix = newPrefix('sgc')
   const channel = `${prefix}revocations`
   const slot = keySlot(channel)
   const logger = captureLogger()
@@ -176,7 +148,7 @@ t.test('cluster: the subscriber follows the revocation channel when its slot mig
 t.test('cluster: a crashed master means bounded StoreUnavailableError, then recovery', async (t) => {
   const own = await startRedisCluster()
   t.teardown(() => own.stop())
-  const prefix = newPrefix()
+  const prefix = newPrefix('sgc')
   const logger = captureLogger()
   const store = await newStore(own, prefix, logger)
   const listener = await newStore(own, prefix)
@@ -230,44 +202,4 @@ t.test('cluster: error classification', async (t) => {
   t.throws(() => new RedisStore({ redis: { cluster: { nodes: cluster.nodes }, keyPrefix: 'sg{x}:', commandTimeoutMs: TIMEOUT_MS } }), /keyPrefix/)
 })
 
-/**
- * Moves one slot between masters the way redis-cli --cluster reshard does: IMPORTING / MIGRATING,
- * MIGRATE its keys, then SETSLOT NODE everywhere.
- */
-async function migrateSlot (slot: number, fromPort: number, toPort: number, c: RedisCluster): Promise<void> {
-  const id = async (port: number): Promise<string> => await withAdmin(port, async (r) => String(await r.cluster('MYID')))
-  const [fromId, toId] = [await id(fromPort), await id(toPort)]
-  await withAdmin(toPort, async (r) => await r.cluster('SETSLOT', slot, 'IMPORTING', fromId))
-  await withAdmin(fromPort, async (r) => await r.cluster('SETSLOT', slot, 'MIGRATING', toId))
-  await withAdmin(fromPort, async (r) => {
-    for (;;) {
-      const keys = await r.cluster('GETKEYSINSLOT', slot, 100) as string[]
-      if (keys.length === 0) break
-      await r.migrate('127.0.0.1', toPort, '', 0, 5000, 'KEYS', ...keys)
-    }
-  })
-  for (const port of [toPort, fromPort, ...c.nodes.map((n) => n.port).filter((p) => p !== fromPort && p !== toPort)]) {
-    await withAdmin(port, async (r) => await r.cluster('SETSLOT', slot, 'NODE', toId))
-  }
-  await waitUntil(async () => {
-    const owners = await Promise.all(c.nodes.map(async (n) => {
-      const ranges = await withAdmin(n.port, async (r) => await r.cluster('SLOTS')) as unknown as Array<[number, number, [string, number]]>
-      return ranges.find(([lo, hi]) => slot >= lo && slot <= hi)?.[2][1]
-    }))
-    return owners.every((p) => Number(p) === toPort)
-  }, 10_000, 'every node to agree on the slot\'s new owner')
-}
 
-/** Retries `fn` until it resolves or `ms` pass. */
-async function waitFor (fn: () => Promise<void>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    try {
-      await fn()
-      return
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-}

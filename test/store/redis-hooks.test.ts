@@ -4,34 +4,25 @@
  * a Cluster (the shard feed moving with its slot) and through Sentinel (a failover). Also: auto-pipelining
  * is on for the data client and off for every subscriber connection.
  */
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { Cluster, Redis } from 'ioredis'
 import t from 'tap'
 import { NearCacheStore } from '../../src/store/near-cache.js'
-import { RedisStore, type StoreLogger } from '../../src/store/redis.js'
+import { RedisStore } from '../../src/store/redis.js'
 import { keySlot } from '../../src/store/redis-keys.js'
-import { StoreUnavailableError, type SessionRecord } from '../../src/store/store.js'
-import { startRedisCluster, waitUntil, withAdmin, type RedisCluster } from '../helpers/redis-cluster.js'
+import { StoreUnavailableError } from '../../src/store/store.js'
+import { startRedisCluster, waitUntil } from '../helpers/redis-cluster.js'
 import { startRedisSentinel } from '../helpers/redis-sentinel.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
+import { captureLogger, migrateSlot, newPrefix, ownerOf, record, sleep, tagOf, usersOn, waitFor } from '../helpers/store-kit.js'
 
 const TIMEOUT_MS = 500
 
-function captureLogger (): StoreLogger & { warns: string[], errors: string[] } {
-  const warns: string[] = []
-  const errors: string[] = []
-  return { warns, errors, warn: (_obj, msg) => { warns.push(msg) }, error: (_obj, msg) => { errors.push(msg) } }
-}
 
-const newPrefix = (): string => `sgh${randomBytes(4).toString('hex')}:`
 
-function record (over: Partial<Omit<SessionRecord, 'version'>> = {}): Omit<SessionRecord, 'version'> {
-  const now = Date.now()
-  return { sid: randomUUID(), sub: randomUUID(), iss: 'https://idp.example.test', createdAt: now, lastSeenAt: now, userAgent: 'ua', ip: '192.0.2.1', rememberMe: true, expiresAt: now + 3_600_000, credHash: randomUUID(), ...over }
-}
 
 /** A store on a standalone server, not yet waited for. */
-function standalone (server: RedisServer, prefix = newPrefix(), logger = captureLogger()): RedisStore {
+function standalone (server: RedisServer, prefix = newPrefix('sgh'), logger = captureLogger()): RedisStore {
   return new RedisStore({ redis: { url: server.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS }, logger })
 }
 
@@ -52,7 +43,6 @@ function internals (store: RedisStore): { client: Redis | Cluster, subscriber: (
   return { client: s.client, subscriber: () => s.feed.conn }
 }
 
-const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 t.test('standalone: subscription state on registration, on a crash and after the restart; onReconnect', async (t) => {
   const server = await startRedis()
@@ -96,7 +86,7 @@ t.test('standalone: subscription state on registration, on a crash and after the
 t.test('standalone: a malformed event pulses false then true', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.stop())
-  const prefix = newPrefix()
+  const prefix = newPrefix('sgh')
   const logger = captureLogger()
   const store = standalone(server, prefix, logger)
   t.teardown(() => store.close())
@@ -147,7 +137,7 @@ t.test('standalone: a failed SUBSCRIBE reports false and readiness fails', async
   const server = await startRedis({ args: ['--user', 'app', 'on', '>pw', '~*', 'resetchannels', '&nothing', '+@all'] })
   t.teardown(() => server.stop())
   const logger = captureLogger()
-  const store = new RedisStore({ redis: { url: `redis://app:pw@127.0.0.1:${server.port}`, keyPrefix: newPrefix(), commandTimeoutMs: TIMEOUT_MS }, logger })
+  const store = new RedisStore({ redis: { url: `redis://app:pw@127.0.0.1:${server.port}`, keyPrefix: newPrefix('sgh'), commandTimeoutMs: TIMEOUT_MS }, logger })
   t.teardown(() => store.close())
   const w = watch(store)
   await t.rejects(store.ping(), StoreUnavailableError, 'not subscribed: not ready')
@@ -174,7 +164,7 @@ t.test('standalone: auto-pipelining on the data client only', async (t) => {
 t.test('near cache over redis: bypassed while the subscription is down, cached again after', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.stop())
-  const prefix = newPrefix()
+  const prefix = newPrefix('sgh')
   const inner = standalone(server, prefix)
   await inner.ping()
   const cache = new NearCacheStore(inner)
@@ -218,14 +208,14 @@ t.test('near cache over redis: bypassed while the subscription is down, cached a
 t.test('cluster', async (t) => {
   const cluster = await startRedisCluster()
   t.teardown(() => cluster.stop())
-  const clusterStore = async (prefix = newPrefix()): Promise<RedisStore> => {
+  const clusterStore = async (prefix = newPrefix('sgh')): Promise<RedisStore> => {
     const store = new RedisStore({ redis: { cluster: { nodes: cluster.nodes }, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS }, logger: captureLogger() })
     await waitFor(async () => { await store.ping() }, 10_000)
     return store
   }
 
   t.test('the shard feed moving with its slot reports false then true; auto-pipelining', async (t) => {
-    const prefix = newPrefix()
+    const prefix = newPrefix('sgh')
     const store = await clusterStore(prefix)
     t.teardown(() => store.close())
     const { client, subscriber } = internals(store)
@@ -279,7 +269,7 @@ t.test('cluster', async (t) => {
   t.test('a crashed node: false while the feed has no node, true after; onReconnect on node changes', async (t) => {
     const own = await startRedisCluster()
     t.teardown(() => own.stop())
-    const prefix = newPrefix()
+    const prefix = newPrefix('sgh')
     const store = new RedisStore({ redis: { cluster: { nodes: own.nodes }, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS }, logger: captureLogger() })
     t.teardown(() => store.close())
     await waitFor(async () => { await store.ping() }, 10_000)
@@ -300,7 +290,7 @@ t.test('cluster', async (t) => {
 t.test('sentinel: a failover reports false then true, and a reconnect', async (t) => {
   const sentinel = await startRedisSentinel()
   t.teardown(() => sentinel.stop())
-  const store = new RedisStore({ redis: { sentinel: { name: sentinel.name, nodes: sentinel.sentinels }, keyPrefix: newPrefix(), commandTimeoutMs: TIMEOUT_MS }, logger: captureLogger() })
+  const store = new RedisStore({ redis: { sentinel: { name: sentinel.name, nodes: sentinel.sentinels }, keyPrefix: newPrefix('sgh'), commandTimeoutMs: TIMEOUT_MS }, logger: captureLogger() })
   t.teardown(() => store.close())
   await waitFor(async () => { await store.ping() }, 10_000)
   const { client, subscriber } = internals(store)
@@ -320,64 +310,7 @@ t.test('sentinel: a failover reports false then true, and a reconnect', async (t
   t.equal(await got, sub, 'events flow from the new master')
 })
 
-const tagOf = (sub: string): string => `{${Buffer.from(sub).toString('base64url')}}`
 
-async function ownerOf (cluster: RedisCluster, slot: number): Promise<number> {
-  const ranges = await withAdmin(cluster.nodes[0]!.port, async (r) => await r.cluster('SLOTS')) as unknown as Array<[number, number, [string, number, string]]>
-  const range = ranges.find(([lo, hi]) => slot >= lo && slot <= hi)
-  if (range === undefined) throw new Error(`slot ${slot} is not served`)
-  return Number(range[2][1])
-}
 
-/** Users whose tags land on masters `ports[i]`, each in its own slot. */
-async function usersOn (cluster: RedisCluster, ports: number[]): Promise<string[]> {
-  const out: string[] = []
-  for (const port of ports) {
-    for (;;) {
-      const sub = randomUUID()
-      const slot = keySlot(tagOf(sub))
-      if (out.some((o) => keySlot(tagOf(o)) === slot)) continue
-      if (await ownerOf(cluster, slot) === port) { out.push(sub); break }
-    }
-  }
-  return out
-}
 
-/** Moves one slot between masters as redis-cli --cluster reshard does (no client is told). */
-async function migrateSlot (slot: number, fromPort: number, toPort: number, c: RedisCluster): Promise<void> {
-  const id = async (port: number): Promise<string> => await withAdmin(port, async (r) => String(await r.cluster('MYID')))
-  const [fromId, toId] = [await id(fromPort), await id(toPort)]
-  await withAdmin(toPort, async (r) => await r.cluster('SETSLOT', slot, 'IMPORTING', fromId))
-  await withAdmin(fromPort, async (r) => await r.cluster('SETSLOT', slot, 'MIGRATING', toId))
-  await withAdmin(fromPort, async (r) => {
-    for (;;) {
-      const keys = await r.cluster('GETKEYSINSLOT', slot, 100) as string[]
-      if (keys.length === 0) break
-      await r.migrate('127.0.0.1', toPort, '', 0, 5000, 'KEYS', ...keys)
-    }
-  })
-  for (const port of [toPort, fromPort, ...c.nodes.map((n) => n.port).filter((p) => p !== fromPort && p !== toPort)]) {
-    await withAdmin(port, async (r) => await r.cluster('SETSLOT', slot, 'NODE', toId))
-  }
-  await waitUntil(async () => {
-    const owners = await Promise.all(c.nodes.map(async (n) => {
-      const ranges = await withAdmin(n.port, async (r) => await r.cluster('SLOTS')) as unknown as Array<[number, number, [string, number]]>
-      return ranges.find(([lo, hi]) => slot >= lo && slot <= hi)?.[2][1]
-    }))
-    return owners.every((p) => Number(p) === toPort)
-  }, 10_000, 'every node to agree on the slot\'s new owner')
-}
 
-/** Retries `fn` until it resolves or `ms` pass. */
-async function waitFor (fn: () => Promise<void>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    try {
-      await fn()
-      return
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await sleep(100)
-    }
-  }
-}

@@ -1,19 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { RedisStore, type StoreLogger } from '../../src/store/redis.js'
+import { RedisStore } from '../../src/store/redis.js'
 import { StoreUnavailableError } from '../../src/store/store.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { storeSuite } from './suite.js'
+import { captureLogger, waitFor } from '../helpers/store-kit.js'
 
 const TIMEOUT_MS = 500
 
-/** Collects what the store logs, so tests can assert on it and the output stays quiet. */
-function captureLogger (): StoreLogger & { warns: string[], errors: string[] } {
-  const warns: string[] = []
-  const errors: string[] = []
-  return { warns, errors, warn: (_obj, msg) => { warns.push(msg) }, error: (_obj, msg) => { errors.push(msg) } }
-}
 
 /** A store with its own key prefix on `server`, ready (connected and subscribed) when returned. */
 async function newStore (server: RedisServer, prefix = `sgt${randomBytes(4).toString('hex')}:`, logger = captureLogger()): Promise<RedisStore> {
@@ -134,16 +129,3 @@ t.test('redis: unreachable at start-up fails in bounded time', async (t) => {
   t.ok(performance.now() - started < 2500)
 })
 
-/** Retries `fn` until it resolves or `ms` pass. */
-async function waitFor (fn: () => Promise<void>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    try {
-      await fn()
-      return
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-}
