@@ -3,9 +3,8 @@
  * slides it forward when it is past half its life, and decides what an unauthenticated request gets.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { unseal } from '../core/sealed-cookie.js'
+import { seal, unseal } from '../core/sealed-cookie.js'
 import { asSessionClaims, shouldSlide, slideSession, timeVerdict, verdict, type SessionClaims } from '../core/session.js'
-import { seal } from '../core/sealed-cookie.js'
 import { StoreUnavailableError } from '../store/store.js'
 import { createRenewal } from './renewal.js'
 import type { GatewayContext } from './context.js'
@@ -13,11 +12,14 @@ import type { GatewayContext } from './context.js'
 export const SESSION_PURPOSE = 'session'
 const CACHE_MAX = 10_000
 
-/** Unsealing costs an AES-GCM decryption; the result depends only on the cookie value, so cache it. */
+/**
+ * Unsealing costs an AES-GCM decryption; the result depends only on the cookie value, so cache it.
+ * Only values that opened are kept: junk sent on purpose must not push real sessions out.
+ */
 class UnsealCache {
-  private readonly map = new Map<string, SessionClaims | null>()
-  get (key: string): SessionClaims | null | undefined { return this.map.get(key) }
-  set (key: string, value: SessionClaims | null): void {
+  private readonly map = new Map<string, SessionClaims>()
+  get (key: string): SessionClaims | undefined { return this.map.get(key) }
+  set (key: string, value: SessionClaims): void {
     if (this.map.size >= CACHE_MAX) this.map.delete(this.map.keys().next().value as string)
     this.map.set(key, value)
   }
@@ -48,7 +50,7 @@ export function createGate (ctx: GatewayContext): Gate {
     } catch {
       claims = null // tampered, truncated or sealed with a key we no longer have
     }
-    cache.set(sealed, claims)
+    if (claims !== null) cache.set(sealed, claims)
     return claims
   }
 
@@ -57,7 +59,7 @@ export function createGate (ctx: GatewayContext): Gate {
     jar.writeSession(request, reply, sealed, Math.max(0, claims.exp - ctx.now()))
   }
 
-  /** No live cookie: the device credential may mint one (store errors follow failMode like any check). */
+  /** No live cookie: the device credential may mint one. Renewal needs the store, whatever failMode says. */
   async function renewOrNull (request: FastifyRequest, reply: FastifyReply): Promise<SessionClaims | null> {
     if (request.cookies[jar.names.device] === undefined) return null
     try {
