@@ -6,14 +6,13 @@ import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
-import type { LoginChecks, LoginResult } from '../oidc/client.js'
 import { asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
-import { OidcError } from '../oidc/client.js'
+import type { LoginChecks, LoginResult, OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import { watchConnection, type Revoker } from './revocation.js'
 import { publicSession } from './admin.js'
-import { errorPage, escapeHtml, page } from './pages.js'
+import { errorPage, escapeHtml, page, pageHeaders } from './pages.js'
 
 const TX_PURPOSE = 'login-tx'
 /** A login must come back from the IdP within this many seconds. */
@@ -21,17 +20,6 @@ const TX_TTL = 600
 
 /** The login transaction, sealed into a short cookie for the IdP round trip. */
 interface LoginTx { checks: LoginChecks, returnTo: string, remember: boolean, iat: number }
-
-
-/** Security headers of every page the gateway renders itself. */
-function pageHeaders (reply: FastifyReply): FastifyReply {
-  return reply
-    .header('cache-control', 'no-store')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
-    .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
-    .type('text/html; charset=utf-8')
-}
 
 /** Profile claims forwarded upstream: from userinfo first, then the ID token. */
 function profileOf (login: LoginResult): ProfileClaims {

@@ -12,7 +12,7 @@ import type { SessionRecord } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { Revoker } from './revocation.js'
-import { escapeHtml, page } from './pages.js'
+import { escapeHtml, page, pageHeaders } from './pages.js'
 
 export interface DevicesPageOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
@@ -55,11 +55,7 @@ export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }:
       `<p class="muted">Signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>. Signing a device out ends its session and its "remember me" at once.</p>` +
       `<table><thead><tr><th>Device</th><th>IP</th><th>Last seen</th><th></th></tr></thead><tbody>${rows}</tbody></table>` +
       `<p><a href="/">Back to the app</a></p>`
-    return reply.header('cache-control', 'no-store')
-      .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-      .header('x-frame-options', 'DENY')
-      .type('text/html; charset=utf-8')
-      .send(page('Your devices', body))
+    return pageHeaders(reply, { forms: true }).send(page('Your devices', body))
   }
 
   app.get(`${prefix}/devices`, async (request, reply) => {

@@ -1,6 +1,20 @@
 /**
  * The few small HTML pages the gateway renders itself. Every interpolated value is escaped.
  */
+import type { FastifyReply } from 'fastify'
+
+/**
+ * Security headers of every page the gateway renders itself: no caching, no framing, no scripts.
+ * `forms: true` lets the page post its own forms back (the devices page).
+ */
+export function pageHeaders (reply: FastifyReply, opts: { forms?: boolean } = {}): FastifyReply {
+  return reply
+    .header('cache-control', 'no-store')
+    .header('content-security-policy', `default-src 'none'; style-src 'unsafe-inline';${opts.forms === true ? " form-action 'self';" : ''} frame-ancestors 'none'`)
+    .header('x-frame-options', 'DENY')
+    .header('referrer-policy', 'no-referrer')
+    .type('text/html; charset=utf-8')
+}
 
 /** Escapes text for HTML content and attribute values. */
 export function escapeHtml (s: string): string {
