@@ -28,3 +28,9 @@ export function asTokenBundle (value: unknown): TokenBundle {
   if (typeof v.profile === 'object' && v.profile !== null) out.profile = v.profile as ProfileClaims
   return out
 }
+
+/** The access-token part of a bundle, as session claims carry it too ({} when there is none). */
+export function accessTokenOf (b: Pick<TokenBundle, 'at' | 'atExp'>): Pick<TokenBundle, 'at' | 'atExp'> {
+  if (b.at === undefined) return {}
+  return b.atExp !== undefined ? { at: b.at, atExp: b.atExp } : { at: b.at }
+}

@@ -6,7 +6,7 @@ import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
-import { asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
+import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
 import type { LoginChecks, LoginResult, OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
@@ -55,11 +55,13 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const lifetime = remember ? config.rememberMe.ttl : config.session.absoluteTtl
     const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
     const profile = profileOf(l)
+    // Kept (in the cookie and the record) only when some route forwards it.
+    const access = ctx.keepsAccessToken ? accessTokenOf({ at: l.accessToken, atExp: l.accessTokenExp }) : {}
     const tokens: TokenBundle = {
       idToken: l.idToken,
       profile,
       ...(l.refreshToken !== undefined ? { refreshToken: l.refreshToken } : {}),
-      ...(ctx.keepsAccessToken ? { at: l.accessToken, ...(l.accessTokenExp !== undefined ? { atExp: l.accessTokenExp } : {}) } : {})
+      ...access
     }
     const version = await store.createSession({
       sid,
@@ -85,7 +87,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       authTime: typeof l.idClaims.auth_time === 'number' ? l.idClaims.auth_time : now,
       rememberMe: remember,
       profile,
-      ...(ctx.keepsAccessToken ? { at: l.accessToken, ...(l.accessTokenExp !== undefined ? { atExp: l.accessTokenExp } : {}) } : {}),
+      ...access,
       loginAt: now
     }, now, config.session.ttl, config.session.absoluteTtl)
     gate.writeSession(req, reply, session)

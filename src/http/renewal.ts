@@ -9,7 +9,7 @@ import { ResponseBodyError } from 'openid-client'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie, renewalRefusal } from '../core/device.js'
 import { issueSession, type SessionClaims } from '../core/session.js'
-import { asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
+import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
 import type { SessionRecord } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 
@@ -124,7 +124,7 @@ export function createRenewal (ctx: GatewayContext): Renewal {
       authTime: Math.floor(rec.createdAt / 1000),
       rememberMe: rec.rememberMe,
       profile: bundle.profile ?? {},
-      ...(ctx.keepsAccessToken && bundle.at !== undefined ? { at: bundle.at, ...(bundle.atExp !== undefined ? { atExp: bundle.atExp } : {}) } : {}),
+      ...(ctx.keepsAccessToken ? accessTokenOf(bundle) : {}),
       loginAt: now
       // The device record's end bounds the renewed cookie: absoluteTtl for a browser session, rememberMe.ttl otherwise.
     }, now, config.session.ttl, Math.max(1, Math.floor(rec.expiresAt / 1000) - now))
@@ -137,21 +137,17 @@ export function createRenewal (ctx: GatewayContext): Renewal {
 
   async function freshAccessToken (request: FastifyRequest, claims: SessionClaims): Promise<SessionClaims | null> {
     if (claims.at === undefined || claims.atExp === undefined || claims.atExp - ctx.now() > ACCESS_TOKEN_LEEWAY) return null
-    // One refresh per device at a time across replicas: a short claim acts as the lock.
-    if (!(await store.claimOnce('refresh', claims.sid, 10))) {
-      const rec = await store.getSession(claims.sub, claims.sid)
-      const b = rec === null ? {} : openTokens(rec)
-      return b.at !== undefined && b.at !== claims.at ? { ...claims, at: b.at, ...(b.atExp !== undefined ? { atExp: b.atExp } : {}) } : null
-    }
     const rec = await store.getSession(claims.sub, claims.sid)
     if (rec === null) return null
     const bundle = openTokens(rec)
-    if (bundle.at !== undefined && bundle.at !== claims.at && (bundle.atExp ?? 0) - ctx.now() > ACCESS_TOKEN_LEEWAY) {
-      return { ...claims, at: bundle.at, ...(bundle.atExp !== undefined ? { atExp: bundle.atExp } : {}) }
-    }
+    const newer = bundle.at !== undefined && bundle.at !== claims.at
+    // Another request, maybe on another replica, refreshed it already: take its token.
+    if (newer && (bundle.atExp ?? 0) - ctx.now() > ACCESS_TOKEN_LEEWAY) return { ...claims, ...accessTokenOf(bundle) }
+    // One refresh per device at a time across replicas: a short claim acts as the lock.
+    if (!(await store.claimOnce('refresh', claims.sid, 10))) return newer ? { ...claims, ...accessTokenOf(bundle) } : null
     const next = await idpRefresh(request, rec, bundle)
     if (typeof next === 'string' || next.at === undefined) return null
-    return { ...claims, at: next.at, ...(next.atExp !== undefined ? { atExp: next.atExp } : {}) }
+    return { ...claims, ...accessTokenOf(next) }
   }
 
   return { renew, freshAccessToken }
