@@ -26,6 +26,11 @@ import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
+import { caseConflict, refuseTarget } from './http/request-target.js'
+
+/** Set by rewriteUrl on a raw request whose target is ambiguous; the first onRequest hook answers 400. */
+const kRefusedTarget = Symbol('sessiongate.refusedTarget')
+type RawWithRefusal = { [kRefusedTarget]?: string }
 
 export interface GatewayDeps {
   logger?: Logger
@@ -99,10 +104,30 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // Fastify's two info lines per request cost more than the gate itself; onResponse logs instead.
-    disableRequestLogging: true
+    disableRequestLogging: true,
+    // A slow client (headers or body trickling in) cannot hold a connection: Node answers 408 and closes.
+    requestTimeout: config.timeouts.request * 1000,
+    // Node checks the two timeouts above on this interval (default 30 s, far too coarse for them).
+    http: { headersTimeout: config.timeouts.headers * 1000, connectionsCheckingInterval: Math.min(1000, config.timeouts.headers * 500) }
   }
-  const pub = Fastify(common)
+  const prefixes = config.routes.map((r) => r.prefix)
+  const pub = Fastify({
+    ...common,
+    // Before routing (also for WebSocket upgrades): the path that picks the route is the path forwarded.
+    rewriteUrl (req) {
+      const url = req.url ?? '/'
+      const refusal = refuseTarget(url) ?? (caseConflict(url.split('?', 1)[0]!, prefixes) !== undefined ? 'case_conflict' : undefined)
+      if (refusal !== undefined) (req as RawWithRefusal)[kRefusedTarget] = refusal
+      return url
+    }
+  })
   const admin = Fastify(common)
+  pub.addHook('onRequest', (request, reply, done) => {
+    const refusal = (request.raw as RawWithRefusal)[kRefusedTarget]
+    if (refusal === undefined) { done(); return }
+    request.log.info({ refusal }, 'ambiguous request target refused')
+    reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: `ambiguous request target (${refusal})` })
+  })
 
   const ctx: GatewayContext = {
     config,

@@ -335,8 +335,25 @@ function normalise (raw: RawConfig): Config {
       ask: raw.rememberMe?.ask ?? DEFAULTS.rememberMe.ask
     },
     store,
-    routes
+    routes,
+    timeouts: timeouts(raw.timeouts),
+    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) }
   }
+}
+
+function timeouts (raw: RawConfig['timeouts']): Config['timeouts'] {
+  const headers = duration(raw?.headers ?? DEFAULTS.timeouts.headers, 'timeouts.headers')
+  const request = duration(raw?.request ?? DEFAULTS.timeouts.request, 'timeouts.request')
+  if (headers < 1) throw new ConfigError('timeouts.headers', 'must be at least 1s')
+  if (request < headers) throw new ConfigError('timeouts.request', `must be at least timeouts.headers (${headers}s), got ${request}s`)
+  return { headers, request }
+}
+
+/** An origin as browsers send it in `Origin`: scheme://host[:port], nothing else. */
+function origin (value: string, key: string): string {
+  const u = url(value, key, HTTP, HTTP_LABEL)
+  if (u.origin !== value.replace(/\/$/, '')) throw new ConfigError(key, `must be an origin such as https://app.example.com (got ${JSON.stringify(value)})`)
+  return u.origin
 }
 
 // ---------------------------------------------------------------- entry points

@@ -19,7 +19,8 @@ export const DEFAULTS = {
   rememberMe: { enabled: true, ttl: '30d', rotationGrace: '5s', checkIdp: false, ask: false },
   store: { kind: 'memory', failMode: 'closed', nearCache: false },
   redis: { keyPrefix: 'sg:', commandTimeout: '1s' },
-  route: { auth: 'required', forwardAccessToken: false, csrf: false }
+  route: { auth: 'required', forwardAccessToken: false, csrf: false },
+  timeouts: { headers: '10s', request: '60s' }
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -98,7 +99,14 @@ export const RawConfigSchema = Closed({
     nearCache: Opt(Type.Boolean({ default: DEFAULTS.store.nearCache })),
     redis: Opt(RawRedisSchema)
   }, { default: {} })),
-  routes: Type.Array(RawRouteSchema, { minItems: 1 })
+  routes: Type.Array(RawRouteSchema, { minItems: 1 }),
+  timeouts: Opt(Closed({
+    headers: Opt(Duration(DEFAULTS.timeouts.headers)),
+    request: Opt(Duration(DEFAULTS.timeouts.request))
+  }, { default: {} })),
+  websocket: Opt(Closed({
+    allowedOrigins: Opt(Type.Array(NonEmpty, { default: [] }))
+  }, { default: {} }))
 })
 
 export type RawConfig = Static<typeof RawConfigSchema>

@@ -81,4 +81,15 @@ export interface Config {
     redis?: RedisConfig
   }
   routes: RouteConfig[]
+  /** Slow clients cannot hold a connection: both ports close a request not received in time. */
+  timeouts: {
+    /** seconds to receive the request line and headers */
+    headers: number
+    /** seconds to receive the whole request, body included */
+    request: number
+  }
+  websocket: {
+    /** Origins (scheme://host[:port]) allowed to open WebSockets besides publicUrl's own origin. */
+    allowedOrigins: string[]
+  }
 }
