@@ -91,7 +91,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       loginAt: now
     }, now, config.session.ttl, config.session.absoluteTtl)
     gate.writeSession(req, reply, session)
-    reply.setCookie(jar.names.device, formatDeviceCookie(sid, credential), jar.options(remember ? config.rememberMe.ttl : undefined))
+    jar.set(reply, jar.names.device, formatDeviceCookie(sid, credential), remember ? config.rememberMe.ttl : undefined)
     req.log.info({ sid, rememberMe: remember }, 'login')
     return session
   }
@@ -115,7 +115,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       remember: config.rememberMe.enabled && (q.remember === '1' || q.remember === 'true'),
       iat: ctx.now()
     }
-    reply.setCookie(jar.names.tx, seal(ctx.ring, TX_PURPOSE, tx), jar.options(TX_TTL))
+    jar.set(reply, jar.names.tx, seal(ctx.ring, TX_PURPOSE, tx), TX_TTL)
     const url = await oidc.authorizationUrl(checks, redirectUri, config.oidc.scopes)
     return reply.header('cache-control', 'no-store').redirect(url, 302)
   })
@@ -123,7 +123,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   app.get(`${prefix}/callback`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
     const sealedTx = request.cookies[jar.names.tx]
-    reply.setCookie(jar.names.tx, '', jar.options(0))
+    jar.set(reply, jar.names.tx, '', 0)
     let tx: LoginTx
     try {
       if (sealedTx === undefined) throw new Error('no login in progress')
@@ -140,7 +140,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       return badLogin(reply, 'The sign-in response does not match this browser.')
     }
     // One use per state: a replayed callback (same cookie, same state) is refused before the IdP sees it.
-    if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
+    // The state is claimed only after the login succeeded, so a failed attempt can be retried.
+    if (await store.wasClaimed('state', tx.checks.state)) {
       return badLogin(reply, 'This sign-in response was already used.')
     }
     const oidc = await ctx.oidc.get()
@@ -150,6 +151,11 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     } catch (err) {
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.')
+    }
+    // Two callbacks racing with one state: the IdP refuses the second code exchange, and should it not,
+    // only the first to claim gets a session.
+    if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
+      return badLogin(reply, 'This sign-in response was already used.')
     }
     await createSession(request, reply, oidc.issuer, login, tx.remember)
     return reply.header('cache-control', 'no-store').redirect(tx.returnTo, 302)
@@ -234,7 +240,10 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (s === null) return await reply.code(401).header('cache-control', 'no-store').send({ error: 'unauthenticated' })
     reply.hijack()
     const res = reply.raw
+    // A renewal or slide in gate.resolve queued cookies; a hijacked reply must write them itself.
+    const cookies = jar.pending(reply)
     res.writeHead(200, {
+      ...(cookies.length > 0 ? { 'set-cookie': cookies } : {}),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       connection: 'keep-alive',

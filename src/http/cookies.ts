@@ -3,7 +3,7 @@
  * With an https publicUrl every name carries the `__Host-` prefix (Secure, Path=/, no Domain).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { CookieSerializeOptions } from '@fastify/cookie'
+import { fastifyCookie, type CookieSerializeOptions } from '@fastify/cookie'
 import { joinCookie, splitCookie, staleChunkNames } from '../core/sealed-cookie.js'
 
 export interface CookieNames {
@@ -18,6 +18,8 @@ export interface CookieNames {
 export class CookieJar {
   readonly names: CookieNames
   private readonly secure: boolean
+  /** Set-Cookie lines written per reply, for replies that are hijacked (SSE, WebSocket upgrades). */
+  private readonly written = new WeakMap<FastifyReply, Map<string, string>>()
 
   constructor (publicUrl: string) {
     this.secure = new URL(publicUrl).protocol === 'https:'
@@ -30,6 +32,25 @@ export class CookieJar {
     const o: CookieSerializeOptions = { path: '/', httpOnly: true, secure: this.secure, sameSite: 'lax' }
     if (maxAge !== undefined) o.maxAge = maxAge
     return o
+  }
+
+  /** Every gateway cookie is written here: queued on the reply, and remembered for hijacked replies. */
+  set (reply: FastifyReply, name: string, value: string, maxAge?: number): void {
+    const opts = { ...this.options(maxAge), secure: this.secure }
+    reply.setCookie(name, value, opts)
+    let lines = this.written.get(reply)
+    if (lines === undefined) this.written.set(reply, (lines = new Map()))
+    lines.set(name, fastifyCookie.serialize(name, value, opts))
+  }
+
+  /**
+   * The Set-Cookie lines this reply carries. A hijacked reply (event stream, WebSocket 101) never runs the
+   * cookie plugin's onSend hook, so whoever writes its head must add these: a renewal there rotated the
+   * device credential, and a browser that never gets the new one is signed out as a reuse later.
+   */
+  pending (reply: FastifyReply): string[] {
+    const lines = this.written.get(reply)
+    return lines === undefined ? [] : [...lines.values()]
   }
 
   /** True for a cookie name the gateway owns (including session chunks); such cookies never go upstream. */
@@ -47,22 +68,22 @@ export class CookieJar {
   /** Sets the session cookie (chunked above the per-cookie budget) and clears stale chunks. */
   writeSession (request: FastifyRequest, reply: FastifyReply, sealed: string, maxAge: number): void {
     const parts = splitCookie(this.names.session, sealed)
-    for (const part of parts) reply.setCookie(part.name, part.value, this.options(maxAge))
+    for (const part of parts) this.set(reply, part.name, part.value, maxAge)
     for (const stale of staleChunkNames(request.cookies, this.names.session, parts.map((p) => p.name))) {
-      reply.setCookie(stale, '', this.options(0))
+      this.set(reply, stale, '', 0)
     }
   }
 
   /** Clears the session cookie and every chunk the browser sent. */
   clearSession (request: FastifyRequest, reply: FastifyReply): void {
-    for (const name of staleChunkNames(request.cookies, this.names.session, [])) reply.setCookie(name, '', this.options(0))
-    reply.setCookie(this.names.session, '', this.options(0))
+    for (const name of staleChunkNames(request.cookies, this.names.session, [])) this.set(reply, name, '', 0)
+    this.set(reply, this.names.session, '', 0)
   }
 
   /** Clears every gateway cookie (logout, revoked session). */
   clearAll (request: FastifyRequest, reply: FastifyReply): void {
     this.clearSession(request, reply)
-    reply.setCookie(this.names.device, '', this.options(0))
+    this.set(reply, this.names.device, '', 0)
   }
 
   /** The `Cookie` header without the gateway's cookies, or undefined when nothing is left. */

@@ -3,6 +3,8 @@
  * each, header and cookie hygiene both ways, and WebSocket upgrades checked like any request and kept in
  * the connection registry so a revocation can close them.
  */
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
@@ -22,6 +24,25 @@ export interface ProxyOptions { ctx: GatewayContext, gate: Gate }
 export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOptions): Promise<void> {
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
   const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
+  // Set-Cookie lines for an upgrade's 101 answer (a renewal rotated the device credential), by request.
+  const upgradeCookies = new WeakMap<IncomingMessage, string[]>()
+  const hooked = new WeakSet<EventEmitter>()
+  const origins = new Set([new URL(ctx.config.publicUrl).origin, ...ctx.config.websocket.allowedOrigins])
+
+  /** ws lets the 101's headers be extended on its 'headers' event; one listener per proxied route's server. */
+  function carryCookies (request: FastifyRequest, reply: FastifyReply): void {
+    const lines = ctx.jar.pending(reply)
+    if (lines.length === 0) return
+    const wss = (reply as unknown as { wsProxy?: { wss?: EventEmitter } }).wsProxy?.wss
+    if (wss === undefined) throw new Error('the WebSocket proxy exposes no server: cannot send the renewed cookies')
+    if (!hooked.has(wss)) {
+      hooked.add(wss)
+      wss.on('headers', (headers: string[], req: IncomingMessage) => {
+        for (const line of upgradeCookies.get(req) ?? []) headers.push(`Set-Cookie: ${line}`)
+      })
+    }
+    upgradeCookies.set(request.raw, lines)
+  }
 
   for (const route of ctx.config.routes) {
     await app.register(httpProxy, {
@@ -71,6 +92,14 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
 
   async function guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     request.sgSession = null
+    const upgrade = request.headers.upgrade !== undefined
+    // Cross-site WebSocket hijacking: a browser always sends Origin on an upgrade, and SameSite=Lax
+    // cookies still flow from same-site pages (another port of the same host, a sibling subdomain).
+    if (upgrade && request.headers.origin !== undefined && !origins.has(request.headers.origin)) {
+      request.log.info({ origin: request.headers.origin }, 'WebSocket upgrade from a foreign origin refused')
+      await reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden', error_description: 'origin not allowed' })
+      return
+    }
     if (route.csrf && UNSAFE.has(request.method) && request.headers['x-csrf'] !== '1') {
       await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
       return
@@ -79,10 +108,14 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
     const session = await gate.resolve(request, reply, { accessToken: route.forwardAccessToken })
     if (session === null) {
       if (route.auth === 'required') await gate.deny(request, reply)
+      else if (upgrade) carryCookies(request, reply) // optional route: cookies of a refused session are cleared
       return
     }
     request.sgSession = session
-    // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
-    if (request.headers.upgrade !== undefined) pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver })
+    if (upgrade) {
+      carryCookies(request, reply)
+      // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
+      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver })
+    }
   }
 }

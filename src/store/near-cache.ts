@@ -209,6 +209,8 @@ export class NearCacheStore implements Store {
 
   async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> { return await this.inner.claimOnce(kind, id, ttl) }
 
+  async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.inner.wasClaimed(kind, id) }
+
   subscribe (listener: (event: RevocationEvent) => void): () => void { return this.inner.subscribe(listener) }
 
   async ping (): Promise<void> { await this.inner.ping() }

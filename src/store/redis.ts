@@ -266,6 +266,10 @@ export class RedisStore implements Store, SubscriptionSignals {
     return ok === 'OK'
   }
 
+  async wasClaimed (kind: string, id: string): Promise<boolean> {
+    return (await this.call('wasClaimed', async (c) => await c.exists(this.keys.jti(kind, id)))) === 1
+  }
+
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     this.events.on(EVENT, listener)
     return () => { this.events.off(EVENT, listener) }

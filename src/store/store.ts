@@ -119,8 +119,15 @@ export interface Store {
   /** The gateway sessions created under one IdP session. */
   sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>>
 
-  /** True the first time (kind, id) is claimed within `ttl` seconds; false on every repeat (replay). */
+  /**
+   * True the first time (kind, id) is claimed within `ttl` seconds; false on every repeat (replay).
+   * A replay guard claims only after the work it guards succeeded (checking `wasClaimed` before), so a
+   * failed attempt never burns the id that its retry needs.
+   */
   claimOnce (kind: string, id: string, ttl: number): Promise<boolean>
+
+  /** True while (kind, id) is claimed; changes nothing. */
+  wasClaimed (kind: string, id: string): Promise<boolean>
 
   /** Listens to revocation events from every replica (including this one). Returns an unsubscribe. */
   subscribe (listener: (event: RevocationEvent) => void): () => void

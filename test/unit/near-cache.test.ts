@@ -92,6 +92,7 @@ class ControlledStore implements Store, SubscriptionSignals {
 
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> { return await this.memory.sessionsForIdpSession(iss, idpSid) }
   async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> { return await this.memory.claimOnce(kind, id, ttl) }
+  async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.memory.wasClaimed(kind, id) }
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     return this.memory.subscribe((e) => { if (this.connected) listener(e) })
   }
