@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
+import { identityRefusal } from '../core/identity.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
@@ -151,6 +152,11 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     } catch (err) {
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.')
+    }
+    const refused = identityRefusal(login.idClaims.sub, profileOf(login))
+    if (refused !== undefined) {
+      request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')
+      return badLogin(reply, `Your account's ${refused.claim} ${refused.problem}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`)
     }
     // Two callbacks racing with one state: the IdP refuses the second code exchange, and should it not,
     // only the first to claim gets a session.

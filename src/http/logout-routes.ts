@@ -2,6 +2,7 @@
  * The IdP's logout receivers: OIDC Back-Channel Logout 1.0 (POST, form-encoded logout_token) and
  * Front-Channel Logout 1.0 (GET in an iframe, iss + sid). Rules: ../../shared/SPEC-CHECKLIST.md A, B.
  */
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import formbody from '@fastify/formbody'
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
@@ -16,9 +17,22 @@ export interface LogoutRoutesOptions { ctx: GatewayContext, gate: Gate, revoker:
 
 const SKEW = 60
 
+/**
+ * True when a browser request provably comes from one of these origins: by its `Origin` or `Referer`
+ * when sent, else by `Sec-Fetch-Site: same-origin`. A request that shows neither is not trusted.
+ */
+export function fromTrustedPage (headers: IncomingHttpHeaders, origins: readonly string[]): boolean {
+  const claimed = headers.origin ?? headers.referer
+  if (typeof claimed === 'string' && claimed !== '' && claimed !== 'null') {
+    try { return origins.includes(new URL(claimed).origin) } catch { return false }
+  }
+  return headers['sec-fetch-site'] === 'same-origin'
+}
+
 /** Registers /backchannel-logout and /frontchannel-logout under the auth prefix. */
 export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }: LogoutRoutesOptions): Promise<void> {
   const prefix = ctx.config.authPrefix
+  const publicOrigin = new URL(ctx.config.publicUrl).origin
   // Only this plugin parses forms; proxied bodies stay untouched streams.
   await app.register(formbody, { bodyLimit: 32 * 1024 })
 
@@ -104,6 +118,12 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     const sid = q.sid
     if (iss === undefined && sid === undefined) {
       // No parameters: the IdP relies on the cookie, which a cross-site iframe may not carry (SameSite).
+      // SameSite=Lax does carry it on a cross-site top-level navigation, so this form is a logout CSRF
+      // unless the request comes from this site or from the IdP.
+      if (!fromTrustedPage(request.headers, [publicOrigin, new URL(oidc.issuer).origin])) {
+        request.log.info({ secFetchSite: request.headers['sec-fetch-site'] }, 'front-channel logout without iss/sid from a foreign page: nothing revoked')
+        return await reply.send('<!doctype html><title>signed out</title>')
+      }
       const s = await gate.resolve(request, reply)
       if (s !== null) {
         await revoker.session(s.sub, s.sid, 'frontchannel', request.log)
