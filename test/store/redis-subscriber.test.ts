@@ -39,6 +39,8 @@ t.test('standalone: a SUBSCRIBE answered after the command timeout, on a connect
   t.teardown(() => store.close())
   await waitFor(async () => { await store.ping() }, 5000)
   const w = watch(store)
+  let resubscribed = 0
+  store.onResubscribed(() => { resubscribed++ })
 
   // The subscriber reconnects; its SUBSCRIBE reaches Redis 750 ms late: after the 500 ms command
   // timeout, before the 1 s socket timeout, so nothing closes the connection.
@@ -47,6 +49,7 @@ t.test('standalone: a SUBSCRIBE answered after the command timeout, on a connect
   await waitUntil(async () => w.last() === false, 2000, 'the loss to be reported')
   await waitUntil(async () => w.last() === true, 5000, 'subscribed again after the late reply')
   await store.ping()
+  t.equal(resubscribed, 1, 'onResubscribed: once, when listening again')
 
   const other = new RedisStore({ redis: { url: server.url, keyPrefix: prefix, commandTimeoutMs: TIMEOUT_MS }, logger: captureLogger() })
   t.teardown(() => other.close())
