@@ -153,7 +153,7 @@ t.test('cluster: a stalled shard node is noticed by the heartbeat; the feed subs
   const resume = (): void => { if (!resumed) { resumed = true; process.kill(pid, 'SIGCONT') } }
   t.teardown(resume)
   try {
-    await waitUntil(async () => w.last() === false, 1500, 'the stall to be reported as a loss')
+    await waitUntil(async () => w.last() === false, 2500, 'the stall to be reported as a loss')
   } finally {
     await sleep(300)
     resume()
