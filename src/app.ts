@@ -24,6 +24,7 @@ import { adminRoutes } from './http/admin.js'
 import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
+import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
 import { caseConflict, refuseTarget } from './http/request-target.js'
@@ -181,6 +182,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     const closed = connections.closeFor(event)
     if (closed > 0) logger.info({ sub: event.sub, connections: closed }, 'closed connections of revoked sessions')
   })
+  // Events published while the store was not subscribed never reach that listener: re-check after each resubscribe.
+  const stopReconciling = reconcileOnResubscribe(store, connections, logger)
 
   return {
     public: pub,
@@ -194,6 +197,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     async close (opts = {}) {
       ctx.accepting = false
       unsubscribe()
+      stopReconciling()
       connections.closeAll('shutdown')
       const drained = Promise.all([pub.close(), admin.close()])
       let timer: NodeJS.Timeout | undefined

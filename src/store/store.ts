@@ -132,6 +132,14 @@ export interface Store {
   /** Listens to revocation events from every replica (including this one). Returns an unsubscribe. */
   subscribe (listener: (event: RevocationEvent) => void): () => void
 
+  /**
+   * Optional: registers `cb`, called each time the store listens to revocation events again after a
+   * period in which it did not (a lost subscription, start-up). Events published meanwhile never reach
+   * `subscribe` listeners: whoever acts on them re-checks against the store. A store without it never
+   * misses an event (the memory store). Returns an unregister.
+   */
+  onResubscribed? (cb: () => void): () => void
+
   /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
   ping (): Promise<void>
 
