@@ -257,7 +257,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     })
     res.write(`retry: 5000\nevent: session\ndata: ${JSON.stringify({ sid: s.sid, expiresAt: new Date(s.exp * 1000).toISOString() })}\n\n`)
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
-    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver }, (reason) => {
+    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver, epoch: s.epoch }, (reason) => {
       clearInterval(heartbeat)
       res.end(reason === 'revoked' ? 'event: logout\ndata: {"reason":"revoked"}\n\n' : 'event: shutdown\ndata: {}\n\n')
     }, request.log)

@@ -115,7 +115,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
     if (upgrade) {
       carryCookies(request, reply)
       // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
-      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver })
+      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch })
     }
   }
 }
