@@ -24,6 +24,7 @@ import { adminRoutes } from './http/admin.js'
 import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
+import { createAuthorizer } from './http/authorization.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
@@ -173,7 +174,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
-  await pub.register(proxyRoutes, { ctx, gate })
+  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
+  await pub.register(proxyRoutes, { ctx, gate, authorizer })
   await admin.register(adminRoutes, { ctx, revoker })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.

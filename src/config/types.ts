@@ -11,6 +11,9 @@ export interface ListenConfig {
   port: number
 }
 
+export type { AuthzRule } from '../core/authorize.js'
+import type { AuthzRule } from '../core/authorize.js'
+
 export interface RouteConfig {
   /** Path prefix, starts with '/'; longest prefix wins. */
   prefix: string
@@ -19,6 +22,8 @@ export interface RouteConfig {
   auth: AuthMode
   forwardAccessToken: boolean
   csrf: boolean
+  /** The route's own rules, else the global ones; undefined: every signed-in user passes. */
+  authorize?: AuthzRule[]
 }
 
 export interface RedisNode {
@@ -81,6 +86,15 @@ export interface Config {
     redis?: RedisConfig
   }
   routes: RouteConfig[]
+  /** How claims become upstream headers. */
+  identity: {
+    /** claim path for X-Forwarded-User */
+    user: string
+    /** claim path of the groups (array, or a space/comma separated string) */
+    groups: string
+    /** extra upstream headers: lower-case header name -> claim path */
+    headers: Record<string, string>
+  }
   /** Slow clients cannot hold a connection: both ports close a request not received in time. */
   timeouts: {
     /** seconds to receive the request line and headers */
