@@ -54,6 +54,9 @@ export class MemoryStore implements Store {
   private readonly owners = new Map<string, string>() // sid -> sub
   private readonly idpIndex = new Map<string, Set<string>>() // pair(iss, idpSid) -> pair(sub, sid)
   private readonly claims = new Map<string, number>() // pair(kind, id) -> expiresAt
+  private readonly emailIndex = new Map<string, Set<string>>() // lower-cased email -> pair(sub, sid)
+  private readonly leases = new Map<string, Expiring<string>>() // name -> holder
+  private readonly notes = new Map<string, Expiring<string>>() // pair(kind, id) -> value
   private readonly events = new EventEmitter()
   private readonly sweeper: NodeJS.Timeout
   private closed = false
@@ -111,6 +114,12 @@ export class MemoryStore implements Store {
       const set = this.idpIndex.get(key) ?? new Set<string>()
       set.add(pair(rec.sub, rec.sid))
       this.idpIndex.set(key, set)
+    }
+    if (rec.email !== undefined) {
+      const key = rec.email.toLowerCase()
+      const set = this.emailIndex.get(key) ?? new Set<string>()
+      set.add(pair(rec.sub, rec.sid))
+      this.emailIndex.set(key, set)
     }
     return ver.value
   }
@@ -203,6 +212,41 @@ export class MemoryStore implements Store {
     return (this.claims.get(pair(kind, id)) ?? 0) > this.now()
   }
 
+  async usersForEmail (email: string): Promise<string[]> {
+    this.assertOpen()
+    const subs = new Set<string>()
+    for (const member of this.emailIndex.get(email.toLowerCase()) ?? []) {
+      const [sub, sid] = unpair(member)
+      if (this.liveRecord(sub, sid) !== undefined) subs.add(sub)
+    }
+    return [...subs]
+  }
+
+  async lease (name: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.assertOpen()
+    const now = this.now()
+    const cur = this.leases.get(name)
+    if (cur !== undefined && cur.expiresAt > now && cur.value !== holder) return false
+    this.leases.set(name, { value: holder, expiresAt: now + Math.max(1, Math.ceil(ttlMs)) })
+    return true
+  }
+
+  async releaseLease (name: string, holder: string): Promise<void> {
+    this.assertOpen()
+    if (this.leases.get(name)?.value === holder) this.leases.delete(name)
+  }
+
+  async putNote (kind: string, id: string, value: string, ttl: number): Promise<void> {
+    this.assertOpen()
+    this.notes.set(pair(kind, id), { value, expiresAt: this.now() + secondsToMs(ttl) })
+  }
+
+  async getNote (kind: string, id: string): Promise<string | null> {
+    this.assertOpen()
+    const note = this.notes.get(pair(kind, id))
+    return note !== undefined && note.expiresAt > this.now() ? note.value : null
+  }
+
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     // A throwing listener must not break delivery to the others, nor go unnoticed.
     const safe = (event: RevocationEvent): void => {
@@ -232,6 +276,8 @@ export class MemoryStore implements Store {
     for (const [key, v] of this.versions) if (v.expiresAt <= now) this.versions.delete(key)
     for (const [key, at] of this.denied) if (at <= now) this.denied.delete(key)
     for (const [key, at] of this.claims) if (at <= now) this.claims.delete(key)
+    for (const [key, v] of this.leases) if (v.expiresAt <= now) this.leases.delete(key)
+    for (const [key, v] of this.notes) if (v.expiresAt <= now) this.notes.delete(key)
     for (const [sub, mine] of this.records) {
       for (const rec of [...mine.values()]) if (rec.expiresAt <= now) this.deleteRecord(sub, rec.sid)
     }
@@ -255,6 +301,12 @@ export class MemoryStore implements Store {
       const set = this.idpIndex.get(key)
       set?.delete(pair(sub, sid))
       if (set?.size === 0) this.idpIndex.delete(key)
+    }
+    if (rec.email !== undefined) {
+      const key = rec.email.toLowerCase()
+      const set = this.emailIndex.get(key)
+      set?.delete(pair(sub, sid))
+      if (set?.size === 0) this.emailIndex.delete(key)
     }
   }
 

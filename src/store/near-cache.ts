@@ -228,6 +228,12 @@ export class NearCacheStore implements Store {
 
   async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.inner.wasClaimed(kind, id) }
 
+  async usersForEmail (email: string): Promise<string[]> { return await this.inner.usersForEmail(email) }
+  async lease (name: string, holder: string, ttlMs: number): Promise<boolean> { return await this.inner.lease(name, holder, ttlMs) }
+  async releaseLease (name: string, holder: string): Promise<void> { await this.inner.releaseLease(name, holder) }
+  async putNote (kind: string, id: string, value: string, ttl: number): Promise<void> { await this.inner.putNote(kind, id, value, ttl) }
+  async getNote (kind: string, id: string): Promise<string | null> { return await this.inner.getNote(kind, id) }
+
   subscribe (listener: (event: RevocationEvent) => void): () => void { return this.inner.subscribe(listener) }
 
   /** The inner store's signal; a store without one never loses its events. */

@@ -22,6 +22,10 @@ export class Keys {
   idpsid (iss: string, idpSid: string): string { return `${this.prefix}idpsid:${iss}:${idpSid}` }
   sidx (sid: string): string { return `${this.prefix}sidx:${sid}` }
   jti (kind: string, id: string): string { return `${this.prefix}jti:${kind}:${id}` }
+  /** The email index (members `[sub, sid]`): its own slot, like the other indexes. Lower-cased address. */
+  email (address: string): string { return `${this.prefix}email:${address.toLowerCase()}` }
+  lease (name: string): string { return `${this.prefix}lease:${name}` }
+  note (kind: string, id: string): string { return `${this.prefix}note:${kind}:${id}` }
 }
 
 export const SLOTS = 16384

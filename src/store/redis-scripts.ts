@@ -43,29 +43,29 @@ local life = tonumber(ARGV[2]) - tonumber(ARGV[4])
 if life > 0 and redis.call('PTTL', KEYS[3]) < life then redis.call('PEXPIRE', KEYS[3], life) end
 return version`)
 
-// KEYS: devs, then dev and deny of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid per deleted record.
+// KEYS: devs, then dev and deny of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid, email per deleted record.
 export const REVOKE_SESSIONS = new Script('revokeSessions', `
 local out = {}
 for i = 2, #KEYS, 2 do
   local sid = ARGV[i / 2 + 1]
-  local meta = redis.call('HMGET', KEYS[i], 'iss', 'idpSid')
+  local meta = redis.call('HMGET', KEYS[i], 'iss', 'idpSid', 'email')
   redis.call('SET', KEYS[i + 1], '1', 'EX', ARGV[1])
   redis.call('SREM', KEYS[1], sid)
   if redis.call('DEL', KEYS[i]) == 1 then
-    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or '')
+    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or ''); table.insert(out, meta[3] or '')
   end
 end
 return out`)
 
 // KEYS: ver, devs. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS).
-// Returns the new version, then sid, iss, idpSid per deleted record.
+// Returns the new version, then sid, iss, idpSid, email per deleted record.
 export const REVOKE_USER = new Script('revokeUser', `
 local out = {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local meta = redis.call('HMGET', ARGV[2] .. sid, 'iss', 'idpSid')
+  local meta = redis.call('HMGET', ARGV[2] .. sid, 'iss', 'idpSid', 'email')
   if redis.call('DEL', ARGV[2] .. sid) == 1 then
     redis.call('SET', ARGV[3] .. sid, '1', 'EX', ARGV[1])
-    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or '')
+    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or ''); table.insert(out, meta[3] or '')
   end
 end
 redis.call('DEL', KEYS[2])
@@ -96,7 +96,7 @@ export const UPDATE = new Script('update', `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
 return 0`)
 
-// KEYS: idpsid index. ARGV: member, lifetime ms. The index lives as long as its longest-lived session.
+// KEYS: idpsid or email index. ARGV: member, lifetime ms. The index lives as long as its longest-lived session.
 export const INDEX = new Script('index', `
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -105,3 +105,16 @@ return 0`)
 export const EPOCH = new Script('epoch', `
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])`)
+
+// KEYS: lease. ARGV: holder, ttl ms. Taken when free, extended when the holder's own; 1 when held by it.
+export const LEASE = new Script('lease', `
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
+if cur then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`)
+
+// KEYS: lease. ARGV: holder. Deletes the lease only when the holder's own.
+export const RELEASE = new Script('release', `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`)

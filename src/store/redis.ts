@@ -30,7 +30,7 @@ import { connect, isUnavailable, nodeOptions, quit, type Client } from './redis-
 import { Keys } from './redis-keys.js'
 import type { SubscriptionSignals } from './near-cache.js'
 import { feedFor, type Feed } from './redis-pubsub.js'
-import { CREATE, EPOCH, INDEX, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
+import { CREATE, EPOCH, INDEX, LEASE, RELEASE, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
 import {
   StoreUnavailableError,
   type RevocationEvent,
@@ -203,11 +203,12 @@ export class RedisStore implements Store, SubscriptionSignals {
     const px = Math.max(1, Math.ceil(rec.expiresAt - now))
     // One connection runs commands in order: the indexes exist before the record, so a logout racing
     // this call finds the session. They live in other slots, hence separate commands.
-    const [,, version] = await this.call('createSession', async (c) => await Promise.all([
+    const [,,, version] = await this.call('createSession', async (c) => await Promise.all([
       c.set(this.keys.sidx(rec.sid), rec.sub, 'PX', px),
       rec.idpSid !== undefined
         ? INDEX.run(c, [this.keys.idpsid(rec.iss, rec.idpSid)], [JSON.stringify([rec.sub, rec.sid]), px])
         : undefined,
+      rec.email !== undefined ? INDEX.run(c, [this.keys.email(rec.email)], [JSON.stringify([rec.sub, rec.sid]), px]) : undefined,
       CREATE.run(
         c,
         [this.keys.ver(rec.sub), this.keys.dev(rec.sub, rec.sid), this.keys.devs(rec.sub)],
@@ -262,7 +263,7 @@ export class RedisStore implements Store, SubscriptionSignals {
       gen = g
       return await REVOKE_SESSIONS.run(c, keys, [secondsToS(denyTtl), ...sids])
     })
-    await this.dropIndexes(sub, toTriples(reply))
+    await this.dropIndexes(sub, toDeleted(reply))
     await this.replicated('revokeSessions', gen)
     return await this.publish({ sub, sids: [...sids], at: Date.now() })
   }
@@ -275,7 +276,7 @@ export class RedisStore implements Store, SubscriptionSignals {
     })
     if (!Array.isArray(reply)) throw new Error('store: unexpected revokeUser reply')
     const [version, ...rest] = reply as unknown[]
-    const deleted = toTriples(rest)
+    const deleted = toDeleted(rest)
     await this.dropIndexes(sub, deleted)
     await this.replicated('revokeUser', gen)
     return await this.publish({ sub, sids: deleted.map((d) => d.sid), version: toInt(version, 'ver'), at: Date.now() })
@@ -293,6 +294,32 @@ export class RedisStore implements Store, SubscriptionSignals {
 
   async wasClaimed (kind: string, id: string): Promise<boolean> {
     return (await this.call('wasClaimed', async (c) => await c.exists(this.keys.jti(kind, id)))) === 1
+  }
+
+  async usersForEmail (email: string): Promise<string[]> {
+    const members = await this.call('usersForEmail', async (c) => await c.smembers(this.keys.email(email)))
+    const found = members.map(parseMember).filter((m): m is { sub: string, sid: string } => m !== null)
+    if (found.length === 0) return []
+    // A member outlives its record when the record expired (the set lives as long as its newest member).
+    const live = await this.call('usersForEmail', async (c) => await Promise.all(found.map(async (m) => await c.exists(this.keys.dev(m.sub, m.sid)))))
+    return [...new Set(found.filter((_m, i) => live[i] === 1).map((m) => m.sub))]
+  }
+
+  async lease (name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const held = await this.call('lease', async (c) => await LEASE.run(c, [this.keys.lease(name)], [holder, Math.max(1, Math.ceil(ttlMs))]))
+    return Number(held) === 1
+  }
+
+  async releaseLease (name: string, holder: string): Promise<void> {
+    await this.call('releaseLease', async (c) => await RELEASE.run(c, [this.keys.lease(name)], [holder]))
+  }
+
+  async putNote (kind: string, id: string, value: string, ttl: number): Promise<void> {
+    await this.call('putNote', async (c) => await c.set(this.keys.note(kind, id), value, 'EX', secondsToS(ttl)))
+  }
+
+  async getNote (kind: string, id: string): Promise<string | null> {
+    return await this.call('getNote', async (c) => await c.get(this.keys.note(kind, id)))
   }
 
   subscribe (listener: (event: RevocationEvent) => void): () => void {
@@ -433,7 +460,8 @@ export class RedisStore implements Store, SubscriptionSignals {
     if (deleted.length === 0) return
     await this.call('revoke', async (c) => await Promise.all(deleted.flatMap((d) => [
       c.del(this.keys.sidx(d.sid)),
-      ...(d.idpSid !== '' ? [c.srem(this.keys.idpsid(d.iss, d.idpSid), JSON.stringify([sub, d.sid]))] : [])
+      ...(d.idpSid !== '' ? [c.srem(this.keys.idpsid(d.iss, d.idpSid), JSON.stringify([sub, d.sid]))] : []),
+      ...(d.email !== '' ? [c.srem(this.keys.email(d.email), JSON.stringify([sub, d.sid]))] : [])
     ])))
   }
 
@@ -591,13 +619,14 @@ export class RedisStore implements Store, SubscriptionSignals {
   }
 }
 
-interface Deleted { sid: string, iss: string, idpSid: string }
+interface Deleted { sid: string, iss: string, idpSid: string, email: string }
 
-function toTriples (reply: unknown): Deleted[] {
+/** The revoke scripts' reply: sid, iss, idpSid, email ('' when absent) per deleted record. */
+function toDeleted (reply: unknown): Deleted[] {
   if (!Array.isArray(reply)) throw new Error('store: unexpected revoke reply')
   const out: Deleted[] = []
-  for (let i = 0; i + 2 < reply.length; i += 3) {
-    out.push({ sid: String(reply[i]), iss: String(reply[i + 1]), idpSid: String(reply[i + 2]) })
+  for (let i = 0; i + 3 < reply.length; i += 4) {
+    out.push({ sid: String(reply[i]), iss: String(reply[i + 1]), idpSid: String(reply[i + 2]), email: String(reply[i + 3]) })
   }
   return out
 }
@@ -639,6 +668,7 @@ function fromHash (h: Record<string, string>): SessionRecord | null {
   if (h.prevCredHash !== undefined) rec.prevCredHash = h.prevCredHash
   if (h.prevGraceUntil !== undefined) rec.prevGraceUntil = toInt(h.prevGraceUntil, 'prevGraceUntil')
   if (h.tokens !== undefined) rec.tokens = h.tokens
+  if (h.email !== undefined) rec.email = h.email
   return rec as unknown as SessionRecord
 }
 

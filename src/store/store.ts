@@ -32,6 +32,8 @@ export interface SessionRecord {
   prevGraceUntil?: number
   /** Sealed token bundle (refresh token, ID token); opaque to the store. */
   tokens?: string
+  /** The user's email claim at login, when the IdP sent one: indexed (case-insensitively) for `usersForEmail`. */
+  email?: string
 }
 
 /** Published on every revocation; every replica applies it. `at` is the publish time (ms). */
@@ -128,6 +130,28 @@ export interface Store {
 
   /** True while (kind, id) is claimed; changes nothing. */
   wasClaimed (kind: string, id: string): Promise<boolean>
+
+  /**
+   * The users that have a live session created under this email address (compared case-insensitively).
+   * The index is written by `createSession` (the record's `email`) and loses a session when it is revoked
+   * or expires. Shared Signals subjects of format `email` are resolved with it.
+   */
+  usersForEmail (email: string): Promise<string[]>
+
+  /**
+   * A lease on `name` for `ttlMs`: true when `holder` holds it now (taken when free or lapsed, extended
+   * when already its own), false while another holder has it. One poller per transmitter among replicas.
+   */
+  lease (name: string, holder: string, ttlMs: number): Promise<boolean>
+
+  /** Gives the lease on `name` up when `holder` has it (else nothing). */
+  releaseLease (name: string, holder: string): Promise<void>
+
+  /** A small shared value (a status every replica can show), kept `ttl` seconds; replaces the previous one. */
+  putNote (kind: string, id: string, value: string, ttl: number): Promise<void>
+
+  /** The value of a note, or null. */
+  getNote (kind: string, id: string): Promise<string | null>
 
   /** Listens to revocation events from every replica (including this one). Returns an unsubscribe. */
   subscribe (listener: (event: RevocationEvent) => void): () => void

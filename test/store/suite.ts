@@ -46,7 +46,7 @@ export async function storeSuite (t: Test, name: string, make: () => Promise<Sto
 
     t.test('createSession then getSession round-trips every field', async (t) => {
       const c = await setup(t)
-      const full = c.record({ idpSid: 'idp-1', prevCredHash: 'old', prevGraceUntil: c.now() + 5, tokens: 'sealed.bundle' })
+      const full = c.record({ idpSid: 'idp-1', prevCredHash: 'old', prevGraceUntil: c.now() + 5, tokens: 'sealed.bundle', email: 'Full@Example.test' })
       t.equal(await c.store.createSession(full, USER_TTL), 0, 'a new user starts at version 0')
       t.strictSame(await c.store.getSession(full.sub, full.sid), { ...full, version: 0 })
 
@@ -206,6 +206,57 @@ export async function storeSuite (t: Test, name: string, make: () => Promise<Sto
       await c.elapse(1100)
       t.equal(await c.store.wasClaimed('jti', id), false, 'expired with its ttl')
       t.equal(await c.store.claimOnce('jti', id, 1), true)
+    })
+
+    t.test('usersForEmail: the users of an address, case-insensitively, without revoked or expired sessions', async (t) => {
+      const c = await setup(t)
+      const email = `${randomUUID()}@Example.test`
+      const a = c.record({ email, idpSid: 'idp-e' })
+      const a2 = c.record({ sub: a.sub, email: email.toUpperCase() })
+      const b = c.record({ email: email.toLowerCase() })
+      const short = c.record({ email, expiresAt: c.now() + 300 })
+      const other = c.record({ email: `other-${email}` })
+      for (const r of [a, a2, b, short, other]) await c.store.createSession(r, USER_TTL)
+      t.same((await c.store.usersForEmail(email.toLowerCase())).sort(), [a.sub, b.sub, short.sub].sort(), 'every user with a session under the address')
+      t.same((await c.store.usersForEmail(email.toUpperCase())).sort(), [a.sub, b.sub, short.sub].sort(), 'any case')
+      t.same(await c.store.usersForEmail(`nobody-${email}`), [], 'an unknown address: nobody')
+      t.same((await c.store.getSession(a.sub, a.sid))?.email, email, 'the record keeps the address as given')
+
+      await c.store.revokeSessions(a.sub, [a.sid], DENY_TTL)
+      t.ok((await c.store.usersForEmail(email)).includes(a.sub), 'a user with another session under it stays')
+      await c.store.revokeUser(a.sub, DENY_TTL)
+      await c.store.revokeSessions(b.sub, [b.sid], DENY_TTL)
+      await c.elapse(400)
+      t.same(await c.store.usersForEmail(email), [], 'revoked and expired sessions leave the index')
+      t.same(await c.store.usersForEmail(`other-${email}`), [other.sub], 'another address is untouched')
+    })
+
+    t.test('lease: one holder at a time, extended by its holder, free after its ttl or release', async (t) => {
+      const c = await setup(t)
+      const name = `poll:${randomUUID()}`
+      t.equal(await c.store.lease(name, 'a', 300), true, 'a free lease is taken')
+      t.equal(await c.store.lease(name, 'b', 300), false, 'another holder is refused')
+      t.equal(await c.store.lease(name, 'a', 300), true, 'the holder extends it')
+      await c.elapse(400)
+      t.equal(await c.store.lease(name, 'b', 10_000), true, 'a lapsed lease goes to the next')
+      await c.store.releaseLease(name, 'a')
+      t.equal(await c.store.lease(name, 'a', 300), false, 'release by a non-holder changes nothing')
+      await c.store.releaseLease(name, 'b')
+      t.equal(await c.store.lease(name, 'a', 300), true, 'released: free again')
+      t.equal(await c.store.lease(`other:${name}`, 'b', 300), true, 'names are separate')
+    })
+
+    t.test('notes: put, get, replace, expire', async (t) => {
+      const c = await setup(t)
+      const id = randomUUID()
+      t.equal(await c.store.getNote('ssf', id), null)
+      await c.store.putNote('ssf', id, '{"a":1}', 1)
+      t.equal(await c.store.getNote('ssf', id), '{"a":1}')
+      t.equal(await c.store.getNote('other', id), null, 'kinds are separate')
+      await c.store.putNote('ssf', id, 'two', 1)
+      t.equal(await c.store.getNote('ssf', id), 'two', 'replaced')
+      await c.elapse(1100)
+      t.equal(await c.store.getNote('ssf', id), null, 'expired with its ttl')
     })
 
     t.test('rotateCredential: rotated, grace, reuse, missing', async (t) => {

@@ -104,6 +104,11 @@ class ControlledStore implements Store, SubscriptionSignals {
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> { return await this.memory.sessionsForIdpSession(iss, idpSid) }
   async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> { return await this.memory.claimOnce(kind, id, ttl) }
   async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.memory.wasClaimed(kind, id) }
+  async usersForEmail (email: string): Promise<string[]> { return await this.memory.usersForEmail(email) }
+  async lease (name: string, holder: string, ttlMs: number): Promise<boolean> { return await this.memory.lease(name, holder, ttlMs) }
+  async releaseLease (name: string, holder: string): Promise<void> { await this.memory.releaseLease(name, holder) }
+  async putNote (kind: string, id: string, value: string, ttl: number): Promise<void> { await this.memory.putNote(kind, id, value, ttl) }
+  async getNote (kind: string, id: string): Promise<string | null> { return await this.memory.getNote(kind, id) }
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     return this.memory.subscribe((e) => { if (this.connected) listener(e) })
   }
