@@ -10,6 +10,7 @@ import { parseDuration, parseDurationMs } from './duration.js'
 import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute, type RawRule } from './schema.js'
 import type { AuthzRule, Config, ListenConfig, RedisConfig, RedisNode, RouteConfig } from './types.js'
 import { HOST_PATTERN } from '../core/hosts.js'
+import { ssfConfig } from './ssf.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 type Path = ReadonlyArray<string | number>
@@ -396,7 +397,8 @@ function normalise (raw: RawConfig): Config {
     routes,
     identity: identity(raw.identity),
     timeouts: timeouts(raw.timeouts),
-    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) }
+    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) },
+    ssf: ssfConfig(raw.ssf, publicUrl(raw.publicUrl), allowInsecureHttp)
   }
 }
 

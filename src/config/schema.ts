@@ -84,6 +84,20 @@ export const RawRouteSchema = Closed({
   authorize: Opt(Authorize)
 })
 
+/** One Shared Signals transmitter (CONTRACT section 12); cross-field rules in ssf.ts. */
+export const RawTransmitterSchema = Closed({
+  issuer: NonEmpty,
+  jwksUri: Opt(NonEmpty),
+  configurationUrl: Opt(NonEmpty),
+  audience: Opt(NonEmpty),
+  delivery: Opt(Enum(['push', 'poll'] as const, 'push')),
+  pushToken: Opt(Type.String()),
+  pollUrl: Opt(NonEmpty),
+  pollToken: Opt(Type.String()),
+  manageStream: Opt(Type.Boolean({ default: false })),
+  managementToken: Opt(Type.String())
+})
+
 export const RawConfigSchema = Closed({
   publicUrl: NonEmpty,
   listen: Opt(Listen(DEFAULTS.listen)),
@@ -134,6 +148,9 @@ export const RawConfigSchema = Closed({
   }, { default: {} })),
   websocket: Opt(Closed({
     allowedOrigins: Opt(Type.Array(NonEmpty, { default: [] }))
+  }, { default: {} })),
+  ssf: Opt(Closed({
+    transmitters: Opt(Type.Array(RawTransmitterSchema, { default: [] }))
   }, { default: {} }))
 })
 
@@ -141,3 +158,4 @@ export type RawConfig = Static<typeof RawConfigSchema>
 export type RawRedis = Static<typeof RawRedisSchema>
 export type RawRoute = Static<typeof RawRouteSchema>
 export type RawRule = Static<typeof RawRuleSchema>
+export type RawTransmitter = Static<typeof RawTransmitterSchema>

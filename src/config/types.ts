@@ -45,6 +45,30 @@ export interface RedisConfig {
   commandTimeoutMs: number
 }
 
+/** One Shared Signals transmitter whose Security Event Tokens the gateway receives (CONTRACT section 12). */
+export interface SsfTransmitterConfig {
+  /** `iss` of its SETs. */
+  issuer: string
+  /** Its signing keys; else `jwks_uri` of the configuration document. */
+  jwksUri?: string
+  /** Its SSF configuration document (`/.well-known/ssf-configuration`). */
+  configurationUrl?: string
+  /** The `aud` its SETs must carry (default: publicUrl). */
+  audience: string
+  /** push: it POSTs SETs to <authPrefix>/ssf/push (RFC 8935) | poll: the gateway polls it (RFC 8936). */
+  delivery: 'push' | 'poll'
+  /** The bearer token it sends on push (push only). */
+  pushToken?: string
+  /** Its poll endpoint (poll only; with manageStream, the stream's endpoint when absent). */
+  pollUrl?: string
+  /** The bearer token the gateway sends when polling (poll only). */
+  pollToken?: string
+  /** Create or update the stream at start-up and request a verification event (needs configurationUrl). */
+  manageStream: boolean
+  /** The bearer token for its stream management endpoints (with manageStream). */
+  managementToken?: string
+}
+
 export interface Config {
   /** External base URL without trailing slash, e.g. https://app.example.com */
   publicUrl: string
@@ -116,4 +140,6 @@ export interface Config {
     /** Origins (scheme://host[:port]) allowed to open WebSockets besides publicUrl's own origin. */
     allowedOrigins: string[]
   }
+  /** Shared Signals receiver: CAEP and RISC events from these transmitters revoke sessions. */
+  ssf: { transmitters: SsfTransmitterConfig[] }
 }
