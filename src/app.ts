@@ -30,6 +30,8 @@ import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
 import { caseConflict, refuseTarget } from './http/request-target.js'
+import { ssfRoutes } from './http/ssf-routes.js'
+import { SsfService } from './ssf/service.js'
 
 /** Set by rewriteUrl on a raw request whose target is ambiguous; the first onRequest hook answers 400. */
 const kRefusedTarget = Symbol('sessiongate.refusedTarget')
@@ -45,12 +47,16 @@ export interface GatewayDeps {
   now?: () => number
   /** Collect process metrics (default true). */
   processMetrics?: boolean
+  /** Shared Signals poller timings (tests shorten them). */
+  ssfPoll?: { leaseMs?: number, idleMs?: number }
 }
 
 export interface Gateway {
   public: FastifyInstance
   admin: FastifyInstance
   ctx: GatewayContext
+  /** The Shared Signals receiver, when transmitters are configured. */
+  ssf?: SsfService
   /** Starts both listeners on the configured (or given) ports. */
   listen (ports?: { public?: number, admin?: number }): Promise<{ public: string, admin: string }>
   /**
@@ -178,7 +184,23 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
   if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
   await pub.register(proxyRoutes, { ctx, gate, authorizer })
-  await admin.register(adminRoutes, { ctx, revoker })
+  // Shared Signals: CAEP and RISC events end sessions through the same revoker as every logout.
+  const ssf = config.ssf.transmitters.length === 0
+    ? undefined
+    : new SsfService({
+      config,
+      store,
+      log: logger,
+      now: ctx.now,
+      actions: {
+        user: async (sub) => { await revoker.user(sub, 'ssf', ctx.log) },
+        idpSession: async (idpSid, onlySub) => { await revoker.idpSession(config.oidc.issuer, idpSid, 'ssf', ctx.log, onlySub) }
+      },
+      count: (transmitter, type, result) => { metrics.ssfEvents.inc({ transmitter, type, result }) },
+      ...(deps.ssfPoll !== undefined ? { poll: deps.ssfPoll } : {})
+    })
+  if (ssf !== undefined) await pub.register(ssfRoutes, { ctx, ssf })
+  await admin.register(adminRoutes, { ctx, revoker, ...(ssf !== undefined ? { ssf } : {}) })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.
   const unsubscribe = store.subscribe((event) => {
@@ -193,9 +215,12 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     public: pub,
     admin,
     ctx,
+    ...(ssf !== undefined ? { ssf } : {}),
     async listen (ports = {}) {
       const a = await pub.listen({ host: config.listen.host, port: ports.public ?? config.listen.port })
       const b = await admin.listen({ host: config.admin.listen.host, port: ports.admin ?? config.admin.listen.port })
+      // Once the push endpoint answers: a managed stream's verification event may come at once.
+      ssf?.start()
       return { public: a, admin: b }
     },
     async close (opts = {}) {
@@ -216,6 +241,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
       })
       await Promise.race([drained, bound])
       clearTimeout(timer)
+      await ssf?.stop()
       oidc.close?.()
       await store.close()
     }

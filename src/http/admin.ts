@@ -6,6 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayContext } from './context.js'
 import type { Revoker } from './revocation.js'
+import type { SsfService } from '../ssf/service.js'
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 
@@ -22,10 +23,10 @@ export function publicSession (r: { sid: string, createdAt: number, lastSeenAt: 
   }
 }
 
-export interface AdminOptions { ctx: GatewayContext, revoker: Revoker }
+export interface AdminOptions { ctx: GatewayContext, revoker: Revoker, ssf?: SsfService }
 
 /** Registers /healthz, /readyz, /metrics and /admin/*. */
-export async function adminRoutes (app: FastifyInstance, { ctx, revoker }: AdminOptions): Promise<void> {
+export async function adminRoutes (app: FastifyInstance, { ctx, revoker, ssf }: AdminOptions): Promise<void> {
   const expected = digest(ctx.config.admin.token)
   const { store, metrics } = ctx
 
@@ -62,6 +63,11 @@ export async function adminRoutes (app: FastifyInstance, { ctx, revoker }: Admin
     admin.delete<{ Params: { sub: string } }>('/admin/users/:sub/sessions', async (request, reply) => {
       await revoker.user(request.params.sub, 'admin', request.log)
       return await reply.code(204).send()
+    })
+
+    // Shared Signals: each transmitter's stream status and last verification (CONTRACT section 12).
+    admin.get('/admin/ssf', async (_request, reply) => {
+      return await reply.header('cache-control', 'no-store').send({ transmitters: ssf === undefined ? [] : await ssf.status() })
     })
 
     admin.delete<{ Params: { id: string } }>('/admin/sessions/:id', async (request, reply) => {

@@ -68,7 +68,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       rememberMe: remember,
       expiresAt: (now + lifetime) * 1000,
       credHash: hashCredential(credential),
-      tokens: seal(ctx.ring, TOKENS_PURPOSE, tokens)
+      tokens: seal(ctx.ring, TOKENS_PURPOSE, tokens),
+      email: profile.email
     }, Math.max(config.rememberMe.ttl, config.session.absoluteTtl) + config.session.ttl)
     const session = issueSession({
       sid,

@@ -1,12 +1,12 @@
 /**
  * Every way to end sessions (back-channel, front-channel, RP-initiated, admin, the user's own device
- * page) comes through here: one store operation plus one published event, counted and logged alike.
+ * page, Shared Signals) comes through here: one store operation plus one published event, counted and logged alike.
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayContext } from './context.js'
 import { endsConnection, type Closer, type ConnectionOwner } from './connections.js'
 
-export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self'
+export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self' | 'ssf'
 
 export interface Revoker {
   /** Ends one session (and its device credential). */
