@@ -38,6 +38,9 @@ export interface PollerState {
 }
 
 type SetErrs = Record<string, { err: string, description: string }>
+/** Longest pause after a store failure, and after a transmitter that failed to answer (ms). */
+const STORE_BACKOFF_MAX = 5_000
+const TRANSMITTER_BACKOFF_MAX = 30_000
 const sleep = async (ms: number, signal: AbortSignal): Promise<void> => await new Promise((resolve) => {
   const timer = setTimeout(resolve, ms)
   signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
@@ -86,14 +89,15 @@ export class Poller {
         if (url === undefined) throw new TransmitterError('no poll endpoint known yet (pollUrl, or the managed stream\'s)')
         const started = Date.now()
         const { received, retry } = await this.pollOnce(url, false)
-        backoff = retry ? Math.min(30_000, Math.max(1000, backoff * 2)) : 0
+        // Some SETs could not be applied (the store): they come back with the next answer, a little later.
+        backoff = retry ? Math.min(STORE_BACKOFF_MAX, Math.max(1000, backoff * 2)) : 0
         if (backoff > 0) await sleep(backoff, signal)
         else if (!received && Date.now() - started < (this.o.idleMs ?? 1000)) await sleep((this.o.idleMs ?? 1000) - (Date.now() - started), signal)
       } catch (err) {
         if (signal.aborted) break
         this.state.lastError = (err as Error).message
         this.o.log.warn({ transmitter: this.o.link.config.issuer, reason: this.state.lastError }, 'SSF poll failed')
-        backoff = Math.min(30_000, Math.max(1000, backoff * 2))
+        backoff = Math.min(err instanceof TransmitterError ? TRANSMITTER_BACKOFF_MAX : STORE_BACKOFF_MAX, Math.max(1000, backoff * 2))
         await sleep(backoff, signal)
       }
     }

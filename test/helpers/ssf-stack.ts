@@ -12,12 +12,13 @@ import { startTransmitter, type Transmitter } from './ssf-transmitter.js'
 
 export interface SsfStack { s: Stack, tx: Transmitter, pushToken: string }
 
-/** Starts a transmitter and a stack that trusts it (push by default); `over` replaces transmitter keys. */
-export async function startSsfStack (t: Test, opts: { redisUrl?: string, over?: (tx: Transmitter, pushToken: string) => Record<string, unknown>, deps?: Partial<GatewayDeps>, holdMs?: number } = {}): Promise<SsfStack> {
+/** Starts a transmitter and a stack that trusts it: push with jwksUri, unless `transmitter` says otherwise. */
+export async function startSsfStack (t: Test, opts: { redisUrl?: string, transmitter?: (tx: Transmitter, base: Record<string, unknown>) => Record<string, unknown>, deps?: Partial<GatewayDeps>, holdMs?: number } = {}): Promise<SsfStack> {
   const tx = await startTransmitter(opts.holdMs !== undefined ? { holdMs: opts.holdMs } : {})
   t.teardown(() => tx.close())
   const pushToken = randomBytes(24).toString('base64url')
-  const transmitter = { issuer: tx.issuer, jwksUri: tx.jwksUri, pushToken, ...opts.over?.(tx, pushToken) }
+  const base = { issuer: tx.issuer, jwksUri: tx.jwksUri, pushToken }
+  const transmitter = opts.transmitter?.(tx, base) ?? base
   const s = await startStack(t, {
     ...(opts.redisUrl !== undefined ? { redisUrl: opts.redisUrl } : {}),
     config: { ssf: { transmitters: [transmitter] } },
