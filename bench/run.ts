@@ -28,6 +28,7 @@ import { startChild, type Child } from './lib/procs.js'
 import { cannon, combine, loop, quantile, type Sample } from './lib/load.js'
 import { Minter, type Minted } from './lib/mint.js'
 import { checkLayout, loadDenylist, loadDevices, subOf, usedMemory, type PopulationOptions } from './lib/populate.js'
+import { EVENT, startTransmitter } from '../test/helpers/ssf-transmitter.js'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 const CONNECTIONS = 50
@@ -37,6 +38,9 @@ const WARMUP_S = QUICK ? 1 : 2
 const RENEWAL_SECONDS = QUICK ? 2 : 3
 const BCL_TOKENS_PER_ROUND = QUICK ? 500 : 2500
 const BCL_ROUNDS = QUICK ? 1 : 2
+const SSF_SETS_PER_ROUND = QUICK ? 1000 : 3000
+const SSF_ROUNDS = QUICK ? 1 : 2
+const SSF_PUSH_TOKEN = randomBytes(24).toString('base64url')
 const PROPAGATION_LOGOUTS = QUICK ? 30 : 150
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 1_000_000)
 const DENY = Number(process.env.BENCH_DENY ?? 100_000)
@@ -87,8 +91,11 @@ async function main (): Promise<void> {
     }]
   })
   cleanups.push(idp.close)
+  // A Shared Signals transmitter for scenario 8 (its own keys and JWKS), trusted by the near-cache gateway.
+  const transmitter = await startTransmitter({ audience: `http://127.0.0.1:${ports.on}` })
+  cleanups.push(transmitter.close)
 
-  const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string } = {}): Record<string, unknown> => ({
+  const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string, ssf?: boolean } = {}): Record<string, unknown> => ({
     publicUrl: `http://127.0.0.1:${port}`,
     listen: { host: '127.0.0.1', port },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token: ADMIN_TOKEN },
@@ -96,7 +103,8 @@ async function main (): Promise<void> {
     oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] },
     session: { ttl: o.ttl ?? '5m', absoluteTtl: '12h', keys: [SESSION_KEY] },
     store: o.redisUrl !== undefined ? { kind: 'redis', nearCache: o.nearCache ?? false, redis: { url: o.redisUrl } } : { kind: 'memory' },
-    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }]
+    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }],
+    ...(o.ssf === true ? { ssf: { transmitters: [{ issuer: transmitter.issuer, jwksUri: transmitter.jwksUri, pushToken: SSF_PUSH_TOKEN }] } } : {})
   })
   const parsed = (r: Record<string, unknown>): Config => parseConfig(stringify(r), {})
   const gateway = async (r: Record<string, unknown>): Promise<Child> => {
@@ -108,7 +116,7 @@ async function main (): Promise<void> {
   const cfg = {
     mem: raw(ports.mem),
     off: raw(ports.off, { redisUrl: redis.url, nearCache: false }),
-    on: raw(ports.on, { redisUrl: redis.url, nearCache: true }),
+    on: raw(ports.on, { redisUrl: redis.url, nearCache: true, ssf: true }),
     renew: raw(ports.renew, { redisUrl: redis.url, nearCache: true, ttl: '1s' }),
     replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true })
   }
@@ -229,6 +237,34 @@ async function main (): Promise<void> {
   }
   const bcl = combine(bclSamples)
 
+  // ------------------------------------------------------------------ 8: Shared Signals SET throughput
+  const setSamples: Sample[] = []
+  const setCpu = { proc: 0, redis: 0, ok: 0 }
+  cpu.set('s8', setCpu)
+  for (let r = 0; r < SSF_ROUNDS; r++) {
+    const sessions = await minter.many(SSF_SETS_PER_ROUND, (i) => ({ sub: `ssf-${r}-${i}-${randomUUID()}` }))
+    const bodies = await Promise.all(sessions.map(async (s) => await transmitter.sign({ type: EVENT.accountDisabled, subject: { format: 'iss_sub', iss: idp.issuer, sub: s.sub } })))
+    const [p0, r0] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    const s = await cannon({
+      url: `${gOn.url}/auth/ssf/push`,
+      connections: CONNECTIONS,
+      amount: bodies.length,
+      method: 'POST',
+      headers: { 'content-type': 'application/secevent+jwt', authorization: `Bearer ${SSF_PUSH_TOKEN}` },
+      bodies
+    })
+    const [p1, r1] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    setCpu.proc += p0 !== null && p1 !== null ? p1 - p0 : NaN
+    setCpu.redis += r1 - r0
+    setCpu.ok += s.ok
+    setSamples.push(s)
+    log(`Shared Signals round ${r + 1}: ${s.rps.toFixed(0)} SETs/s, p99 ${quantile(s.latencies, 0.99).toFixed(2)} ms (non-2xx ${s.non2xx}, errors ${s.errors})`)
+    // Every user must really be revoked.
+    const left = await Promise.all(sessions.slice(0, 50).map(async (m) => await mainStore.getSession(m.sub, m.sid)))
+    if (left.some((x) => x !== null)) throw new Error('Shared Signals left sessions behind')
+  }
+  const sets = combine(setSamples)
+
   // ------------------------------------------------------------------ 6: propagation between replicas
   const idle = await propagation(minter, gOn, gReplica, PROPAGATION_LOGOUTS, 0)
   log(`propagation, idle: p50 ${idle.p50.toFixed(2)} ms, p99 ${idle.p99.toFixed(2)} ms, max ${idle.max.toFixed(2)} ms`)
@@ -287,7 +323,11 @@ async function main (): Promise<void> {
         idle: { p50_ms: round(idle.p50, 3), p99_ms: round(idle.p99, 3), max_ms: round(idle.max, 3), logouts: idle.n, refused_before_logout_response: idle.early }
       }
     },
-    pop.row(bp, up)
+    pop.row(bp, up),
+    row('8. Shared Signals SET throughput', sets, {
+      unit: 'valid SETs per second pushed to /auth/ssf/push (bearer check, RS256 verification, RISC account-disabled with an iss_sub subject: replay check, revocation of the user (Lua), index cleanup, publish, jti claim); one gateway process',
+      sets: sets.ok + sets.non2xx
+    }, 's8')
   ]
   printTable(rows)
   const targetsMet = [
@@ -297,7 +337,8 @@ async function main (): Promise<void> {
     check('scenario 2 p99 added <= 1 ms', p99Added(res.s2!), (x) => x <= 1, 'ms'),
     check('scenario 3 p99 added <= 1 ms', p99Added(res.s3!), (x) => x <= 1, 'ms'),
     check('scenario 6 p99 <= 50 ms', loaded.p99, (x) => x <= 50, 'ms'),
-    check('Redis <= 400 bytes per device record', pop.bytesPerDevice, (x) => x <= 400, 'B')
+    check('Redis <= 400 bytes per device record', pop.bytesPerDevice, (x) => x <= 400, 'B'),
+    check('scenario 8 >= 3,000 SETs/s', sets.rps, (x) => x >= 3000, 'SETs/s')
   ]
   console.log('\nTargets:')
   for (const t of targetsMet) console.log(`  ${t.ok ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`)

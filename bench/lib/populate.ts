@@ -2,8 +2,8 @@
  * Bulk loader for the large-population scenario: writes device records (server-side, one Lua call per
  * batch of users) and denylist entries (pipelines) straight into Redis, in exactly the layout RedisStore.createSession / revokeSessions write
  * (src/store/redis.ts, DESIGN.md section 4): per user `ver:{tag}` and `devs:{tag}`; per device the
- * `dev:{tag}:<sid>` hash (field `version` then the record's fields), `sidx:<sid>` and the
- * `idpsid:<iss>:<idpSid>` index; per denylist entry `deny:{tag}:<sid>`. `checkLayout` compares a bulk
+ * `dev:{tag}:<sid>` hash (field `version` then the record's fields), `sidx:<sid>`, the
+ * `idpsid:<iss>:<idpSid>` index and the `email:<address>` index; per denylist entry `deny:{tag}:<sid>`. `checkLayout` compares a bulk
  * record with one RedisStore wrote itself, so a drift in redis.ts fails the bench instead of measuring
  * something else.
  */
@@ -31,15 +31,15 @@ const rand = (bytes: number): string => randomBytes(bytes).toString('base64url')
 // One EVAL writes a batch of users and their devices server-side; the constant fields (tokens, user agent)
 // travel once per batch instead of once per device. ARGV: prefix, iss, userAgent, ip, rememberMe, now,
 // expiresAt, device ttl ms, user-state ttl ms, tokens ('' = none), devices per user, then per user: sub,
-// tag, and per device: sid ('' = none), credHash, idpSid ('' = none). Same commands as RedisStore's CREATE
-// script plus its separate sidx/idpsid writes.
+// tag, email ('' = none), and per device: sid ('' = none), credHash, idpSid ('' = none). Same commands as
+// RedisStore's CREATE script plus its separate sidx/idpsid/email writes.
 const BULK = `
 local p, iss, ua, ip, remember, now, expiresAt = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local devTtl, userTtl, tokens, dpu = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local i = 12
 while i <= #ARGV do
-  local sub, tag = ARGV[i], ARGV[i + 1]
-  i = i + 2
+  local sub, tag, email = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
   redis.call('SET', p .. 'ver:' .. tag, '0', 'PX', userTtl)
   local devs = p .. 'devs:' .. tag
   for d = 1, dpu do
@@ -51,6 +51,7 @@ while i <= #ARGV do
       local rest = {'createdAt', now, 'lastSeenAt', now, 'userAgent', ua, 'ip', ip, 'rememberMe', remember, 'expiresAt', expiresAt, 'credHash', cred}
       for _, v in ipairs(rest) do f[#f + 1] = v end
       if tokens ~= '' then f[#f + 1] = 'tokens'; f[#f + 1] = tokens end
+      if email ~= '' then f[#f + 1] = 'email'; f[#f + 1] = email end
       local dev = p .. 'dev:' .. tag .. ':' .. sid
       redis.call('HSET', dev, unpack(f))
       redis.call('PEXPIREAT', dev, expiresAt)
@@ -59,6 +60,11 @@ while i <= #ARGV do
         local idx = p .. 'idpsid:' .. iss .. ':' .. idp
         redis.call('SADD', idx, '["' .. sub .. '","' .. sid .. '"]')
         redis.call('PEXPIRE', idx, devTtl)
+      end
+      if email ~= '' then
+        local ex = p .. 'email:' .. string.lower(email)
+        redis.call('SADD', ex, '["' .. sub .. '","' .. sid .. '"]')
+        redis.call('PEXPIRE', ex, devTtl)
       end
       redis.call('SADD', devs, sid)
     end
@@ -82,7 +88,8 @@ export async function loadDevices (redis: Redis, prefix: string, count: number, 
     const args = [...head]
     for (let u = u0; u < Math.min(users, u0 + USERS_PER_EVAL); u++) {
       const sub = subOf(prefix, u)
-      args.push(sub, tag(sub))
+      // Like a login: the record carries the user's own address (when the real one carried one).
+      args.push(sub, tag(sub), t.email !== undefined ? `${sub}@example.com` : '')
       for (let d = 0; d < o.devicesPerUser; d++) {
         if (u * o.devicesPerUser + d >= count) { args.push('', '', ''); continue }
         args.push(rand(16), rand(32), idpSidLength > 0 ? rand(Math.ceil(idpSidLength * 3 / 4)).slice(0, idpSidLength) : '')
