@@ -32,7 +32,10 @@ export class SsfService {
   readonly pushUrl: string
   private readonly holder = randomUUID()
   private readonly pollers = new Map<string, Poller>()
+  /** Resolve after the first stream management attempt of each managed transmitter. */
   private readonly managing: Array<Promise<unknown>> = []
+  private readonly retries: Array<Promise<unknown>> = []
+  private readonly stopping = new AbortController()
 
   constructor (private readonly deps: SsfServiceDeps) {
     const { config } = deps
@@ -67,9 +70,9 @@ export class SsfService {
     for (const link of this.links) {
       const cfg = link.config
       if (cfg.manageStream) {
-        const deps = { store: this.deps.store, pushUrl: this.pushUrl, holder: this.holder, now: this.deps.now, log: this.deps.log }
-        // A failure is recorded and logged; the gateway serves anyway (push still works on the old stream).
-        this.managing.push(manageStream(link, deps).catch(() => {}))
+        let first: () => void = () => {}
+        this.managing.push(new Promise<void>((resolve) => { first = resolve }))
+        this.retries.push(this.manage(link, first))
       }
       if (cfg.delivery === 'poll') {
         const poller = new Poller({
@@ -93,8 +96,33 @@ export class SsfService {
   }
 
   async stop (): Promise<void> {
+    this.stopping.abort()
     await Promise.all([...this.pollers.values()].map(async (p) => { await p.stop() }))
-    await this.managed()
+    await Promise.all(this.retries)
+  }
+
+  /**
+   * Stream management for one transmitter: at start-up, and again after a failure (the transmitter or
+   * the store was down) every minute or so, until it succeeded once, another replica did it, or shutdown.
+   * The gateway serves meanwhile (push still works on a stream registered before).
+   */
+  private async manage (link: TransmitterLink, first: () => void): Promise<void> {
+    const deps = { store: this.deps.store, pushUrl: this.pushUrl, holder: this.holder, now: this.deps.now, log: this.deps.log }
+    const signal = this.stopping.signal
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        await manageStream(link, deps)
+        break // done here, or by the replica holding the lease
+      } catch {
+        // Logged (and recorded when the store answers) by manageStream; tried again below.
+      } finally {
+        if (attempt === 0) first()
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(300_000, 30_000 * 2 ** attempt))
+        signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
+      })
+    }
   }
 
   /** Each transmitter's configuration, stream, last verification and (poll) poller, for /admin/ssf. */

@@ -60,7 +60,14 @@ export async function readNote<T> (store: Pick<Store, 'getNote'>, kind: string, 
 export async function manageStream (link: TransmitterLink, deps: ManageDeps): Promise<boolean> {
   const cfg = link.config
   const lease = `ssf-manage:${cfg.issuer}`
-  if (!await deps.store.lease(lease, deps.holder, LEASE_MS)) return false
+  let held: boolean
+  try {
+    held = await deps.store.lease(lease, deps.holder, LEASE_MS)
+  } catch (err) {
+    deps.log.warn({ transmitter: cfg.issuer, reason: (err as Error).message }, 'SSF stream management could not run: the store failed')
+    throw err
+  }
+  if (!held) return false
   try {
     const note = await createOrUpdate(link, deps)
     await deps.store.putNote('ssf-stream', cfg.issuer, JSON.stringify(note), NOTE_TTL)
