@@ -93,6 +93,14 @@ t.test('a verification event is accepted and recorded', async (t) => {
   t.match(metrics, /sessiongate_logouts_total\{channel="ssf"\}/)
 })
 
+t.test('the content type may carry parameters and any case; the bearer scheme any case', async (t) => {
+  const d = await device(s, 'ssf-params')
+  const set = await tx.sign({ type: EVENT.accountDisabled, subject: { format: 'opaque', id: d.user } })
+  const res = await fetch(`${r2.url}/auth/ssf/push`, { method: 'POST', headers: { 'content-type': 'Application/SecEvent+JWT; charset=utf-8', authorization: `bearer ${pushToken}` }, body: set })
+  t.equal(res.status, 202)
+  t.notOk(await alive(d, s.url), 'applied')
+})
+
 t.test('no SET or token ever reaches the logs', async (t) => {
   const set = await tx.sign({ type: EVENT.accountDisabled, subject: { format: 'opaque', id: 'log-check' } })
   await push(s.url, pushToken, set)
