@@ -41,7 +41,7 @@ export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOp
   })
 
   app.route({
-    method: ['GET', 'PUT', 'DELETE', 'PATCH'],
+    method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
     url: path,
     handler: async (_request, reply) => answer(reply.header('allow', 'POST'), 405, 'invalid_request', 'use POST')
   })
