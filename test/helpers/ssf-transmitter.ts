@@ -54,7 +54,7 @@ export interface Transmitter {
   setErrs: Record<string, { err: string, description: string }>
   /** Every poll request: what it acknowledged, and the jtis answered. */
   polls: Array<{ ack: string[], setErrs: string[], returned: string[] }>
-  /** Most poll requests held open at once. */
+  /** Most poll requests that may return SETs (maxEvents > 0) open at once. */
   maxConcurrentPolls: number
   enqueue (set: string, jti?: string): string
   close (): Promise<void>
@@ -135,7 +135,11 @@ export async function startTransmitter (opts: { audience?: string, holdMs?: numb
     for (const jti of ack) { t.queue.delete(jti); t.acked.push(jti) }
     for (const [jti, e] of Object.entries(errs)) { t.queue.delete(jti); t.setErrs[jti] = e }
     const max = typeof body.maxEvents === 'number' ? body.maxEvents : 100
-    inFlight++
+    // Held open while nothing is queued: a poller whose request is still held (not given up) is polling.
+    // An acknowledge-only request (maxEvents 0) delivers nothing: it is not counted.
+    let gone = false
+    const counted = max > 0
+    if (counted) inFlight++
     t.maxConcurrentPolls = Math.max(t.maxConcurrentPolls, inFlight)
     try {
       if (t.queue.size === 0 && max > 0 && body.returnImmediately !== true) {
@@ -143,11 +147,13 @@ export async function startTransmitter (opts: { audience?: string, holdMs?: numb
           const wake = (): void => { clearTimeout(timer); waiters.delete(wake); resolve() }
           const timer = setTimeout(wake, holdMs)
           waiters.add(wake)
+          res.once('close', () => { gone = !res.writableFinished; wake() })
         })
       }
     } finally {
-      inFlight--
+      if (counted) inFlight--
     }
+    if (gone) return // the poller gave the request up: nothing was delivered
     const returned = [...t.queue.keys()].slice(0, max)
     t.polls.push({ ack, setErrs: Object.keys(errs), returned })
     json(res, 200, { sets: Object.fromEntries(returned.map((j) => [j, t.queue.get(j)])), moreAvailable: t.queue.size > returned.length })
