@@ -40,6 +40,7 @@ const BCL_TOKENS_PER_ROUND = QUICK ? 500 : 2500
 const BCL_ROUNDS = QUICK ? 1 : 2
 const SSF_SETS_PER_ROUND = QUICK ? 1000 : 3000
 const SSF_ROUNDS = QUICK ? 1 : 2
+const SSF_WARMUP_SETS = QUICK ? 1000 : 3000
 const SSF_PUSH_TOKEN = randomBytes(24).toString('base64url')
 const PROPAGATION_LOGOUTS = QUICK ? 30 : 150
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 1_000_000)
@@ -241,18 +242,22 @@ async function main (): Promise<void> {
   const setSamples: Sample[] = []
   const setCpu = { proc: 0, redis: 0, ok: 0 }
   cpu.set('s8', setCpu)
+  const pushSets = async (bodies: string[]): Promise<Sample> => await cannon({
+    url: `${gOn.url}/auth/ssf/push`,
+    connections: CONNECTIONS,
+    amount: bodies.length,
+    method: 'POST',
+    headers: { 'content-type': 'application/secevent+jwt', authorization: `Bearer ${SSF_PUSH_TOKEN}` },
+    bodies
+  })
+  const setFor = async (sub: string): Promise<string> => await transmitter.sign({ type: EVENT.accountDisabled, subject: { format: 'iss_sub', iss: idp.issuer, sub } })
+  // Warm-up like the main scenarios' (the first SET also fetches the JWKS): users without sessions.
+  await pushSets(await Promise.all(Array.from({ length: SSF_WARMUP_SETS }, async () => await setFor(`ssf-warm-${randomUUID()}`))))
   for (let r = 0; r < SSF_ROUNDS; r++) {
     const sessions = await minter.many(SSF_SETS_PER_ROUND, (i) => ({ sub: `ssf-${r}-${i}-${randomUUID()}` }))
-    const bodies = await Promise.all(sessions.map(async (s) => await transmitter.sign({ type: EVENT.accountDisabled, subject: { format: 'iss_sub', iss: idp.issuer, sub: s.sub } })))
+    const bodies = await Promise.all(sessions.map(async (s) => await setFor(s.sub)))
     const [p0, r0] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
-    const s = await cannon({
-      url: `${gOn.url}/auth/ssf/push`,
-      connections: CONNECTIONS,
-      amount: bodies.length,
-      method: 'POST',
-      headers: { 'content-type': 'application/secevent+jwt', authorization: `Bearer ${SSF_PUSH_TOKEN}` },
-      bodies
-    })
+    const s = await pushSets(bodies)
     const [p1, r1] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
     setCpu.proc += p0 !== null && p1 !== null ? p1 - p0 : NaN
     setCpu.redis += r1 - r0
