@@ -93,6 +93,26 @@ t.test('a verification event is accepted and recorded', async (t) => {
   t.match(metrics, /sessiongate_logouts_total\{channel="ssf"\}/)
 })
 
+t.test('an open event stream on replica 1 says logout and ends', async (t) => {
+  const d = await device(s, 'ssf-sse')
+  const res = await fetch(`${s.url}/auth/events`, { headers: { cookie: d.cookie } })
+  t.equal(res.status, 200)
+  const reader = res.body!.getReader()
+  t.teardown(() => reader.cancel().catch(() => {}))
+  let text = ''
+  const done = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      text += Buffer.from(value).toString()
+    }
+  })()
+  while (!text.includes('event: session')) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal((await push(r2.url, pushToken, await tx.sign({ type: EVENT.credentialChange, subject: { format: 'iss_sub', iss, sub: d.user } }))).status, 202)
+  await done
+  t.match(text, /event: logout/, 'the stream said logout, then closed')
+})
+
 t.test('the content type may carry parameters and any case; the bearer scheme any case', async (t) => {
   const d = await device(s, 'ssf-params')
   const set = await tx.sign({ type: EVENT.accountDisabled, subject: { format: 'opaque', id: d.user } })
