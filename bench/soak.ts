@@ -72,7 +72,7 @@ const round = (x: number, d: number): number | null => Number.isFinite(x) ? Math
 // ------------------------------------------------------------------ counters
 
 const COUNTERS = [
-  'requests', 'unexpected', 'errors', 'renewals',
+  'requests', 'unexpected', 'errors', 'renewals', 'cookiesIssued',
   'loginsReal', 'loginsMinted', 'loginStarts',
   'logoutRpGet', 'logoutRpPost', 'logoutDelete', 'logoutBclSid', 'logoutBclSub', 'abandoned',
   'wsOpened', 'wsClosedByClient', 'wsClosedByLogout', 'wsEchoes',
@@ -185,6 +185,7 @@ async function browse (jar: Jar, method: string, path: string, opts: { deviceOnl
   const res = await send(method, path, { ...(cookie !== '' ? { cookie } : {}), ...opts.headers }, opts.body)
   const set = res.headers['set-cookie']
   if (set?.some((l) => l.startsWith('sg-device=') && !l.startsWith('sg-device=;'))) counters.renewals++
+  if (set?.some((l) => l.startsWith('sg=') && !l.startsWith('sg=;'))) counters.cookiesIssued++
   jar.apply(set)
   return res
 }
@@ -372,7 +373,12 @@ function expectStatus (what: string, res: Answer, ...ok: number[]): boolean {
   return false
 }
 
-/** Like a page load: a GET first when the session cookie is gone or about to go. */
+/**
+ * Like a page load before the page's script connects: a GET first when the session cookie is gone or
+ * about to go. (A WebSocket or event stream opened on the device credential alone renews the session,
+ * but its 101 / hijacked 200 carries no Set-Cookie: the browser keeps the rotated-away credential and
+ * is signed out as a reuse once the grace window passes. Reported; the driver does what a page does.)
+ */
 async function freshen (jar: Jar): Promise<void> {
   if (jar.sessionLeftMs() < 3000) expectStatus('GET / (page load)', await browse(jar, 'GET', '/'), 200)
 }
@@ -685,6 +691,9 @@ async function main (): Promise<boolean> {
   // fit over every 5 s heapUsed sample is kept for reference (it rides the garbage sawtooth). With fewer
   // than 4 full collections after warm-up (a very short run), the raw samples decide.
   const trafficEnd = lastTraffic.v.at
+  // The gate caches opened cookies (src/http/gate.ts, UnsealCache: 10,000 entries, then first in, first
+  // out); the heap grows until it is full. When the driver had received that many new session cookies:
+  const cacheFullAt = traffic.find((s) => s.c.cookiesIssued >= 10_000)
   const majors = samples.flatMap((s) => s.v.majorGcs).filter((g) => g.at >= trafficStart + WARMUP_MS && g.at <= trafficEnd)
   const gcHeapSlope = slope(majors.map((g) => (g.at - trafficStart) / 60_000), majors.map((g) => g.heapAfterMb))
   const heapSeries = majors.length >= 4 ? 'heap after each full GC' : 'heapUsed samples (too few full GCs)'
@@ -758,6 +767,7 @@ async function main (): Promise<boolean> {
     heap_used_samples_slope_mb_per_min: round(rawHeapSlope, 3),
     heap_used_samples_after_warmup: fit.length,
     rss_slope_mb_per_min: round(rssSlope, 3),
+    unseal_cache_full_after_s: cacheFullAt !== undefined ? round(tOf(cacheFullAt), 0) : null,
     heap_after_full_gc_mb: { first_after_warmup: majors[0]?.heapAfterMb ?? null, last: majors[majors.length - 1]?.heapAfterMb ?? null, min: round(Math.min(...majors.map((g) => g.heapAfterMb)), 1), max: round(Math.max(...majors.map((g) => g.heapAfterMb)), 1) },
     rss_mb: { idle_start: startSample.v.rssMb, after_warmup: afterWarmup?.v.rssMb ?? null, traffic_end: lastTraffic.v.rssMb, idle_end: endSample.v.rssMb },
     heap_used_mb: { idle_start: startSample.v.heapUsedMb, after_warmup: afterWarmup?.v.heapUsedMb ?? null, traffic_end: lastTraffic.v.heapUsedMb, idle_end: endSample.v.heapUsedMb },
@@ -777,6 +787,7 @@ async function main (): Promise<boolean> {
   console.log(`\n${line(head)}\n|${widths.map((w) => `${'-'.repeat(w + 1)}:`).join('|')}|`)
   for (const c of cells) console.log(line(c))
   console.log(`\nheap slope after warm-up (${WARMUP_MS / 1000} s): ${summary.heap_after_full_gc_slope_mb_per_min} MB/min over the heap after each of ${majors.length} full GCs (${summary.heap_after_full_gc_mb.first_after_warmup} -> ${summary.heap_after_full_gc_mb.last} MB); ${summary.heap_used_samples_slope_mb_per_min} MB/min over ${fit.length} heapUsed samples; RSS ${summary.rss_slope_mb_per_min} MB/min`)
+  console.log(`the gate's unseal cache (10,000 cookies) was full ${cacheFullAt !== undefined ? `after about ${tOf(cacheFullAt).toFixed(0)} s of traffic` : 'at no time'} (warm-up ${WARMUP_MS / 1000} s)`)
   console.log(`RSS ${startSample.v.rssMb} MB idle before -> ${afterWarmup?.v.rssMb ?? '-'} after warm-up -> ${lastTraffic.v.rssMb} at the end of traffic -> ${endSample.v.rssMb} idle after`)
   console.log(`event-loop delay over the traffic: p50 ${eldTotal.p50} ms, p99 ${eldTotal.p99} ms, max ${eldTotal.max} ms`)
   console.log(`fds idle ${startSample.v.fds} before, ${summary.fds.peak} peak, ${endSample.v.fds} idle after; handles ${startSample.v.handles} / ${summary.handles.peak} / ${endSample.v.handles}`)
