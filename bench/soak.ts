@@ -72,7 +72,7 @@ const round = (x: number, d: number): number | null => Number.isFinite(x) ? Math
 // ------------------------------------------------------------------ counters
 
 const COUNTERS = [
-  'requests', 'unexpected', 'errors', 'renewals', 'cookiesIssued',
+  'requests', 'unexpected', 'errors', 'renewals', 'slides', 'cookiesIssued',
   'loginsReal', 'loginsMinted', 'loginStarts',
   'logoutRpGet', 'logoutRpPost', 'logoutDelete', 'logoutBclSid', 'logoutBclSub', 'abandoned',
   'wsOpened', 'wsClosedByClient', 'wsClosedByLogout', 'wsEchoes',
@@ -185,7 +185,10 @@ async function browse (jar: Jar, method: string, path: string, opts: { deviceOnl
   const res = await send(method, path, { ...(cookie !== '' ? { cookie } : {}), ...opts.headers }, opts.body)
   const set = res.headers['set-cookie']
   if (set?.some((l) => l.startsWith('sg-device=') && !l.startsWith('sg-device=;'))) counters.renewals++
-  if (set?.some((l) => l.startsWith('sg=') && !l.startsWith('sg=;'))) counters.cookiesIssued++
+  if (set?.some((l) => l.startsWith('sg=') && !l.startsWith('sg=;'))) {
+    counters.cookiesIssued++
+    if (!set.some((l) => l.startsWith('sg-device='))) counters.slides++
+  }
   jar.apply(set)
   return res
 }
@@ -359,7 +362,12 @@ async function newSession (w: World, agent: number, n: number): Promise<Session 
 type Ending = 'rpGet' | 'rpPost' | 'delete' | 'bclSid' | 'bclSub' | 'abandon'
 const ENDINGS: Array<[Ending, number]> = [['rpGet', 2], ['rpPost', 1], ['delete', 2], ['bclSid', 2], ['bclSub', 1], ['abandon', 2]]
 type Action = 'get' | 'session' | 'renew' | 'anonymous' | 'loginStart'
-const ACTIONS: Array<[Action, number]> = [['get', 80], ['session', 8], ['renew', 10], ['anonymous', 1], ['loginStart', 0.5]]
+/**
+ * Half the sessions renew often (30% of their requests carry only the device cookie); the other half
+ * never do it on purpose, so their cookies live long enough to be slid forward at half life.
+ */
+const ACTIONS_RENEWING: Array<[Action, number]> = [['get', 60], ['session', 8], ['renew', 30], ['anonymous', 1], ['loginStart', 0.5]]
+const ACTIONS_SLIDING: Array<[Action, number]> = [['get', 90], ['session', 8], ['anonymous', 1], ['loginStart', 0.5]]
 
 function pick<T> (weighted: Array<[T, number]>): T {
   let r = Math.random() * weighted.reduce((a, [, w]) => a + w, 0)
@@ -387,6 +395,7 @@ async function freshen (jar: Jar): Promise<void> {
 async function live (w: World, s: Session, agent: number, deadline: number): Promise<void> {
   const end = Math.min(deadline, Date.now() + rand(15_000, 50_000))
   const ending = pick(ENDINGS)
+  const actions = Math.random() < 0.5 ? ACTIONS_RENEWING : ACTIONS_SLIDING
   // Half the devices go quiet once for longer than the session cookie lives (the held connections stay
   // open): the next request renews from the device credential, as after a coffee break.
   const quiet = SESSION_TTL_S * 1000 + rand(200, 1500)
@@ -418,7 +427,7 @@ async function live (w: World, s: Session, agent: number, deadline: number): Pro
       await sleep(quiet)
       continue
     }
-    const action = pick(ACTIONS)
+    const action = pick(actions)
     if (action === 'get') {
       expectStatus('GET /', await browse(s.jar, 'GET', '/'), 200)
     } else if (action === 'session') {
@@ -715,6 +724,7 @@ async function main (): Promise<boolean> {
       minute: m + 1,
       requests_per_s: round(d('requests') / (tOf(last) - prevT), 0),
       renewals: d('renewals'),
+      slides: d('slides'),
       logins_real: d('loginsReal'),
       logins_minted: d('loginsMinted'),
       logouts: d('logoutRpGet') + d('logoutRpPost') + d('logoutDelete') + d('logoutBclSid') + d('logoutBclSub'),
@@ -780,14 +790,15 @@ async function main (): Promise<boolean> {
   }
 
   // ---------------------------------------------------------------- report
-  const head = ['min', 'req/s', 'renew', 'login r+m', 'logout', 'ws', 'sse', 'unexp', 'RSS MB', 'heap MB', 'after GC', 'ELD p50', 'p99', 'max ms', 'fds', 'handles', 'held', 'cpu %', 'load']
-  const cells = perMinute.map((r) => [r.minute, r.requests_per_s, r.renewals, `${r.logins_real}+${r.logins_minted}`, r.logouts, r.ws_opened, r.sse_opened, r.unexpected, r.rss_mb, r.heap_used_mb, r.heap_after_gc_mb, r.eld_p50_ms, r.eld_p99_ms, r.eld_max_ms, r.fds_max, r.handles_max, r.held_connections, r.gateway_cpu_pct, r.load_avg_1m].map((x) => String(x ?? '-')))
+  const head = ['min', 'req/s', 'renew', 'slide', 'login r+m', 'logout', 'ws', 'sse', 'unexp', 'RSS MB', 'heap MB', 'after GC', 'ELD p50', 'p99', 'max ms', 'fds', 'handles', 'held', 'cpu %', 'load']
+  const cells = perMinute.map((r) => [r.minute, r.requests_per_s, r.renewals, r.slides, `${r.logins_real}+${r.logins_minted}`, r.logouts, r.ws_opened, r.sse_opened, r.unexpected, r.rss_mb, r.heap_used_mb, r.heap_after_gc_mb, r.eld_p50_ms, r.eld_p99_ms, r.eld_max_ms, r.fds_max, r.handles_max, r.held_connections, r.gateway_cpu_pct, r.load_avg_1m].map((x) => String(x ?? '-')))
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
   const line = (c: string[]): string => `| ${c.map((x, i) => x.padStart(widths[i]!)).join(' | ')} |`
   console.log(`\n${line(head)}\n|${widths.map((w) => `${'-'.repeat(w + 1)}:`).join('|')}|`)
   for (const c of cells) console.log(line(c))
   console.log(`\nheap slope after warm-up (${WARMUP_MS / 1000} s): ${summary.heap_after_full_gc_slope_mb_per_min} MB/min over the heap after each of ${majors.length} full GCs (${summary.heap_after_full_gc_mb.first_after_warmup} -> ${summary.heap_after_full_gc_mb.last} MB); ${summary.heap_used_samples_slope_mb_per_min} MB/min over ${fit.length} heapUsed samples; RSS ${summary.rss_slope_mb_per_min} MB/min`)
   console.log(`the gate's unseal cache (10,000 cookies) was full ${cacheFullAt !== undefined ? `after about ${tOf(cacheFullAt).toFixed(0)} s of traffic` : 'at no time'} (warm-up ${WARMUP_MS / 1000} s)`)
+  if (cacheFullAt === undefined || tOf(cacheFullAt) * 1000 > WARMUP_MS) console.log('  note: it was still filling after warm-up; that bounded growth (about 1 KB per cookie) is in the heap slope')
   console.log(`RSS ${startSample.v.rssMb} MB idle before -> ${afterWarmup?.v.rssMb ?? '-'} after warm-up -> ${lastTraffic.v.rssMb} at the end of traffic -> ${endSample.v.rssMb} idle after`)
   console.log(`event-loop delay over the traffic: p50 ${eldTotal.p50} ms, p99 ${eldTotal.p99} ms, max ${eldTotal.max} ms`)
   console.log(`fds idle ${startSample.v.fds} before, ${summary.fds.peak} peak, ${endSample.v.fds} idle after; handles ${startSample.v.handles} / ${summary.handles.peak} / ${endSample.v.handles}`)
