@@ -9,8 +9,9 @@
  * - gateway: sessiongate built from a raw (YAML-shaped) config with buildGateway.
  *
  * Options for the soak benchmark (bench/soak.ts), off unless given: `ws: true` makes the upstream also
- * echo WebSockets, `keepAliveTimeout` (ms) shortens how long it keeps idle connections; `soak: { intervalMs }` makes the process sample its own vitals (bench/lib/sampler.ts)
- * and send them over IPC.
+ * echo WebSockets and `keepAliveTimeout` (ms) shortens how long it keeps idle connections;
+ * `soak: { intervalMs }` makes the process sample its own vitals (bench/lib/sampler.ts) and send them
+ * over IPC.
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
