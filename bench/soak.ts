@@ -383,9 +383,8 @@ function expectStatus (what: string, res: Answer, ...ok: number[]): boolean {
 
 /**
  * Like a page load before the page's script connects: a GET first when the session cookie is gone or
- * about to go. (A WebSocket or event stream opened on the device credential alone renews the session,
- * but its 101 / hijacked 200 carries no Set-Cookie: the browser keeps the rotated-away credential and
- * is signed out as a reuse once the grace window passes. Reported; the driver does what a page does.)
+ * about to go. (A WebSocket or event stream opened on the device credential alone also renews, and its
+ * 101 / stream head carries the new cookies; the driver models the usual page load order.)
  */
 async function freshen (jar: Jar): Promise<void> {
   if (jar.sessionLeftMs() < 3000) expectStatus('GET / (page load)', await browse(jar, 'GET', '/'), 200)
