@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { MemoryStore } from '../../src/store/memory.js'
 import { NearCacheStore, type SubscriptionSignals } from '../../src/store/near-cache.js'
-import type { RevocationEvent, SessionCheck, SessionRecord, Store } from '../../src/store/store.js'
+import type { BearerCheck, RevocationEvent, SessionCheck, SessionRecord, Store } from '../../src/store/store.js'
 import { createMetrics } from '../../src/http/metrics.js'
 import { storeSuite } from '../store/suite.js'
 
@@ -24,6 +24,7 @@ class ControlledStore implements Store, SubscriptionSignals {
   readonly kind = 'memory' as const
   readonly memory: MemoryStore
   checks = 0
+  bearerChecks = 0
   epochs = 0
   connected = true
   /** When set, check replies wait for it. */
@@ -93,12 +94,27 @@ class ControlledStore implements Store, SubscriptionSignals {
     return await this.memory.revokeSessions(sub, sids, ttl)
   }
 
-  async revokeUser (sub: string, ttl: number): Promise<RevocationEvent> {
+  async revokeUser (sub: string, ttl: number, tokenTtl?: number): Promise<RevocationEvent> {
     if (this.failRevoke) {
-      await this.memory.revokeUser(sub, ttl)
+      await this.memory.revokeUser(sub, ttl, tokenTtl)
       throw new Error('publish failed')
     }
-    return await this.memory.revokeUser(sub, ttl)
+    return await this.memory.revokeUser(sub, ttl, tokenTtl)
+  }
+
+  async logoutIdpSession (iss: string, idpSid: string, ttl: number): Promise<RevocationEvent> {
+    if (this.failRevoke) {
+      await this.memory.logoutIdpSession(iss, idpSid, ttl)
+      throw new Error('publish failed')
+    }
+    return await this.memory.logoutIdpSession(iss, idpSid, ttl)
+  }
+
+  async checkBearer (sub: string, iss: string, idpSid: string | undefined): Promise<BearerCheck> {
+    this.bearerChecks++
+    const result = await this.memory.checkBearer(sub, iss, idpSid)
+    if (this.hold !== undefined) await this.hold
+    return result
   }
 
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> { return await this.memory.sessionsForIdpSession(iss, idpSid) }
