@@ -455,3 +455,48 @@ t.test('a shared store without subscription signals is used, with a warning', as
   t.equal(cache.enabled, true)
   t.strictSame(warnings, [{ maxAgeMs: 5000 }])
 })
+
+t.test('bearer verdicts: cached, kept true by revocation and IdP-session events', async (t) => {
+  const { inner, cache } = setup(t)
+  t.strictSame(await cache.checkBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: false })
+  t.strictSame(await cache.checkBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: false })
+  t.equal(inner.bearerChecks, 1, 'one read, then a hit')
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: false }, 'peekBearer answers synchronously')
+  t.equal(cache.peekBearer('u1', ISS, 'idp-2'), undefined, 'an IdP session never read is not guessed')
+  t.strictSame(cache.peekBearer('u1', ISS, undefined), { revokedAt: null, idpLoggedOut: false }, 'a token without sid needs only the user')
+
+  // Another replica logs the IdP session out, then revokes the user: this one learns both from events.
+  await inner.logoutIdpSession(ISS, 'idp-1', DENY_TTL)
+  await delivered()
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: true }, 'the marker event applies')
+  const ev = await inner.revokeUser('u1', DENY_TTL, USER_TTL)
+  await delivered()
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: ev.revokedAt, idpLoggedOut: true }, 'the revocation time applies')
+  t.equal(inner.bearerChecks, 1, 'all from the cache')
+
+  // Events of two replicas may arrive out of order: the revocation time never goes back.
+  ;(cache as unknown as { apply: (e: RevocationEvent) => void }).apply({ sub: 'u1', sids: [], version: 1, revokedAt: ev.revokedAt! - 100, at: 0 })
+  t.equal(cache.peekBearer('u1', ISS, undefined)?.revokedAt, ev.revokedAt)
+})
+
+t.test('bearer verdicts: own writes apply at once, failed ones are read again, doubt bypasses', async (t) => {
+  const { inner, cache } = setup(t, { signals: true })
+  await cache.checkBearer('u1', ISS, 'idp-1')
+  inner.connected = false // published copies never arrive (the store does not say so yet)
+  const ev = await cache.revokeUser('u1', DENY_TTL, USER_TTL)
+  await cache.logoutIdpSession(ISS, 'idp-1', DENY_TTL)
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: ev.revokedAt, idpLoggedOut: true }, 'this replica\'s own writes')
+  inner.failRevoke = true
+  await t.rejects(cache.logoutIdpSession(ISS, 'idp-2', DENY_TTL))
+  await t.rejects(cache.revokeUser('u2', DENY_TTL, USER_TTL))
+  inner.failRevoke = false
+  t.equal(cache.peekBearer('u2', ISS, 'idp-2'), undefined, 'nothing kept for what a failed write touched')
+  t.strictSame(await cache.checkBearer('u2', ISS, 'idp-2'), { revokedAt: (await inner.memory.checkBearer('u2', ISS, undefined)).revokedAt, idpLoggedOut: true }, 'read again: the store has both')
+
+  inner.setConnected(false) // the store says events may be lost
+  t.equal(cache.peekBearer('u1', ISS, 'idp-1'), undefined, 'no cached verdict is used')
+  const reads = inner.bearerChecks
+  await cache.checkBearer('u1', ISS, 'idp-1')
+  t.equal(inner.bearerChecks, reads + 1, 'read through')
+  t.equal(cache.peekBearer('u1', ISS, 'idp-1'), undefined, 'and not filled while bypassed')
+})
