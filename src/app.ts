@@ -26,6 +26,7 @@ import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createAuthorizer } from './http/authorization.js'
 import { createBearerGuard } from './http/bearer.js'
+import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
@@ -140,7 +141,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     store,
     oidc,
     ring: new KeyRing(config.session.keys),
-    jar: new CookieJar(config.publicUrl),
+    jar: new CookieJar(config.publicUrl, config.session.cookieDomain),
     log: pub.log,
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
     nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
@@ -179,6 +180,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
   const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
+  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
   const bearer = config.routes.some((r) => r.bearer) ? createBearerGuard(ctx, authorizer) : undefined
   await pub.register(proxyRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
   await admin.register(adminRoutes, { ctx, revoker })

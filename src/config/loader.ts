@@ -9,6 +9,7 @@ import { Ajv, type ErrorObject } from 'ajv'
 import { parseDuration, parseDurationMs } from './duration.js'
 import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute, type RawRule } from './schema.js'
 import type { AuthzRule, Config, ListenConfig, RedisConfig, RedisNode, RouteConfig } from './types.js'
+import { HOST_PATTERN } from '../core/hosts.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 type Path = ReadonlyArray<string | number>
@@ -223,11 +224,13 @@ function sessionKey (value: string, key: string): Buffer {
   return buf
 }
 
-function route (r: RawRoute, i: number, global: AuthzRule[] | undefined): RouteConfig {
+function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forwardAuth: boolean): RouteConfig {
   const key = (k: string): string => formatPath(['routes', i, k])
   if (!r.prefix.startsWith('/')) throw new ConfigError(key('prefix'), 'must start with "/"')
   noQueryOrFragment(r.prefix, key('prefix'))
-  url(r.upstream, key('upstream'), HTTP, HTTP_LABEL)
+  if (r.upstream !== undefined) url(r.upstream, key('upstream'), HTTP, HTTP_LABEL)
+  else if (!forwardAuth) throw new ConfigError(key('upstream'), 'required key is missing (only forward-auth routes, with forwardAuth.enabled, may omit it)')
+  if (r.host !== undefined && !HOST_PATTERN.test(r.host)) throw new ConfigError(key('host'), `must be a host name such as app.example.com or *.example.com (got ${JSON.stringify(r.host)})`)
   const auth = r.auth ?? DEFAULTS.route.auth
   const own = r.authorize === undefined ? undefined : rules(r.authorize, ['routes', i, 'authorize'])
   if (own !== undefined && auth === 'none') throw new ConfigError(key('authorize'), 'needs auth: required or optional (an auth: none route never looks at the session)')
@@ -236,7 +239,8 @@ function route (r: RawRoute, i: number, global: AuthzRule[] | undefined): RouteC
   if (bearer && auth === 'none') throw new ConfigError(key('bearer'), 'needs auth: required or optional (an auth: none route checks no credential)')
   return {
     prefix: r.prefix,
-    upstream: r.upstream,
+    ...(r.host !== undefined ? { host: r.host.toLowerCase() } : {}),
+    ...(r.upstream !== undefined ? { upstream: r.upstream } : {}),
     auth,
     forwardAccessToken: r.forwardAccessToken ?? DEFAULTS.route.forwardAccessToken,
     csrf: r.csrf ?? DEFAULTS.route.csrf,
@@ -349,14 +353,16 @@ function normalise (raw: RawConfig): Config {
   const keys = raw.session.keys.map((k, i) => sessionKey(k, formatPath(['session', 'keys', i])))
 
   const globalRules = raw.authorize === undefined ? undefined : rules(raw.authorize, ['authorize'])
-  const routes = raw.routes.map((r, i) => route(r, i, globalRules))
+  const forwardAuth = forwardAuthConfig(raw.forwardAuth)
+  const routes = raw.routes.map((r, i) => route(r, i, globalRules, forwardAuth.enabled))
   const seen = new Map<string, number>()
   routes.forEach((r, i) => {
-    const first = seen.get(r.prefix)
+    const id = `${r.host ?? ''} ${r.prefix}`
+    const first = seen.get(id)
     if (first !== undefined) {
-      throw new ConfigError(formatPath(['routes', i, 'prefix']), `duplicate prefix ${JSON.stringify(r.prefix)} (also routes[${first}].prefix)`)
+      throw new ConfigError(formatPath(['routes', i, 'prefix']), `duplicate prefix ${JSON.stringify(r.prefix)}${r.host !== undefined ? ` for host ${r.host}` : ''} (also routes[${first}].prefix)`)
     }
-    seen.set(r.prefix, i)
+    seen.set(id, i)
     // The gateway's own endpoints are never proxied: a route there would be unreachable or shadow them.
     const ap = authPrefix(raw.authPrefix ?? DEFAULTS.authPrefix)
     if (r.prefix === ap || r.prefix.startsWith(`${ap}/`)) {
@@ -385,7 +391,8 @@ function normalise (raw: RawConfig): Config {
     trustProxy: raw.trustProxy ?? DEFAULTS.trustProxy,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
     oidc,
-    session: { ttl, absoluteTtl, keys },
+    session: { ttl, absoluteTtl, keys, ...(raw.session.cookieDomain !== undefined ? { cookieDomain: cookieDomain(raw.session.cookieDomain, raw.publicUrl) } : {}) },
+    forwardAuth,
     rememberMe: {
       enabled: raw.rememberMe?.enabled ?? DEFAULTS.rememberMe.enabled,
       ttl: duration(raw.rememberMe?.ttl ?? DEFAULTS.rememberMe.ttl, 'rememberMe.ttl'),
@@ -399,6 +406,24 @@ function normalise (raw: RawConfig): Config {
     timeouts: timeouts(raw.timeouts),
     websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) }
   }
+}
+
+function forwardAuthConfig (raw: RawConfig['forwardAuth']): Config['forwardAuth'] {
+  const allowedHosts = (raw?.allowedHosts ?? []).map((h, i) => {
+    if (!HOST_PATTERN.test(h)) throw new ConfigError(formatPath(['forwardAuth', 'allowedHosts', i]), `must be a host name such as app.example.com or *.example.com (got ${JSON.stringify(h)})`)
+    return h.toLowerCase()
+  })
+  return { enabled: raw?.enabled ?? false, allowedHosts }
+}
+
+/** The cookie Domain: a parent of publicUrl's host (a browser refuses any other). */
+function cookieDomain (value: string, rawPublicUrl: string): string {
+  const d = value.toLowerCase().replace(/^\./, '')
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(d)) throw new ConfigError('session.cookieDomain', `must be a domain such as example.com (got ${JSON.stringify(value)})`)
+  let host = ''
+  try { host = new URL(rawPublicUrl).hostname } catch { /* publicUrl reports its own error */ }
+  if (host !== d && !host.endsWith(`.${d}`)) throw new ConfigError('session.cookieDomain', `must be publicUrl's host or a parent of it (${host})`)
+  return d
 }
 
 function timeouts (raw: RawConfig['timeouts']): Config['timeouts'] {

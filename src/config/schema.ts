@@ -77,7 +77,8 @@ const Authorize = Type.Array(RawRuleSchema, { minItems: 1 })
 
 export const RawRouteSchema = Closed({
   prefix: NonEmpty,
-  upstream: NonEmpty,
+  host: Opt(NonEmpty),
+  upstream: Opt(NonEmpty),
   auth: Opt(Enum(['required', 'optional', 'none'] as const, DEFAULTS.route.auth)),
   forwardAccessToken: Opt(Type.Boolean({ default: DEFAULTS.route.forwardAccessToken })),
   csrf: Opt(Type.Boolean({ default: DEFAULTS.route.csrf })),
@@ -104,7 +105,8 @@ export const RawConfigSchema = Closed({
   session: Closed({
     ttl: Opt(Duration(DEFAULTS.sessionTtl)),
     absoluteTtl: Opt(Duration(DEFAULTS.absoluteTtl)),
-    keys: Type.Array(Type.String(), { minItems: 1 })
+    keys: Type.Array(Type.String(), { minItems: 1 }),
+    cookieDomain: Opt(NonEmpty)
   }),
   rememberMe: Opt(Closed({
     enabled: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.enabled })),
@@ -121,6 +123,10 @@ export const RawConfigSchema = Closed({
   }, { default: {} })),
   routes: Type.Array(RawRouteSchema, { minItems: 1 }),
   authorize: Opt(Authorize),
+  forwardAuth: Opt(Closed({
+    enabled: Opt(Type.Boolean({ default: false })),
+    allowedHosts: Opt(Type.Array(NonEmpty, { default: [] }))
+  }, { default: {} })),
   identity: Opt(Closed({
     user: Opt(Type.String({ minLength: 1, default: DEFAULTS.identity.user })),
     groups: Opt(Type.String({ minLength: 1, default: DEFAULTS.identity.groups })),

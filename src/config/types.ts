@@ -17,8 +17,10 @@ import type { AuthzRule } from '../core/authorize.js'
 export interface RouteConfig {
   /** Path prefix, starts with '/'; longest prefix wins. */
   prefix: string
-  /** Absolute http(s) URL of the upstream. */
-  upstream: string
+  /** Host pattern (`app.example.com`, `*.example.com`): the route applies to requests for that host only. */
+  host?: string
+  /** Absolute http(s) URL of the upstream; absent on routes that serve forward-auth only. */
+  upstream?: string
   auth: AuthMode
   forwardAccessToken: boolean
   csrf: boolean
@@ -72,6 +74,8 @@ export interface Config {
     absoluteTtl: number
     /** 32-byte keys; the first one encrypts, all decrypt. */
     keys: Buffer[]
+    /** Domain attribute of the cookies (one session across subdomains); names become `__Secure-`. */
+    cookieDomain?: string
   }
   rememberMe: {
     enabled: boolean
@@ -92,6 +96,12 @@ export interface Config {
     redis?: RedisConfig
   }
   routes: RouteConfig[]
+  forwardAuth: {
+    /** GET <authPrefix>/check answers ingress controllers */
+    enabled: boolean
+    /** host patterns an absolute login returnTo may name */
+    allowedHosts: string[]
+  }
   /** How claims become upstream headers. */
   identity: {
     /** claim path for X-Forwarded-User */

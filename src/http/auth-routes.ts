@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
+import { allowedAbsoluteUrl } from '../core/hosts.js'
 import { buildProfile, identityRefusal } from '../core/identity.js'
 import { claimPathsOf } from '../core/authorize.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
@@ -88,11 +89,29 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     return session
   }
 
+  /**
+   * Where a login returns: a path on this site, or with forward-auth an absolute URL on an allowed host
+   * (`rd` is what ingress-nginx's auth-signin adds by default).
+   */
+  function returnTarget (q: Record<string, unknown>): string {
+    const raw = q.returnTo ?? (config.forwardAuth.enabled ? q.rd : undefined)
+    if (config.forwardAuth.enabled && typeof raw === 'string' && /^https?:/i.test(raw)) {
+      return allowedAbsoluteUrl(raw, config.forwardAuth.allowedHosts, config.publicUrl.startsWith('http:')) ?? '/'
+    }
+    return safeReturnTo(raw)
+  }
+
   app.get(`${prefix}/login`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
+    if (config.forwardAuth.enabled) {
+      // Behind a controller the check endpoint neither renews nor clears (one Set-Cookie line at most):
+      // the sign-in URL does, and a live or renewed session goes straight back without the IdP.
+      const s = await gate.resolve(request, reply)
+      if (s !== null) return reply.header('cache-control', 'no-store').redirect(returnTarget(q), 302)
+    }
     if (config.rememberMe.enabled && config.rememberMe.ask && q.remember === undefined) {
       // The person chooses here: "remember me" is a property of this device, decided before the IdP.
-      const back = encodeURIComponent(safeReturnTo(q.returnTo))
+      const back = encodeURIComponent(returnTarget(q))
       return pageHeaders(reply).send(page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
         '<p style="display:flex;gap:.5rem;flex-wrap:wrap">' +
         `<a id="signin-remember" href="${escapeHtml(`${prefix}/login?remember=1&returnTo=${back}`)}"><button type="button">Sign in and remember this device</button></a>` +
@@ -103,7 +122,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const checks = oidc.newChecks()
     const tx: LoginTx = {
       checks,
-      returnTo: safeReturnTo(q.returnTo),
+      returnTo: returnTarget(q),
       remember: config.rememberMe.enabled && (q.remember === '1' || q.remember === 'true'),
       iat: ctx.now()
     }

@@ -20,6 +20,13 @@ import type { BearerGuard } from './bearer.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
+/** The router's host constraint for a route `host` pattern: case-insensitive, any port. */
+function hostConstraint (pattern: string): RegExp {
+  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const body = pattern.startsWith('*.') ? `.+${escaped.slice(2)}` : escaped
+  return new RegExp(`^${body}${pattern.includes(':') ? '' : '(:\\d+)?'}$`, 'i')
+}
+
 export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer, bearer?: BearerGuard }
 
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
@@ -48,9 +55,12 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
   }
 
   for (const route of ctx.config.routes) {
+    // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
+    if (route.upstream === undefined) continue
     await app.register(httpProxy, {
       upstream: route.upstream,
       prefix: route.prefix,
+      ...(route.host !== undefined ? { constraints: { host: hostConstraint(route.host) } } : {}),
       rewritePrefix: route.prefix,
       websocket: true,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => { await guard(route, request, reply) },
