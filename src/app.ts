@@ -25,6 +25,7 @@ import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createAuthorizer } from './http/authorization.js'
+import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
@@ -92,6 +93,9 @@ function errorHandler (err: FastifyError, request: FastifyRequest, reply: Fastif
 export async function buildGateway (config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   const logger = deps.logger ?? createLogger(config.logLevel)
   const store = deps.store ?? buildStore(config, logger)
+  // The epoch dates the store's revocation state (bearer tokens issued before it are refused): create it
+  // now rather than on the first request. A store that is down creates it on its first use instead.
+  store.epoch().catch((err: Error) => { logger.debug({ reason: err.message }, 'store epoch not read at start-up') })
   const oidc: OidcSourceHandle | (OidcSource & { close?: () => void }) = deps.oidc ?? createOidcSource(config.oidc, logger)
   const metrics = createMetrics({
     defaults: deps.processMetrics ?? true,
@@ -177,7 +181,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(devicesPage, { ctx, gate, revoker })
   const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
   if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
-  await pub.register(proxyRoutes, { ctx, gate, authorizer })
+  const bearer = config.routes.some((r) => r.bearer) ? createBearerGuard(ctx, authorizer) : undefined
+  await pub.register(proxyRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
   await admin.register(adminRoutes, { ctx, revoker })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.

@@ -235,6 +235,8 @@ function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forward
   const own = r.authorize === undefined ? undefined : rules(r.authorize, ['routes', i, 'authorize'])
   if (own !== undefined && auth === 'none') throw new ConfigError(key('authorize'), 'needs auth: required or optional (an auth: none route never looks at the session)')
   const authorize = auth === 'none' ? undefined : own ?? global
+  const bearer = r.bearer ?? DEFAULTS.route.bearer
+  if (bearer && auth === 'none') throw new ConfigError(key('bearer'), 'needs auth: required or optional (an auth: none route checks no credential)')
   return {
     prefix: r.prefix,
     ...(r.host !== undefined ? { host: r.host.toLowerCase() } : {}),
@@ -242,6 +244,7 @@ function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forward
     auth,
     forwardAccessToken: r.forwardAccessToken ?? DEFAULTS.route.forwardAccessToken,
     csrf: r.csrf ?? DEFAULTS.route.csrf,
+    bearer,
     ...(authorize !== undefined ? { authorize } : {})
   }
 }
@@ -370,7 +373,12 @@ function normalise (raw: RawConfig): Config {
   const kind = raw.store?.kind ?? DEFAULTS.store.kind
   if (kind === 'redis' && raw.store?.redis === undefined) throw new ConfigError('store.redis', 'required when store.kind is redis')
 
-  const oidc: Config['oidc'] = { issuer: raw.oidc.issuer, clientId: raw.oidc.clientId, scopes, allowInsecureHttp }
+  const bearerRoute = routes.findIndex((r) => r.bearer)
+  if (bearerRoute >= 0 && raw.oidc.audience === undefined) {
+    throw new ConfigError('oidc.audience', `required when a route has bearer: true (routes[${bearerRoute}]): the aud that access tokens for this gateway carry`)
+  }
+  const accessTokenMaxAge = duration(raw.oidc.accessTokenMaxAge ?? DEFAULTS.accessTokenMaxAge, 'oidc.accessTokenMaxAge')
+  const oidc: Config['oidc'] = { issuer: raw.oidc.issuer, clientId: raw.oidc.clientId, scopes, allowInsecureHttp, audience: raw.oidc.audience ?? [], accessTokenMaxAge }
   if (raw.oidc.clientSecret !== undefined) oidc.clientSecret = raw.oidc.clientSecret
   const store: Config['store'] = { kind, failMode: raw.store?.failMode ?? DEFAULTS.store.failMode, nearCache: raw.store?.nearCache ?? DEFAULTS.store.nearCache }
   if (raw.store?.redis !== undefined) store.redis = redis(raw.store.redis)

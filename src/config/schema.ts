@@ -19,7 +19,8 @@ export const DEFAULTS = {
   rememberMe: { enabled: true, ttl: '30d', rotationGrace: '5s', checkIdp: false, ask: false },
   store: { kind: 'memory', failMode: 'closed', nearCache: false },
   redis: { keyPrefix: 'sg:', commandTimeout: '1s' },
-  route: { auth: 'required', forwardAccessToken: false, csrf: false },
+  route: { auth: 'required', forwardAccessToken: false, csrf: false, bearer: false },
+  accessTokenMaxAge: '1h',
   timeouts: { headers: '10s', request: '60s' },
   identity: { user: 'sub', groups: 'groups' }
 } as const
@@ -81,6 +82,7 @@ export const RawRouteSchema = Closed({
   auth: Opt(Enum(['required', 'optional', 'none'] as const, DEFAULTS.route.auth)),
   forwardAccessToken: Opt(Type.Boolean({ default: DEFAULTS.route.forwardAccessToken })),
   csrf: Opt(Type.Boolean({ default: DEFAULTS.route.csrf })),
+  bearer: Opt(Type.Boolean({ default: DEFAULTS.route.bearer })),
   authorize: Opt(Authorize)
 })
 
@@ -96,7 +98,9 @@ export const RawConfigSchema = Closed({
     clientId: NonEmpty,
     clientSecret: Opt(Type.String()),
     scopes: Opt(Type.Array(NonEmpty, { default: [...DEFAULTS.scopes] })),
-    allowInsecureHttp: Opt(Type.Boolean({ default: DEFAULTS.allowInsecureHttp }))
+    allowInsecureHttp: Opt(Type.Boolean({ default: DEFAULTS.allowInsecureHttp })),
+    audience: Opt(NonEmptyList),
+    accessTokenMaxAge: Opt(Duration(DEFAULTS.accessTokenMaxAge))
   }),
   session: Closed({
     ttl: Opt(Duration(DEFAULTS.sessionTtl)),

@@ -24,6 +24,8 @@ export interface RouteConfig {
   auth: AuthMode
   forwardAccessToken: boolean
   csrf: boolean
+  /** A request with `Authorization: Bearer <JWT>` is judged by the access token alone (CONTRACT section 9). */
+  bearer: boolean
   /** The route's own rules, else the global ones; undefined: every signed-in user passes. */
   authorize?: AuthzRule[]
 }
@@ -60,6 +62,10 @@ export interface Config {
     clientSecret?: string
     scopes: string[]
     allowInsecureHttp: boolean
+    /** `aud` values a bearer access token may carry (one is enough); empty when no route has `bearer`. */
+    audience: string[]
+    /** seconds: the longest an access token lives (by its iat); logout markers are kept this long */
+    accessTokenMaxAge: number
   }
   session: {
     /** seconds */
