@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../config/types.js'
 import { createBearerCheck, type BearerCheck } from '../bearer/bearer-check.js'
 import { createIdpKeys } from '../oidc/jwks.js'
+import { fetchOption } from '../oidc/fetch.js'
 import type { Authorizer } from './authorization.js'
 import type { GatewayContext } from './context.js'
 
@@ -20,7 +21,7 @@ export function createBearerGuard (ctx: GatewayContext, authorizer: Authorizer, 
   const judge = check ?? createBearerCheck({
     config: ctx.config,
     store: ctx.store,
-    keys: createIdpKeys(ctx.oidc),
+    keys: createIdpKeys(ctx.oidc, { ...fetchOption(ctx.config.oidc.ca) }),
     issuer: async () => (ctx.oidc.current() ?? await ctx.oidc.get()).issuer,
     now: ctx.now
   })

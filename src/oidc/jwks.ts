@@ -5,7 +5,7 @@
  * also refreshed every 10 minutes (a key the IdP withdrew stops working); when that refresh fails, the
  * keys fetched last keep verifying, so an IdP outage does not stop API traffic.
  */
-import { createLocalJWKSet, createRemoteJWKSet, errors, type JWTVerifyGetKey } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type JWTVerifyGetKey } from 'jose'
 import { OidcError } from './client.js'
 
 /** At most one refetch of the key set per minute for unknown `kid`s. */
@@ -26,7 +26,7 @@ export interface JwksUriSource {
  * A jose key lookup over the IdP's current `jwks_uri` (one remote set per URI, rebuilt only if discovery
  * names another). Fails with OidcError when the IdP publishes no `jwks_uri`.
  */
-export function createIdpKeys (source: JwksUriSource, opts: { cooldownMs?: number } = {}): JWTVerifyGetKey {
+export function createIdpKeys (source: JwksUriSource, opts: { cooldownMs?: number, fetch?: typeof fetch } = {}): JWTVerifyGetKey {
   let set: { uri: string, get: ReturnType<typeof createRemoteJWKSet> } | undefined
   let stale: { keys: object, get: JWTVerifyGetKey } | undefined
   return async (header, token) => {
@@ -38,7 +38,9 @@ export function createIdpKeys (source: JwksUriSource, opts: { cooldownMs?: numbe
         get: createRemoteJWKSet(new URL(uri), {
           cooldownDuration: opts.cooldownMs ?? JWKS_COOLDOWN_MS,
           cacheMaxAge: JWKS_MAX_AGE_MS,
-          timeoutDuration: JWKS_TIMEOUT_MS
+          timeoutDuration: JWKS_TIMEOUT_MS,
+          // A private CA for the IdP (oidc.caFile) applies to its key set too.
+          ...(opts.fetch !== undefined ? { [customFetch]: opts.fetch } : {})
         })
       }
     }
