@@ -11,9 +11,9 @@
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import { LineCounter, parse, parseDocument, stringify, isMap, isPair, isScalar, visit } from 'yaml'
 import { parseConfig } from '../../src/config/loader.js'
 import { generateKey } from '../../src/config/keygen.js'
@@ -27,7 +27,8 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 const valuesText = read('values.yaml')
 const values = parse(valuesText) as Obj
-const templateFiles = readdirSync(join(chartDir, 'templates')).sort()
+const templateFiles = (readdirSync(join(chartDir, 'templates'), { recursive: true }) as string[])
+  .filter(f => !statSync(join(chartDir, 'templates', f)).isDirectory()).map(f => f.split(sep).join('/')).sort()
 const templates = new Map(templateFiles.map(f => [f, read('templates', f)]))
 const ciFiles = readdirSync(join(chartDir, 'ci')).filter(f => f.endsWith('-values.yaml')).sort()
 
@@ -222,7 +223,7 @@ t.test('ci/ha-values.yaml: redis, 3+ replicas, HPA, PDB, ServiceMonitor, Network
 
 t.test('templates keep the security and operations settings', async t => {
   const tpl = (f: string): string => templates.get(f) ?? ''
-  t.same(templateFiles, ['NOTES.txt', '_helpers.tpl', 'configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml'])
+  t.same(templateFiles, ['NOTES.txt', '_helpers.tpl', 'configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'httproute.yaml', 'ingress.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml', 'tests/test-readyz.yaml'])
 
   // balanced template actions: every if/with/range/define has its end
   for (const [f, text] of templates) {
@@ -281,7 +282,10 @@ t.test('templates keep the security and operations settings', async t => {
     ['pdb.yaml', '.Values.podDisruptionBudget.enabled', /apiVersion: policy\/v1\nkind: PodDisruptionBudget/],
     ['servicemonitor.yaml', '.Values.metrics.serviceMonitor.enabled', /apiVersion: monitoring\.coreos\.com\/v1\nkind: ServiceMonitor[\s\S]*port: admin\s+path: \/metrics/],
     ['networkpolicy.yaml', '.Values.networkPolicy.enabled', /apiVersion: networking\.k8s\.io\/v1\nkind: NetworkPolicy/],
-    ['secret.yaml', '.Values.secrets.create', /apiVersion: v1\nkind: Secret/]
+    ['secret.yaml', '.Values.secrets.create', /apiVersion: v1\nkind: Secret/],
+    ['ingress.yaml', '.Values.ingress.enabled', /apiVersion: networking\.k8s\.io\/v1\nkind: Ingress/],
+    ['httproute.yaml', '.Values.httpRoute.enabled', /apiVersion: gateway\.networking\.k8s\.io\/v1\nkind: HTTPRoute/],
+    ['tests/test-readyz.yaml', '.Values.tests.enabled', /apiVersion: v1\nkind: Pod/]
   ]
   for (const [f, flag, body] of gated) {
     t.ok(tpl(f).startsWith(`{{- if ${flag} }}`), `${f} only when ${flag}`)
