@@ -83,8 +83,8 @@ Environment variable -> key in the Secret, as JSON, for every variable the Secre
 
 {{/*
 The gateway's config file: .Values.config with what the chart controls set on top of it.
-test/packaging/chart.test.ts mirrors these rules (chartConfig) and validates the result with the
-gateway's own config loader; keep the two in step.
+test/packaging/chart.test.ts renders it (test/helpers/helm-template.ts) and validates the result
+with the gateway's own config loader.
 */}}
 {{- define "sessiongate.config" -}}
 {{- $cfg := deepCopy (.Values.config | default (dict)) }}
