@@ -24,6 +24,8 @@ import { adminRoutes } from './http/admin.js'
 import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
+import { createAuthorizer } from './http/authorization.js'
+import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
@@ -135,7 +137,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     store,
     oidc,
     ring: new KeyRing(config.session.keys),
-    jar: new CookieJar(config.publicUrl),
+    jar: new CookieJar(config.publicUrl, config.session.cookieDomain),
     log: pub.log,
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
     nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
@@ -173,7 +175,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
-  await pub.register(proxyRoutes, { ctx, gate })
+  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
+  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
+  await pub.register(proxyRoutes, { ctx, gate, authorizer })
   await admin.register(adminRoutes, { ctx, revoker })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.

@@ -4,7 +4,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
-import { identityRefusal } from '../core/identity.js'
+import { allowedAbsoluteUrl } from '../core/hosts.js'
+import { buildProfile, identityRefusal } from '../core/identity.js'
+import { claimPathsOf } from '../core/authorize.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
@@ -22,20 +24,6 @@ const TX_TTL = 600
 /** The login transaction, sealed into a short cookie for the IdP round trip. */
 interface LoginTx { checks: LoginChecks, returnTo: string, remember: boolean, iat: number }
 
-/** Profile claims forwarded upstream: from userinfo first, then the ID token. */
-function profileOf (login: LoginResult): ProfileClaims {
-  const pick = (k: string): unknown => login.userinfo[k] ?? (login.idClaims as Record<string, unknown>)[k]
-  const profile: ProfileClaims = {}
-  for (const k of ['email', 'preferred_username', 'name'] as const) {
-    const v = pick(k)
-    if (typeof v === 'string' && v !== '') profile[k] = v
-  }
-  const groups = pick('groups')
-  if (Array.isArray(groups)) profile.groups = groups.filter((g): g is string => typeof g === 'string')
-  else if (typeof groups === 'string') profile.groups = [groups]
-  return profile
-}
-
 export interface AuthRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
 /** Registers login, callback, logout and session under the auth prefix. */
@@ -43,6 +31,10 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   const { config, jar, store } = ctx
   const prefix = config.authPrefix
   const redirectUri = `${config.publicUrl}${prefix}/callback`
+  // The claims a session keeps: those that rules and header mappings read, nothing more (cookie size).
+  const keptPaths = [...config.routes.flatMap((r) => claimPathsOf(r.authorize ?? [])), ...Object.values(config.identity.headers)]
+  /** Profile claims from userinfo first, then the ID token. */
+  const profileOf = (l: LoginResult): ProfileClaims => buildProfile([l.userinfo, l.idClaims as Record<string, unknown>], config.identity, keptPaths)
 
   function badLogin (reply: FastifyReply, message: string): FastifyReply {
     return pageHeaders(reply.code(400)).send(errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
@@ -97,11 +89,29 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     return session
   }
 
+  /**
+   * Where a login returns: a path on this site, or with forward-auth an absolute URL on an allowed host
+   * (`rd` is what ingress-nginx's auth-signin adds by default).
+   */
+  function returnTarget (q: Record<string, unknown>): string {
+    const raw = q.returnTo ?? (config.forwardAuth.enabled ? q.rd : undefined)
+    if (config.forwardAuth.enabled && typeof raw === 'string' && /^https?:/i.test(raw)) {
+      return allowedAbsoluteUrl(raw, config.forwardAuth.allowedHosts, config.publicUrl.startsWith('http:')) ?? '/'
+    }
+    return safeReturnTo(raw)
+  }
+
   app.get(`${prefix}/login`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
+    if (config.forwardAuth.enabled) {
+      // Behind a controller the check endpoint neither renews nor clears (one Set-Cookie line at most):
+      // the sign-in URL does, and a live or renewed session goes straight back without the IdP.
+      const s = await gate.resolve(request, reply)
+      if (s !== null) return reply.header('cache-control', 'no-store').redirect(returnTarget(q), 302)
+    }
     if (config.rememberMe.enabled && config.rememberMe.ask && q.remember === undefined) {
       // The person chooses here: "remember me" is a property of this device, decided before the IdP.
-      const back = encodeURIComponent(safeReturnTo(q.returnTo))
+      const back = encodeURIComponent(returnTarget(q))
       return pageHeaders(reply).send(page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
         '<p style="display:flex;gap:.5rem;flex-wrap:wrap">' +
         `<a id="signin-remember" href="${escapeHtml(`${prefix}/login?remember=1&returnTo=${back}`)}"><button type="button">Sign in and remember this device</button></a>` +
@@ -112,7 +122,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const checks = oidc.newChecks()
     const tx: LoginTx = {
       checks,
-      returnTo: safeReturnTo(q.returnTo),
+      returnTo: returnTarget(q),
       remember: config.rememberMe.enabled && (q.remember === '1' || q.remember === 'true'),
       iat: ctx.now()
     }
@@ -153,7 +163,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.')
     }
-    const refused = identityRefusal(login.idClaims.sub, profileOf(login))
+    const refused = identityRefusal(login.idClaims.sub, profileOf(login), config.identity.user)
     if (refused !== undefined) {
       request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')
       return badLogin(reply, `Your account's ${refused.claim} ${refused.problem}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`)

@@ -1,6 +1,7 @@
 /**
  * The gateway's cookies: names, attributes, and which of them must never reach an upstream.
- * With an https publicUrl every name carries the `__Host-` prefix (Secure, Path=/, no Domain).
+ * With an https publicUrl every name carries the `__Host-` prefix (Secure, Path=/, no Domain), or
+ * `__Secure-` with a Domain when `session.cookieDomain` shares the session across subdomains.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { fastifyCookie, type CookieSerializeOptions } from '@fastify/cookie'
@@ -21,15 +22,17 @@ export class CookieJar {
   /** Set-Cookie lines written per reply, for replies that are hijacked (SSE, WebSocket upgrades). */
   private readonly written = new WeakMap<FastifyReply, Map<string, string>>()
 
-  constructor (publicUrl: string) {
+  /** With `domain` (session.cookieDomain) the cookies are shared by its subdomains: `__Secure-`, not `__Host-`. */
+  constructor (publicUrl: string, private readonly domain?: string) {
     this.secure = new URL(publicUrl).protocol === 'https:'
-    const p = this.secure ? '__Host-' : ''
+    const p = this.secure ? (domain !== undefined ? '__Secure-' : '__Host-') : ''
     this.names = { session: `${p}sg`, device: `${p}sg-device`, tx: `${p}sg-tx` }
   }
 
   /** Attributes of every gateway cookie; Lax so the top-level redirect back from the IdP carries them. */
   options (maxAge?: number): CookieSerializeOptions {
     const o: CookieSerializeOptions = { path: '/', httpOnly: true, secure: this.secure, sameSite: 'lax' }
+    if (this.domain !== undefined) o.domain = this.domain
     if (maxAge !== undefined) o.maxAge = maxAge
     return o
   }
@@ -72,6 +75,11 @@ export class CookieJar {
     for (const stale of staleChunkNames(request.cookies, this.names.session, parts.map((p) => p.name))) {
       this.set(reply, stale, '', 0)
     }
+  }
+
+  /** True when this sealed value is one cookie and the request holds no chunks to delete: one Set-Cookie line. */
+  fitsOneLine (request: FastifyRequest, sealed: string): boolean {
+    return splitCookie(this.names.session, sealed).length === 1 && staleChunkNames(request.cookies, this.names.session, [this.names.session]).length === 0
   }
 
   /** Clears the session cookie and every chunk the browser sent. */

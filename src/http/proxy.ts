@@ -13,15 +13,24 @@ import type { RouteConfig } from '../config/types.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { ConnectionOwner } from './connections.js'
-import { upstreamHeaders } from './identity-headers.js'
+import { createIdentityHeaders } from './identity-headers.js'
+import type { Authorizer } from './authorization.js'
 import { watchConnection } from './revocation.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
-export interface ProxyOptions { ctx: GatewayContext, gate: Gate }
+/** The router's host constraint for a route `host` pattern: case-insensitive, any port. */
+function hostConstraint (pattern: string): RegExp {
+  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const body = pattern.startsWith('*.') ? `.+${escaped.slice(2)}` : escaped
+  return new RegExp(`^${body}${pattern.includes(':') ? '' : '(:\\d+)?'}$`, 'i')
+}
+
+export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer }
 
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
-export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOptions): Promise<void> {
+export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer }: ProxyOptions): Promise<void> {
+  const upstreamHeaders = createIdentityHeaders(ctx.config.identity)
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
   const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
   // Set-Cookie lines for an upgrade's 101 answer (a renewal rotated the device credential), by request.
@@ -45,9 +54,12 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
   }
 
   for (const route of ctx.config.routes) {
+    // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
+    if (route.upstream === undefined) continue
     await app.register(httpProxy, {
       upstream: route.upstream,
       prefix: route.prefix,
+      ...(route.host !== undefined ? { constraints: { host: hostConstraint(route.host) } } : {}),
       rewritePrefix: route.prefix,
       websocket: true,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => { await guard(route, request, reply) },
@@ -109,6 +121,11 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
     if (session === null) {
       if (route.auth === 'required') await gate.deny(request, reply)
       else if (upgrade) carryCookies(request, reply) // optional route: cookies of a refused session are cleared
+      return
+    }
+    if (!authorizer.allows(route, session)) {
+      if (upgrade) carryCookies(request, reply)
+      await authorizer.forbid(request, reply, route, session)
       return
     }
     request.sgSession = session

@@ -8,7 +8,7 @@ export interface RawAnswer { status: number, head: string, body: string }
 
 export async function rawRequest (base: string, target: string, opts: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<RawAnswer> {
   const u = new URL(base)
-  const lines = [`${opts.method ?? 'GET'} ${target} HTTP/1.1`, `Host: ${u.host}`, 'Connection: close']
+  const lines = [`${opts.method ?? 'GET'} ${target} HTTP/1.1`, ...(Object.keys(opts.headers ?? {}).some((k) => k.toLowerCase() === 'host') ? [] : [`Host: ${u.host}`]), 'Connection: close']
   for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`)
   if (opts.body !== undefined) lines.push(`Content-Length: ${Buffer.byteLength(opts.body)}`)
   const payload = Buffer.from(`${lines.join('\r\n')}\r\n\r\n${opts.body ?? ''}`, 'latin1')
