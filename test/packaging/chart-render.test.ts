@@ -123,3 +123,125 @@ t.test('defect: an unquoted image.tag 1.10 became 1.1', async t => {
   const digest = `sha256:${'ab'.repeat(32)}`
   t.equal(container(render([{ image: { tag: '1.10', digest } }]))['image'], `sessiongate:1.10@${digest}`, 'a digest pins the image')
 })
+
+t.test('Ingress: off by default; to the public port only, host from publicUrl unless given, TLS and class', async t => {
+  t.same(render([]).find('Ingress'), [], 'off by default')
+  const r = render([{ config: { publicUrl: 'https://portal.example.com/' }, ingress: { enabled: true } }])
+  const ing = r.one('Ingress')
+  t.equal(get(ing, 'apiVersion'), 'networking.k8s.io/v1')
+  const rules = get(ing, 'spec.rules') as Obj[]
+  t.same(rules.map(x => x['host']), ['portal.example.com'], 'the host of config.publicUrl')
+  const path = (get(rules[0], 'http.paths') as Obj[])[0]!
+  t.same(path, { path: '/', pathType: 'Prefix', backend: { service: { name: 'portal-sessiongate', port: { name: 'http' } } } }, 'everything to the Service port "http"')
+  t.notMatch(JSON.stringify(ing), /admin|9090/, 'never the admin port')
+  t.notOk('tls' in (get(ing, 'spec') as Obj), 'no TLS unless asked')
+  t.notOk('ingressClassName' in (get(ing, 'spec') as Obj), 'the cluster default class unless named')
+
+  const full = render([{
+    ingress: {
+      enabled: true,
+      className: 'nginx',
+      annotations: { 'cert-manager.io/cluster-issuer': 'corporate' },
+      labels: { exposure: 'public' },
+      hosts: ['app.example.com', 'www.example.com'],
+      paths: [{ path: '/auth', pathType: 'Prefix' }, { path: '/app', pathType: 'Exact' }],
+      tls: [{ secretName: 'portal-tls', hosts: ['app.example.com', 'www.example.com'] }]
+    }
+  }]).one('Ingress')
+  t.equal(get(full, 'spec.ingressClassName'), 'nginx')
+  t.same(get(full, 'metadata.annotations'), { 'cert-manager.io/cluster-issuer': 'corporate' })
+  t.equal(get(full, 'metadata.labels.exposure'), 'public')
+  t.same(get(full, 'spec.tls'), [{ secretName: 'portal-tls', hosts: ['app.example.com', 'www.example.com'] }])
+  t.same((get(full, 'spec.rules') as Obj[]).map(x => `${String(x['host'])}:${(get(x, 'http.paths') as Obj[]).map(p => `${String(p['path'])}/${String(p['pathType'])}`).join(',')}`),
+    ['app.example.com:/auth/Prefix,/app/Exact', 'www.example.com:/auth/Prefix,/app/Exact'])
+  t.match(render([{ config: { publicUrl: 'https://portal.example.com' }, ingress: { enabled: true, hosts: ['other.example.com'] } }]).notes, /WARNING: ingress\.hosts does not include portal\.example\.com/, 'NOTES warn when the callback host is not routed')
+})
+
+t.test('HTTPRoute: off by default; needs parentRefs; to the public port only', async t => {
+  t.same(render([]).find('HTTPRoute'), [], 'off by default')
+  refused(t, 'no parentRefs', [{ httpRoute: { enabled: true } }], /httpRoute\.enabled needs httpRoute\.parentRefs/)
+  const parentRefs = [{ name: 'shared-gateway', namespace: 'gateway-system', sectionName: 'https' }]
+  const route = render([{ config: { publicUrl: 'https://portal.example.com' }, httpRoute: { enabled: true, parentRefs, annotations: { team: 'identity' }, timeouts: { request: '120s' } } }]).one('HTTPRoute')
+  t.equal(get(route, 'apiVersion'), 'gateway.networking.k8s.io/v1')
+  t.same(get(route, 'spec.parentRefs'), parentRefs)
+  t.same(get(route, 'spec.hostnames'), ['portal.example.com'], 'the host of config.publicUrl')
+  t.same(get(route, 'spec.rules'), [{
+    backendRefs: [{ name: 'portal-sessiongate', port: 80 }],
+    matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+    timeouts: { request: '120s' }
+  }], 'everything to the Service port 80 (http)')
+  t.same(get(route, 'metadata.annotations'), { team: 'identity' })
+  const custom = render([{ service: { port: 8081 }, httpRoute: { enabled: true, parentRefs, hostnames: ['a.example.com'], matches: [{ path: { type: 'PathPrefix', value: '/auth' } }], filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { remove: ['x-forwarded-user'] } }] } }]).one('HTTPRoute')
+  t.same(get(custom, 'spec.hostnames'), ['a.example.com'])
+  const rule = (get(custom, 'spec.rules') as Obj[])[0]!
+  t.same(rule['backendRefs'], [{ name: 'portal-sessiongate', port: 8081 }], 'follows service.port')
+  t.same(rule['filters'], [{ type: 'RequestHeaderModifier', requestHeaderModifier: { remove: ['x-forwarded-user'] } }])
+  t.notMatch(JSON.stringify(custom), /9090/, 'never the admin port')
+})
+
+t.test('extraEnv, extraVolumes, extraVolumeMounts, initContainers, sidecars (a private CA bundle)', async t => {
+  const r = renderChart(chart, { releaseName: 'portal', namespace: 'gateway', values: [ci('full-values.yaml')] })
+  const spec = podSpec(r)
+  const c = container(r)
+  t.same((spec['volumes'] as Obj[]).map(v => v['name']), ['config', 'tmp', 'corporate-ca'], 'extra volumes after the chart\'s own')
+  t.same((c['volumeMounts'] as Obj[]).map(m => m['mountPath']), ['/etc/sessiongate', '/tmp', '/etc/sessiongate-ca'])
+  t.match((c['env'] as Obj[]).find(e => e['name'] === 'NODE_EXTRA_CA_CERTS'), { value: '/etc/sessiongate-ca/ca.crt' }, 'Node trusts the mounted CA')
+  t.same((spec['initContainers'] as Obj[]).map(x => x['name']), ['wait-for-redis'])
+  t.same((spec['containers'] as Obj[]).map(x => x['name']), ['sessiongate', 'log-shipper'], 'the gateway first, then the sidecars')
+  t.same(get(spec, 'imagePullSecrets'), [{ name: 'regcred' }])
+  const plain = podSpec(render([]))
+  t.notOk('initContainers' in plain, 'no initContainers by default')
+  t.same((plain['containers'] as Obj[]).length, 1, 'no sidecar by default')
+  refused(t, 'an extra volume named like the chart\'s', [{ extraVolumes: [{ name: 'tmp', emptyDir: {} }] }], /extraVolumes: the name "tmp" is the chart's own volume/)
+  refused(t, 'a mount over the config', [{ extraVolumes: [{ name: 'x', emptyDir: {} }], extraVolumeMounts: [{ name: 'x', mountPath: '/etc/sessiongate/' }] }], /extraVolumeMounts: \/etc\/sessiongate\/ is already mounted/)
+})
+
+t.test('startupProbe: /healthz on the admin port before liveness starts; can be turned off', async t => {
+  const c = container(render([]))
+  t.same(c['startupProbe'], { httpGet: { path: '/healthz', port: 'admin' }, initialDelaySeconds: 0, periodSeconds: 2, timeoutSeconds: 3, failureThreshold: 30 })
+  t.match(c['livenessProbe'], { httpGet: { path: '/healthz', port: 'admin' } })
+  t.match(c['readinessProbe'], { httpGet: { path: '/readyz', port: 'admin' } })
+  t.equal(get(container(render([{ startupProbe: { failureThreshold: 90 } }])), 'startupProbe.failureThreshold'), 90, 'a longer start-up budget')
+  t.notOk('startupProbe' in container(render([{ startupProbe: { enabled: false } }])), 'startupProbe.enabled: false')
+})
+
+t.test('helm test: a hook pod that asks /readyz on the admin port, not selected as a gateway pod', async t => {
+  const r = render([{ image: { repository: 'registry.example.com/sessiongate', tag: '1.10' } }])
+  const pods = r.find('Pod')
+  t.equal(pods.length, 1)
+  const pod = pods[0]!
+  t.equal((get(pod, 'metadata.annotations') as Obj)['helm.sh/hook'], 'test', 'helm.sh/hook: test')
+  t.equal(get(pod, 'spec.restartPolicy'), 'Never')
+  const tc = (get(pod, 'spec.containers') as Obj[])[0]!
+  t.equal(tc['image'], 'registry.example.com/sessiongate:1.10', 'the gateway image (node, no curl)')
+  t.same((tc['env'] as Obj[]), [{ name: 'READYZ_URL', value: 'http://portal-sessiongate:9090/readyz' }], 'the admin port through the Service')
+  t.match(get(tc, 'securityContext'), { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false })
+  // the Service, the PDB and the NetworkPolicy select gateway pods by these labels: the test pod must not match
+  const selector = get(r.one('Service'), 'spec.selector') as Obj
+  const labels = get(pod, 'metadata.labels') as Obj
+  t.notOk(Object.entries(selector).every(([k, v]) => labels[k] === v), 'the Service does not select the test pod')
+  t.same(render([{ tests: { enabled: false } }]).find('Pod'), [], 'tests.enabled: false')
+})
+
+t.test('helm test pod: its script exits 0 on 200 (also "degraded"), 1 on 503 and on no answer', async t => {
+  const { createServer } = await import('node:http')
+  const pod = render([]).find('Pod')[0]!
+  const command = (get(pod, 'spec.containers') as Obj[])[0]!['command'] as string[]
+  t.same(command.slice(0, 2), ['node', '-e'])
+  let status = 200
+  let body = '{"status":"ready","checks":{"shutdown":"ok","idp":"ok","store":"degraded"}}'
+  const server = createServer((req, res) => { res.writeHead(req.url === '/readyz' ? status : 404, { 'content-type': 'application/json' }).end(body) })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  const port = (server.address() as { port: number }).port
+  const { spawn } = await import('node:child_process')
+  const run = async (url: string): Promise<number | null> => {
+    return await new Promise(resolve => spawn(process.execPath, command.slice(1), { env: { READYZ_URL: url }, stdio: 'ignore' }).on('exit', code => resolve(code)))
+  }
+  t.equal(await run(`http://127.0.0.1:${port}/readyz`), 0, 'ready (store degraded under failMode open): passes')
+  status = 503
+  body = '{"status":"not ready","checks":{"shutdown":"ok","idp":"metadata not loaded","store":"ok"}}'
+  t.equal(await run(`http://127.0.0.1:${port}/readyz`), 1, 'not ready: fails')
+  server.close()
+  t.equal(await run(`http://127.0.0.1:${port}/readyz`), 1, 'nothing listening: fails')
+})
