@@ -955,6 +955,8 @@ export interface RenderOptions {
   /** API versions the cluster serves besides the built-in ones (helm template --api-versions). */
   apiVersions?: string[]
   kubeVersion?: string
+  /** Only render: do not parse the output as Kubernetes manifests (for testing template snippets). */
+  raw?: boolean
 }
 
 export interface Manifest { file: string, doc: Obj }
@@ -1056,7 +1058,7 @@ export function renderChart (chart: Chart, opts: RenderOptions = {}): Rendered {
   }
 
   const manifests: Manifest[] = []
-  for (const [file, text] of files) {
+  for (const [file, text] of opts.raw === true ? [] : files) {
     for (const doc of parseAllDocuments(text, { uniqueKeys: true })) {
       if (doc.errors.length > 0) throw new HelmError(`YAML parse error on ${file}: ${doc.errors.map(e => e.message).join('; ')}\n${text}`)
       const v = doc.toJS() as unknown
