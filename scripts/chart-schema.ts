@@ -128,8 +128,9 @@ export function chartSchema (): Json {
     }),
     podDisruptionBudget: Closed({
       enabled: Bool(),
-      minAvailable: Type.Unsafe({ anyOf: [json(IntOrPercent(true)), { type: 'null' }] }),
-      maxUnavailable: Type.Unsafe({ anyOf: [json(IntOrPercent(true)), { type: 'null' }] })
+      // optional: null in a values file removes a default (helm), leaving the other one
+      minAvailable: Opt(Type.Unsafe({ anyOf: [json(IntOrPercent(true)), { type: 'null' }] })),
+      maxUnavailable: Opt(Type.Unsafe({ anyOf: [json(IntOrPercent(true)), { type: 'null' }] }))
     }),
     metrics: Closed({
       serviceMonitor: Closed({

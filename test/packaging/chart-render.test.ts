@@ -99,6 +99,7 @@ t.test('defect: PDB maxUnavailable 0 was treated as unset', async t => {
   t.equal(pdb({ maxUnavailable: 1 })['maxUnavailable'], 1)
   t.equal(pdb({ maxUnavailable: '34%' })['maxUnavailable'], '34%')
   t.equal(pdb({ minAvailable: '50%' })['minAvailable'], '50%')
+  t.same(pdb({ minAvailable: null, maxUnavailable: 2 }), { maxUnavailable: 2, selector: { matchLabels: { 'app.kubernetes.io/name': 'sessiongate', 'app.kubernetes.io/instance': 'portal' } } }, 'minAvailable removed with null')
   t.match(render([{ podDisruptionBudget: { enabled: true, maxUnavailable: 0 } }]).notes, /maxUnavailable is 0.*drain/s, 'NOTES warn that node drains will wait')
 })
 
