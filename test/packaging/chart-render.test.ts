@@ -246,3 +246,17 @@ t.test('helm test pod: its script exits 0 on 200 (also "degraded"), 1 on 503 and
   server.close()
   t.equal(await run(`http://127.0.0.1:${port}/readyz`), 1, 'nothing listening: fails')
 })
+
+t.test('forward-auth: NOTES warn when the chart\'s Ingress or HTTPRoute would expose /auth/check', async t => {
+  const fa = { config: { forwardAuth: { enabled: true, allowedHosts: ['*.example.com'] } } }
+  const warning = /WARNING: config\.forwardAuth is enabled and the chart's (Ingress|HTTPRoute) routes \/auth\/check/
+  const parentRefs = [{ name: 'gw' }]
+  t.match(render([fa, { ingress: { enabled: true } }]).notes, warning, 'Ingress with the default path /')
+  t.match(render([fa, { httpRoute: { enabled: true, parentRefs } }]).notes, warning, 'HTTPRoute with the default match /')
+  t.match(render([fa, { ingress: { enabled: true, paths: [{ path: '/auth', pathType: 'Prefix' }] } }]).notes, warning, 'a prefix covering it')
+  t.match(render([fa, { ingress: { enabled: true, paths: [{ path: '/auth/check', pathType: 'Exact' }] } }]).notes, warning, 'the path itself')
+  const safe = [{ path: '/auth/login', pathType: 'Prefix' }, { path: '/auth/callback', pathType: 'Prefix' }, { path: '/auth/checkout', pathType: 'Prefix' }, { path: '/', pathType: 'Exact' }]
+  t.notMatch(render([fa, { ingress: { enabled: true, paths: safe } }]).notes, /WARNING: config\.forwardAuth/, 'only the sign-in paths: no warning')
+  t.notMatch(render([fa, { httpRoute: { enabled: true, parentRefs, matches: [{ path: { type: 'PathPrefix', value: '/auth/login' } }] } }]).notes, /WARNING: config\.forwardAuth/, 'HTTPRoute on the sign-in path only')
+  t.notMatch(render([{ ingress: { enabled: true } }]).notes, /WARNING: config\.forwardAuth/, 'forward-auth off: no warning')
+})

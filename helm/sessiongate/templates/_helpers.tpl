@@ -220,3 +220,40 @@ The host of config.publicUrl (the default Ingress host and HTTPRoute hostname).
 {{- end }}
 {{- $host }}
 {{- end }}
+
+{{/*
+"true" when config.forwardAuth.enabled and the chart's Ingress or HTTPRoute would route
+<authPrefix>/check from outside: the check trusts X-Original-* / X-Forwarded-* because only the
+controller may reach it.
+*/}}
+{{- define "sessiongate.exposesCheck" -}}
+{{- if dig "forwardAuth" "enabled" false .Values.config }}
+{{- $check := printf "%s/check" (.Values.config.authPrefix | default "/auth") }}
+{{- $exposed := false }}
+{{- if .Values.ingress.enabled }}
+{{- range .Values.ingress.paths }}
+{{- $p := .path | default "/" }}
+{{- if eq (.pathType | default "Prefix") "Exact" }}
+{{- if eq $p $check }}{{ $exposed = true }}{{ end }}
+{{- else if or (eq $p "/") (eq (trimSuffix "/" $p) $check) (hasPrefix (printf "%s/" (trimSuffix "/" $p)) $check) }}
+{{- $exposed = true }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.httpRoute.enabled }}
+{{- range .Values.httpRoute.matches | default (list (dict)) }}
+{{- $path := .path | default (dict) }}
+{{- $p := $path.value | default "/" }}
+{{- $type := $path.type | default "PathPrefix" }}
+{{- if eq $type "Exact" }}
+{{- if eq $p $check }}{{ $exposed = true }}{{ end }}
+{{- else if eq $type "PathPrefix" }}
+{{- if or (eq $p "/") (eq (trimSuffix "/" $p) $check) (hasPrefix (printf "%s/" (trimSuffix "/" $p)) $check) }}{{ $exposed = true }}{{ end }}
+{{- else }}
+{{- $exposed = true }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $exposed }}true{{ end }}
+{{- end }}
+{{- end }}
