@@ -3,7 +3,7 @@
  * gateway and the admin port. The only place that knows every part.
  */
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import type { Logger } from 'pino'
 import type { Config } from './config/types.js'
@@ -107,7 +107,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // Fastify's two info lines per request cost more than the gate itself; onResponse logs instead.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A slow client (headers or body trickling in) cannot hold a connection: Node answers 408 and closes.
     requestTimeout: config.timeouts.request * 1000,
     // Node checks the two timeouts above on this interval (default 30 s, far too coarse for them).
