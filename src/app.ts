@@ -25,6 +25,7 @@ import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createAuthorizer } from './http/authorization.js'
+import { IdpWarnings, metadataWarnings } from './oidc/warnings.js'
 import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
@@ -146,10 +147,14 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
     nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
     keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
+    idpWarnings: new IdpWarnings((w) => { logger.warn({ warning: w.code }, w.message) }),
     metrics,
     connections,
     accepting: true
   }
+  // Said once, as soon as the IdP's metadata is known (discovery may succeed only later: /readyz and
+  // the callback look again).
+  oidc.get().then((c) => { ctx.idpWarnings.add(metadataWarnings(c.metadata, config)) }, () => {})
   const gate = createGate(ctx)
 
   pub.decorateRequest('sgSession', null)

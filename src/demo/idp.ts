@@ -9,6 +9,8 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import type { ClientMetadata, Configuration, default as ProviderType } from 'oidc-provider'
 
 export interface IdpOptions {
+  /** Advertise and perform back-channel logout (default true); false plays an IdP without it. */
+  backchannelLogout?: boolean
   /** 0 picks a free port. */
   port?: number
   host?: string
@@ -96,7 +98,7 @@ export async function startIdp (opts: IdpOptions): Promise<RunningIdp> {
     findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ ...accountClaims(id), sub: id }) }),
     features: {
       devInteractions: { enabled: true },
-      backchannelLogout: { enabled: true },
+      backchannelLogout: { enabled: opts.backchannelLogout ?? true },
       rpInitiatedLogout: { enabled: true },
       revocation: { enabled: true },
       ...(resourceServers !== undefined

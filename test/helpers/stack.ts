@@ -32,6 +32,10 @@ export interface StackOptions {
   idpClients?: (gatewayUrl: string) => IdpOptions['clients']
   /** Host name in publicUrl (default 127.0.0.1); the test must resolve it to loopback itself. */
   publicHost?: string
+  /** Overrides of the gateway's client registration at the IdP (auth method, jwks...). */
+  gatewayClient?: Record<string, unknown>
+  /** Start the IdP without back-channel logout. */
+  noBackchannel?: boolean
 }
 
 export interface Stack {
@@ -59,6 +63,7 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
   const upstream = await startUpstream()
   const idp = await startIdp({
     hostname: '127.0.0.1',
+    ...(opts.noBackchannel === true ? { backchannelLogout: false } : {}),
     ...(opts.accessTokenTtl !== undefined ? { accessTokenTtl: opts.accessTokenTtl } : {}),
     ...(opts.resourceServers !== undefined ? { resourceServers: opts.resourceServers } : {}),
     clients: [...(opts.idpClients?.(url) ?? []), {
@@ -70,7 +75,8 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
       backchannel_logout_session_required: true,
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic'
+      token_endpoint_auth_method: 'client_secret_basic',
+      ...opts.gatewayClient
     }]
   })
   const routes = (opts.routes ?? [{ prefix: '/', upstream: '{upstream}', auth: 'required' }])
