@@ -9,7 +9,8 @@ import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { ClientOptions, WebSocket } from 'ws'
-import type { RouteConfig } from '../config/types.js'
+import { rootCertificates } from 'node:tls'
+import type { RouteConfig, TlsConfig } from '../config/types.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { ConnectionOwner } from './connections.js'
@@ -19,6 +20,22 @@ import { watchConnection } from './revocation.js'
 import type { BearerGuard } from './bearer.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/**
+ * TLS towards an https upstream. Always explicit: @fastify/reply-from's default undici options turn
+ * certificate verification off (`tls.rejectUnauthorized: false`), so without this an https upstream
+ * would be trusted whatever certificate it shows.
+ */
+export function upstreamTls (tls: TlsConfig | undefined): { rejectUnauthorized: boolean, ca?: Buffer[], cert?: Buffer, key?: Buffer, servername?: string } {
+  return {
+    rejectUnauthorized: tls?.insecureSkipVerify !== true,
+    // A private CA is trusted in addition to the public roots.
+    ...(tls?.ca !== undefined ? { ca: [...rootCertificates.map((c) => Buffer.from(c)), tls.ca] } : {}),
+    ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
+    ...(tls?.key !== undefined ? { key: tls.key } : {}),
+    ...(tls?.serverName !== undefined ? { servername: tls.serverName } : {})
+  }
+}
 
 /** The router's host constraint for a route `host` pattern: case-insensitive, any port. */
 function hostConstraint (pattern: string): RegExp {
@@ -57,8 +74,10 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
   for (const route of ctx.config.routes) {
     // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
     if (route.upstream === undefined) continue
+    const tls = upstreamTls(route.tls)
     await app.register(httpProxy, {
       upstream: route.upstream,
+      undici: { connect: tls },
       prefix: route.prefix,
       ...(route.host !== undefined ? { constraints: { host: hostConstraint(route.host) } } : {}),
       rewritePrefix: route.prefix,
@@ -79,6 +98,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
       },
       // http-proxy calls rewriteRequestHeaders(headers, request) for the upstream WebSocket; its types omit it
       wsClientOptions: {
+        ...tls,
         rewriteRequestHeaders: (_headers: Record<string, unknown>, request: FastifyRequest) => {
           const h = upstreamHeaders({}, request.sgSession ?? null, {
             forwardAccessToken: route.forwardAccessToken,
