@@ -1,6 +1,6 @@
 /**
  * The harness of the logout fault tests: a real redis-server, two gateway replicas (each with the near
- * cache, each behind its own fault proxy), signed-in devices with a WebSocket open on each replica, and
+ * cache; A, which handles the logouts, behind a fault proxy), signed-in devices with a WebSocket open on each replica, and
  * one driver that runs a logout path under a fault:
  *   (a) the answer is the documented failure, (b) the very same request, sent again once the fault is
  *   gone, succeeds, (c) then the revoked session is refused on both replicas, by its cookie and by its
@@ -19,40 +19,64 @@ import { startRedis, type RedisServer } from './redis-server.js'
 import { freePort } from './ports.js'
 import { startStack, type Stack } from './stack.js'
 import { acl, aclRestore, pause, startFaultProxy, type FaultProxy } from './fault-proxy.js'
+import type { RedisSentinel } from './redis-sentinel.js'
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 export interface Env {
   s: Stack
-  redis: RedisServer
-  /** Replica A (the stack's gateway, which handles the logout) and replica B, each with its proxy. */
-  a: { url: string, adminUrl: string, proxy: FaultProxy }
-  b: { url: string, adminUrl: string, proxy: FaultProxy, gateway: Gateway }
+  /** The standalone redis-server (absent on Sentinel). */
+  redis?: RedisServer
+  /** Replica A (the stack's gateway, which handles the logout; through a fault proxy on a standalone Redis) and replica B. */
+  a: { url: string, adminUrl: string, proxy?: FaultProxy }
+  b: { url: string, adminUrl: string, gateway: Gateway }
 }
 
-/** Redis, the IdP, the upstream and two replicas on the same Redis, each through its own fault proxy. */
+const quiet = (): ReturnType<typeof createLogger> => createLogger('warn', new Writable({ write (_c, _e, cb) { cb() } }))
+
+/** Starts the stack (replica A) and replica B with the same config but B's own `store.redis`. */
+async function twoReplicas (t: Test, config: Record<string, unknown>, storeA: Record<string, unknown>, redisB: (cfg: Stack['config']) => NonNullable<Stack['config']['store']['redis']>): Promise<{ s: Stack, b: Env['b'] }> {
+  const s = await startStack(t, { config: { ...config, store: storeA } })
+  const [port, adminPort] = [await freePort(), await freePort()]
+  const gb = await buildGateway({ ...s.config, store: { ...s.config.store, redis: redisB(s.config) } }, { logger: quiet(), processMetrics: false })
+  await gb.listen({ public: port, admin: adminPort })
+  t.teardown(() => gb.close())
+  return { s, b: { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, gateway: gb } }
+}
+
+/** Redis, the IdP, the upstream and two replicas on the same Redis: A through a fault proxy, B directly. */
 export async function startEnv (t: Test, config: Record<string, unknown> = {}): Promise<Env> {
   const redis = await startRedis()
   t.teardown(() => redis.stop())
   const pa = await startFaultProxy(redis.port)
-  const pb = await startFaultProxy(redis.port)
-  t.teardown(async () => { await Promise.all([pa.close(), pb.close()]) })
-  const store = (url: string): Record<string, unknown> => ({ kind: 'redis', nearCache: true, redis: { url, commandTimeout: '500ms' } })
-  const s = await startStack(t, { config: { ...config, store: store(pa.url) } })
-  const [port, adminPort] = [await freePort(), await freePort()]
-  const cfg = { ...s.config, store: { ...s.config.store, redis: { ...s.config.store.redis!, url: pb.url } } }
-  const sink = new Writable({ write (_c, _e, cb) { cb() } })
-  const gb = await buildGateway(cfg, { logger: createLogger('warn', sink), processMetrics: false })
-  await gb.listen({ public: port, admin: adminPort })
-  t.teardown(() => gb.close())
-  const env: Env = {
-    s,
-    redis,
-    a: { url: s.url, adminUrl: s.adminUrl, proxy: pa },
-    b: { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, proxy: pb, gateway: gb }
-  }
+  t.teardown(() => pa.close())
+  const { s, b } = await twoReplicas(t, config, { kind: 'redis', nearCache: true, redis: { url: pa.url, commandTimeout: '500ms' } },
+    (cfg) => ({ ...cfg.store.redis!, url: redis.url }))
+  const env: Env = { s, redis, a: { url: s.url, adminUrl: s.adminUrl, proxy: pa }, b }
   await ready(env)
   return env
+}
+
+/** Like startEnv, on a Sentinel-managed master (both replicas through the sentinels, no proxy). */
+export async function startSentinelEnv (t: Test, sentinel: RedisSentinel, config: Record<string, unknown> = {}): Promise<Env & { sentinel: RedisSentinel }> {
+  const nodes = sentinel.sentinels.map((n) => `${n.host}:${n.port}`)
+  const { s, b } = await twoReplicas(t, config, { kind: 'redis', nearCache: true, redis: { sentinel: { name: sentinel.name, nodes }, commandTimeout: '500ms' } },
+    (cfg) => cfg.store.redis!)
+  const env = { s, a: { url: s.url, adminUrl: s.adminUrl }, b, sentinel }
+  await ready(env)
+  return env
+}
+
+/** Replica A's fault proxy (standalone Redis only). */
+export function proxyA (env: Env): FaultProxy {
+  if (env.a.proxy === undefined) throw new Error('replica A has no fault proxy here')
+  return env.a.proxy
+}
+
+/** The standalone redis-server's port. */
+function redisPort (env: Env): number {
+  if (env.redis === undefined) throw new Error('no standalone redis-server here')
+  return redisPort(env)
 }
 
 /** Waits until both replicas answer /readyz 200 (store reachable and subscribed). */
@@ -159,36 +183,36 @@ export interface Fault {
 export const FAULTS: Record<'unreachable' | 'stall' | 'sigstop' | 'noScripting' | 'noPublish' | 'noDel', Fault> = {
   unreachable: {
     name: 'Redis unreachable from replica A (connections dropped, new ones refused)',
-    inject: async (env) => { env.a.proxy.refuse(true); env.a.proxy.dropAll() },
-    clear: async (env) => { env.a.proxy.refuse(false) }
+    inject: async (env) => { proxyA(env).refuse(true); proxyA(env).dropAll() },
+    clear: async (env) => { proxyA(env).refuse(false) }
   },
   stall: {
     name: 'network stall on replica A (commands delivered late, after the timeout)',
-    inject: async (env) => { env.a.proxy.stall() },
-    clear: async (env) => { env.a.proxy.resume() }
+    inject: async (env) => { proxyA(env).stall() },
+    clear: async (env) => { proxyA(env).resume() }
   },
   sigstop: (() => {
     let resume: (() => void) | undefined
     return {
       name: 'redis-server SIGSTOP, then SIGCONT',
-      inject: async (env: Env) => { resume = await pause(env.redis.port) },
+      inject: async (env: Env) => { resume = await pause(redisPort(env)) },
       clear: async () => { resume?.() }
     }
   })(),
   noScripting: {
     name: 'ACL takes scripting away (-@scripting)',
-    inject: async (env) => { await acl(env.redis.port, '-@scripting') },
-    clear: async (env) => { await aclRestore(env.redis.port) }
+    inject: async (env) => { await acl(redisPort(env), '-@scripting') },
+    clear: async (env) => { await aclRestore(redisPort(env)) }
   },
   noPublish: {
     name: 'ACL takes PUBLISH away',
-    inject: async (env) => { await acl(env.redis.port, '-publish') },
-    clear: async (env) => { await aclRestore(env.redis.port) }
+    inject: async (env) => { await acl(redisPort(env), '-publish') },
+    clear: async (env) => { await aclRestore(redisPort(env)) }
   },
   noDel: {
     name: 'ACL takes DEL away (it fails inside the revocation script)',
-    inject: async (env) => { await acl(env.redis.port, '-del') },
-    clear: async (env) => { await aclRestore(env.redis.port) }
+    inject: async (env) => { await acl(redisPort(env), '-del') },
+    clear: async (env) => { await aclRestore(redisPort(env)) }
   }
 }
 
@@ -225,20 +249,20 @@ export async function faultRun (t: Test, env: Env, path: LogoutPath, fault: Faul
   const run = await path.setup(env)
   await warm(env, run.victim)
   await fault.inject(env)
-  env.a.proxy.record()
+  env.a.proxy?.record()
   let first: Answer
   try {
     first = await run.send()
   } finally {
     await fault.clear(env)
   }
-  const during = env.a.proxy.seen.join(' ')
+  const during = env.a.proxy?.seen.join(' ') ?? ''
   await ready(env)
   run.failed(t, first)
-  env.a.proxy.record()
+  env.a.proxy?.record()
   const second = await run.send()
   const at = Date.now()
-  t.comment(`replica A's store commands: first attempt ${during || '(none)'}; retry ${env.a.proxy.seen.join(' ') || '(none)'}`)
+  if (env.a.proxy !== undefined) t.comment(`replica A's store commands: first attempt ${during || '(none)'}; retry ${env.a.proxy.seen.join(' ') || '(none)'}`)
   run.succeeded(t, second)
   await assertRevoked(t, env, run, at)
 }
@@ -254,9 +278,9 @@ export async function sweep (t: Test, env: Env, path: LogoutPath): Promise<void>
   for (const round of ['no fault', 'no fault, scripts loaded']) {
     const base = await path.setup(env)
     await warm(env, base.victim)
-    env.a.proxy.record()
+    proxyA(env).record()
     const answer = await base.send()
-    steps = [...env.a.proxy.seen]
+    steps = [...proxyA(env).seen]
     const at = Date.now()
     await t.test(`${path.name}: ${round} (store commands: ${steps.join(' ')})`, async (t) => {
       base.succeeded(t, answer)
@@ -265,11 +289,11 @@ export async function sweep (t: Test, env: Env, path: LogoutPath): Promise<void>
   }
   const drop = (n: number, when: 'request' | 'reply'): Fault => ({
     name: when === 'request' ? `connection dropped before #${n} ${steps[n - 1]} runs` : `#${n} ${steps[n - 1]} runs, its reply is lost (connection dropped)`,
-    inject: async (env) => { env.a.proxy.dropAt(n, when) },
+    inject: async (env) => { proxyA(env).dropAt(n, when) },
     clear: async (env) => {
-      const hit = env.a.proxy.fired()
-      env.a.proxy.disarm()
-      if (hit !== steps[n - 1]) throw new Error(`the drop hit ${hit ?? 'nothing'}, expected ${steps[n - 1]} (the path's commands changed: ${env.a.proxy.seen.join(' ')})`)
+      const hit = proxyA(env).fired()
+      proxyA(env).disarm()
+      if (hit !== steps[n - 1]) throw new Error(`the drop hit ${hit ?? 'nothing'}, expected ${steps[n - 1]} (the path's commands changed: ${proxyA(env).seen.join(' ')})`)
     }
   })
   const faults = [drop(1, 'request'), ...steps.map((_s, i) => drop(i + 1, 'reply'))]
