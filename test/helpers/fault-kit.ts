@@ -20,6 +20,7 @@ import { freePort } from './ports.js'
 import { startStack, type Stack } from './stack.js'
 import { acl, aclRestore, pause, startFaultProxy, type FaultProxy } from './fault-proxy.js'
 import type { RedisSentinel } from './redis-sentinel.js'
+import { knownDefect, type Phase } from './fault-known.js'
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -76,7 +77,7 @@ export function proxyA (env: Env): FaultProxy {
 /** The standalone redis-server's port. */
 function redisPort (env: Env): number {
   if (env.redis === undefined) throw new Error('no standalone redis-server here')
-  return redisPort(env)
+  return env.redis.port
 }
 
 /** Waits until both replicas answer /readyz 200 (store reachable and subscribed). */
@@ -175,6 +176,8 @@ export interface LogoutPath {
 
 /** A fault: `inject` before the first attempt, `clear` after it (then both replicas are waited for). */
 export interface Fault {
+  /** Stable short key (known-defect table): a FAULTS key, or `reply:<CMD>` / `request:<CMD>` in a sweep. */
+  key: string
   name: string
   inject: (env: Env) => Promise<void>
   clear: (env: Env) => Promise<void>
@@ -182,11 +185,13 @@ export interface Fault {
 
 export const FAULTS: Record<'unreachable' | 'stall' | 'sigstop' | 'noScripting' | 'noPublish' | 'noDel', Fault> = {
   unreachable: {
+    key: 'unreachable',
     name: 'Redis unreachable from replica A (connections dropped, new ones refused)',
     inject: async (env) => { proxyA(env).refuse(true); proxyA(env).dropAll() },
     clear: async (env) => { proxyA(env).refuse(false) }
   },
   stall: {
+    key: 'stall',
     name: 'network stall on replica A (commands delivered late, after the timeout)',
     inject: async (env) => { proxyA(env).stall() },
     clear: async (env) => { proxyA(env).resume() }
@@ -194,27 +199,34 @@ export const FAULTS: Record<'unreachable' | 'stall' | 'sigstop' | 'noScripting' 
   sigstop: (() => {
     let resume: (() => void) | undefined
     return {
+      key: 'sigstop',
       name: 'redis-server SIGSTOP, then SIGCONT',
       inject: async (env: Env) => { resume = await pause(redisPort(env)) },
       clear: async () => { resume?.() }
     }
   })(),
   noScripting: {
+    key: 'noScripting',
     name: 'ACL takes scripting away (-@scripting)',
     inject: async (env) => { await acl(redisPort(env), '-@scripting') },
     clear: async (env) => { await aclRestore(redisPort(env)) }
   },
   noPublish: {
+    key: 'noPublish',
     name: 'ACL takes PUBLISH away',
     inject: async (env) => { await acl(redisPort(env), '-publish') },
     clear: async (env) => { await aclRestore(redisPort(env)) }
   },
   noDel: {
+    key: 'noDel',
     name: 'ACL takes DEL away (it fails inside the revocation script)',
     inject: async (env) => { await acl(redisPort(env), '-del') },
     clear: async (env) => { await aclRestore(redisPort(env)) }
   }
 }
+
+/** Every standalone fault, in the order the matrices run them. */
+export const ALL_FAULTS: Fault[] = [FAULTS.unreachable, FAULTS.stall, FAULTS.sigstop, FAULTS.noScripting, FAULTS.noPublish, FAULTS.noDel]
 
 /** Fills both replicas' near caches with the victim's live verdict, as traffic would. */
 async function warm (env: Env, d: Device): Promise<void> {
@@ -258,13 +270,28 @@ export async function faultRun (t: Test, env: Env, path: LogoutPath, fault: Faul
   }
   const during = env.a.proxy?.seen.join(' ') ?? ''
   await ready(env)
-  run.failed(t, first)
   env.a.proxy?.record()
   const second = await run.send()
   const at = Date.now()
   if (env.a.proxy !== undefined) t.comment(`replica A's store commands: first attempt ${during || '(none)'}; retry ${env.a.proxy.seen.join(' ') || '(none)'}`)
-  run.succeeded(t, second)
-  await assertRevoked(t, env, run, at)
+  // A defect someone else is fixing marks its phase TODO (see fault-known.ts): still run, still reported.
+  const opts = (phase: Phase): { todo?: string } => {
+    const why = knownDefect(path.name, fault.key, phase)
+    return why === undefined ? {} : { todo: why }
+  }
+  await t.test('(a) the answer is the documented failure', opts('a'), async (t) => { run.failed(t, first) })
+  await t.test('(b) the very same request again succeeds', opts('b'), async (t) => { run.succeeded(t, second) })
+  await t.test('(c) no revoked session is live on either replica', opts('c'), async (t) => { await assertRevoked(t, env, run, at) })
+}
+
+/** Each path: the step sweep, then each fault, one faultRun each. */
+export async function faultMatrix (t: Test, env: Env, paths: LogoutPath[], faults: Fault[]): Promise<void> {
+  for (const path of paths) {
+    await t.test(path.name, async (t) => {
+      await sweep(t, env, path)
+      for (const f of faults) await t.test(`${path.name}: ${f.name}`, async (t) => { await faultRun(t, env, path, f) })
+    })
+  }
 }
 
 /**
@@ -287,7 +314,13 @@ export async function sweep (t: Test, env: Env, path: LogoutPath): Promise<void>
       await assertRevoked(t, env, base, at)
     })
   }
+  // `reply:DEL`; a command's second occurrence in the path is `reply:EVALSHA#2`.
+  const keyOf = (n: number, when: string): string => {
+    const nth = steps.slice(0, n).filter((c) => c === steps[n - 1]).length
+    return `${when}:${steps[n - 1]}${nth > 1 ? `#${nth}` : ''}`
+  }
   const drop = (n: number, when: 'request' | 'reply'): Fault => ({
+    key: keyOf(n, when),
     name: when === 'request' ? `connection dropped before #${n} ${steps[n - 1]} runs` : `#${n} ${steps[n - 1]} runs, its reply is lost (connection dropped)`,
     inject: async (env) => { proxyA(env).dropAt(n, when) },
     clear: async (env) => {

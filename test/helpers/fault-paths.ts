@@ -57,6 +57,19 @@ export const frontchannel: LogoutPath = {
   }
 }
 
+export const frontchannelCookie: LogoutPath = {
+  name: 'front-channel (no parameters: the session cookie)',
+  setup: async (env) => {
+    const victim = await signIn(env, user('fck'))
+    return {
+      victim,
+      send: async () => await call(`${env.a.url}/auth/frontchannel-logout`, { headers: { cookie: victim.cookie } }),
+      failed: storeUnavailable,
+      succeeded: (t, a) => { t.equal(a.status, 200, `the same request again succeeds (got ${a.status})`) }
+    }
+  }
+}
+
 // --- the help desk ---
 
 const del = async (env: Env, path: string): Promise<Answer> =>

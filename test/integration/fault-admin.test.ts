@@ -5,15 +5,9 @@
  * refused on both replicas, by cookie and by device credential, with their WebSockets closed.
  */
 import t from 'tap'
-import { FAULTS, faultRun, startEnv, sweep } from '../helpers/fault-kit.js'
+import { ALL_FAULTS, faultMatrix, startEnv } from '../helpers/fault-kit.js'
 import { adminSession, adminUser } from '../helpers/fault-paths.js'
 
 const env = await startEnv(t)
-const faults = [FAULTS.unreachable, FAULTS.stall, FAULTS.sigstop, FAULTS.noScripting, FAULTS.noPublish, FAULTS.noDel]
 
-for (const path of [adminUser, adminSession]) {
-  await t.test(path.name, async (t) => {
-    await sweep(t, env, path)
-    for (const f of faults) await t.test(`${path.name}: ${f.name}`, async (t) => { await faultRun(t, env, path, f) })
-  })
-}
+await faultMatrix(t, env, [adminUser, adminSession], ALL_FAULTS)

@@ -6,13 +6,9 @@
  * its current credential and its WebSockets.
  */
 import t from 'tap'
-import { FAULTS, faultRun, startEnv, sweep } from '../helpers/fault-kit.js'
+import { ALL_FAULTS, faultMatrix, startEnv } from '../helpers/fault-kit.js'
 import { REUSE_CONFIG, reuseDetection } from '../helpers/fault-paths.js'
 
 const env = await startEnv(t, REUSE_CONFIG)
-const faults = [FAULTS.unreachable, FAULTS.stall, FAULTS.sigstop, FAULTS.noScripting, FAULTS.noPublish, FAULTS.noDel]
 
-await t.test(reuseDetection.name, async (t) => {
-  await sweep(t, env, reuseDetection)
-  for (const f of faults) await t.test(`${reuseDetection.name}: ${f.name}`, async (t) => { await faultRun(t, env, reuseDetection, f) })
-})
+await faultMatrix(t, env, [reuseDetection], ALL_FAULTS)

@@ -7,15 +7,9 @@
  * credential, with its WebSockets closed, while the device that signed it out stays signed in.
  */
 import t from 'tap'
-import { FAULTS, faultRun, startEnv, sweep } from '../helpers/fault-kit.js'
+import { ALL_FAULTS, faultMatrix, startEnv } from '../helpers/fault-kit.js'
 import { devicesOther, devicesThis, rpLogout, sessionsApi } from '../helpers/fault-paths.js'
 
 const env = await startEnv(t)
-const faults = [FAULTS.unreachable, FAULTS.stall, FAULTS.sigstop, FAULTS.noScripting, FAULTS.noPublish, FAULTS.noDel]
 
-for (const path of [rpLogout, devicesOther, devicesThis, sessionsApi]) {
-  await t.test(path.name, async (t) => {
-    await sweep(t, env, path)
-    for (const f of faults) await t.test(`${path.name}: ${f.name}`, async (t) => { await faultRun(t, env, path, f) })
-  })
-}
+await faultMatrix(t, env, [rpLogout, devicesOther, devicesThis, sessionsApi], ALL_FAULTS)

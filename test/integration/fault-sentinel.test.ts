@@ -21,6 +21,7 @@ const failover = (): Fault => {
   let resume: (() => void) | undefined
   let before = 0
   return {
+    key: 'failover',
     name: 'the master stops and the sentinel fails over',
     inject: async () => {
       const m = await sentinel.master()
