@@ -2,10 +2,9 @@
  * Every logout and revocation path, as the fault tests drive it (see fault-kit.ts): how to sign in the
  * session it ends, the very same request it sends each time, and its documented failure and success.
  */
-import type { Test } from 'tap'
 import { Browser, login } from './browser.js'
 import { logoutToken, postLogout } from './logout-token.js'
-import { call, deviceOf, signIn, sleep, storeUnavailable, user, type Answer, type Device, type Env, type LogoutPath } from './fault-kit.js'
+import { call, deviceOf, signIn, sleep, storeUnavailable, user, type Answer, type Check, type Device, type Env, type LogoutPath } from './fault-kit.js'
 
 // --- the IdP's channels ---
 
@@ -15,12 +14,12 @@ async function post (env: Env, token: string): Promise<Answer> {
 }
 
 /** Back-channel failure: 400 temporarily_unavailable (CONTRACT section 4), so the IdP retries. */
-function temporarilyUnavailable (t: Test, a: Answer): void {
+function temporarilyUnavailable (t: Check, a: Answer): void {
   t.equal(a.status, 400, `answered 400 (got ${a.status} ${a.body.slice(0, 160)})`)
   t.equal(JSON.parse(a.body || '{}').error, 'temporarily_unavailable', 'error temporarily_unavailable, so the IdP retries')
 }
 
-const accepted = (t: Test, a: Answer): void => { t.equal(a.status, 200, `the retry of the same token is accepted (got ${a.status} ${a.body.slice(0, 160)})`) }
+const accepted = (t: Check, a: Answer): void => { t.equal(a.status, 200, `the retry of the same token is accepted (got ${a.status} ${a.body.slice(0, 160)})`) }
 
 const sign = async (env: Env, claims: Record<string, unknown>): Promise<string> =>
   await logoutToken(env.s.idp.signingKey, env.s.idp.issuer, 'gateway', { claims })
@@ -75,7 +74,7 @@ export const frontchannelCookie: LogoutPath = {
 const del = async (env: Env, path: string): Promise<Answer> =>
   await call(`${env.a.adminUrl}${path}`, { method: 'DELETE', headers: { authorization: `Bearer ${env.s.adminToken}` } })
 
-const noContent = (t: Test, a: Answer): void => {
+const noContent = (t: Check, a: Answer): void => {
   t.equal(a.status, 204, `the same DELETE again answers 204 (got ${a.status} ${a.body.slice(0, 120)})`)
 }
 
