@@ -1,7 +1,7 @@
 /**
  * The harness of the logout fault tests: a real redis-server, two gateway replicas (each with the near
- * cache; A, which handles the logouts, behind a fault proxy), signed-in devices with a WebSocket open on each replica, and
- * one driver that runs a logout path under a fault:
+ * cache; A, which handles the logouts, behind a fault proxy), signed-in devices with a WebSocket open on
+ * each replica, and one driver that runs a logout path under a fault:
  *   (a) the answer is the documented failure, (b) the very same request, sent again once the fault is
  *   gone, succeeds, (c) then the revoked session is refused on both replicas, by its cookie and by its
  *   device credential, its WebSockets are closed within 1 s, and its device record is gone.
