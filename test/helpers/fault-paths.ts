@@ -21,6 +21,18 @@ function temporarilyUnavailable (t: Check, a: Answer): void {
 
 const accepted = (t: Check, a: Answer): void => { t.equal(a.status, 200, `the retry of the same token is accepted (got ${a.status} ${a.body.slice(0, 160)})`) }
 
+/**
+ * The jti is recorded once the logout is done (the last command). Its reply lost: the logout stands (200),
+ * and the same token again is a replay.
+ */
+const jtiRecorded = {
+  after: ['reply:SET'],
+  again: (t: Check, a: Answer): void => {
+    t.equal(a.status, 400, `the same token again is refused (got ${a.status} ${a.body.slice(0, 160)})`)
+    t.match(a.body, /replay/, 'as a replay')
+  }
+}
+
 const sign = async (env: Env, claims: Record<string, unknown>): Promise<string> =>
   await logoutToken(env.s.idp.signingKey, env.s.idp.issuer, 'gateway', { claims })
 
@@ -29,7 +41,7 @@ export const backchannelSid: LogoutPath = {
   setup: async (env) => {
     const victim = await signIn(env, user('bcsid'))
     const token = await sign(env, { sid: victim.idpSid, sub: victim.sub })
-    return { victim, send: async () => await post(env, token), failed: temporarilyUnavailable, succeeded: accepted }
+    return { victim, send: async () => await post(env, token), failed: temporarilyUnavailable, succeeded: accepted, done: jtiRecorded }
   }
 }
 
@@ -38,7 +50,7 @@ export const backchannelSub: LogoutPath = {
   setup: async (env) => {
     const victim = await signIn(env, user('bcsub'))
     const token = await sign(env, { sub: victim.sub })
-    return { victim, send: async () => await post(env, token), failed: temporarilyUnavailable, succeeded: accepted }
+    return { victim, send: async () => await post(env, token), failed: temporarilyUnavailable, succeeded: accepted, done: jtiRecorded }
   }
 }
 
@@ -62,7 +74,8 @@ export const frontchannelCookie: LogoutPath = {
     const victim = await signIn(env, user('fck'))
     return {
       victim,
-      send: async () => await call(`${env.a.url}/auth/frontchannel-logout`, { headers: { cookie: victim.cookie } }),
+      // Framed by the IdP's page (the parameterless form revokes nothing for a request from elsewhere).
+      send: async () => await call(`${env.a.url}/auth/frontchannel-logout`, { headers: { cookie: victim.cookie, referer: `${env.s.idp.issuer}/session/end` } }),
       failed: storeUnavailable,
       succeeded: (t, a) => { t.equal(a.status, 200, `the same request again succeeds (got ${a.status})`) }
     }
