@@ -35,8 +35,11 @@ export async function adminRoutes (app: FastifyInstance, { ctx, revoker }: Admin
     const checks: Record<string, string> = {}
     checks.shutdown = ctx.accepting ? 'ok' : 'shutting down'
     checks.idp = ctx.oidc.current() !== undefined ? 'ok' : 'metadata not loaded'
-    checks.store = await store.ping().then(() => 'ok', () => 'unreachable')
-    const ready = Object.values(checks).every((v) => v === 'ok')
+    // failMode open serves sessions on their cookie alone while the store is out: taking every pod out of
+    // the Service then would turn a partial outage into a total one, so the store check only degrades.
+    const failOpen = ctx.config.store.failMode === 'open'
+    checks.store = await store.ping().then(() => 'ok', () => failOpen ? 'degraded' : 'unreachable')
+    const ready = Object.entries(checks).every(([name, v]) => v === 'ok' || (name === 'store' && v === 'degraded'))
     return await reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not ready', checks })
   })
 

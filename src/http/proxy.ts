@@ -16,6 +16,7 @@ import type { ConnectionOwner } from './connections.js'
 import { createIdentityHeaders } from './identity-headers.js'
 import type { Authorizer } from './authorization.js'
 import { watchConnection } from './revocation.js'
+import type { BearerGuard } from './bearer.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
@@ -26,10 +27,10 @@ function hostConstraint (pattern: string): RegExp {
   return new RegExp(`^${body}${pattern.includes(':') ? '' : '(:\\d+)?'}$`, 'i')
 }
 
-export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer }
+export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer, bearer?: BearerGuard }
 
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
-export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer }: ProxyOptions): Promise<void> {
+export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer, bearer }: ProxyOptions): Promise<void> {
   const upstreamHeaders = createIdentityHeaders(ctx.config.identity)
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
   const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
@@ -110,6 +111,11 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
     if (upgrade && request.headers.origin !== undefined && !origins.has(request.headers.origin)) {
       request.log.info({ origin: request.headers.origin }, 'WebSocket upgrade from a foreign origin refused')
       await reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden', error_description: 'origin not allowed' })
+      return
+    }
+    // Bearer routes (http/bearer.ts): the token alone judges; no cookie is read, so CSRF does not apply.
+    if (route.bearer && bearer !== undefined && request.headers.authorization !== undefined) {
+      await bearer.guard(route, request, reply)
       return
     }
     if (route.csrf && UNSAFE.has(request.method) && request.headers['x-csrf'] !== '1') {

@@ -11,7 +11,7 @@ import { parseConfig } from '../../src/config/loader.js'
 import type { Config } from '../../src/config/types.js'
 import { buildGateway, type Gateway, type GatewayDeps } from '../../src/app.js'
 import { createLogger } from '../../src/log.js'
-import { startIdp, type RunningIdp } from '../../src/demo/idp.js'
+import { startIdp, type IdpOptions, type RunningIdp } from '../../src/demo/idp.js'
 import { freePort } from './ports.js'
 import { startUpstream, type Upstream } from './upstream.js'
 
@@ -24,6 +24,12 @@ export interface StackOptions {
   redisUrl?: string
   deps?: Partial<GatewayDeps>
   accessTokenTtl?: number
+  /** Extra raw `oidc` keys merged into the default oidc block (e.g. `audience`). */
+  oidc?: Record<string, unknown>
+  /** JWT access tokens for these API audiences (IdpOptions.resourceServers). */
+  resourceServers?: IdpOptions['resourceServers']
+  /** More IdP clients, given the gateway's URL. */
+  idpClients?: (gatewayUrl: string) => IdpOptions['clients']
   /** Host name in publicUrl (default 127.0.0.1); the test must resolve it to loopback itself. */
   publicHost?: string
 }
@@ -54,7 +60,8 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
   const idp = await startIdp({
     hostname: '127.0.0.1',
     ...(opts.accessTokenTtl !== undefined ? { accessTokenTtl: opts.accessTokenTtl } : {}),
-    clients: [{
+    ...(opts.resourceServers !== undefined ? { resourceServers: opts.resourceServers } : {}),
+    clients: [...(opts.idpClients?.(url) ?? []), {
       client_id: 'gateway',
       client_secret: clientSecret,
       redirect_uris: [`${publicUrl}/auth/callback`],
@@ -73,7 +80,7 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
     listen: { host: '127.0.0.1', port: gwPort },
     admin: { listen: { host: '127.0.0.1', port: adminPort }, token: '${SG_ADMIN_TOKEN}' },
     logLevel: 'debug',
-    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: '${SG_CLIENT_SECRET}', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] },
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: '${SG_CLIENT_SECRET}', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], ...opts.oidc },
     session: { ttl: '5m', absoluteTtl: '12h', keys: ['${SG_SESSION_KEY}'] },
     store: opts.redisUrl !== undefined ? { kind: 'redis', redis: { url: opts.redisUrl } } : { kind: 'memory' },
     routes,
