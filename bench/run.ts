@@ -96,7 +96,7 @@ async function main (): Promise<void> {
     listen: { host: '127.0.0.1', port },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token: ADMIN_TOKEN },
     logLevel: 'warn',
-    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], ...o.oidc },
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], prompt: 'consent', ...o.oidc },
     session: { ttl: o.ttl ?? '5m', absoluteTtl: '12h', keys: [SESSION_KEY] },
     store: o.redisUrl !== undefined ? { kind: 'redis', nearCache: o.nearCache ?? false, redis: { url: o.redisUrl } } : { kind: 'memory' },
     routes: [{ prefix: '/', upstream: upstream.url, auth: 'required', ...o.route }]

@@ -604,7 +604,7 @@ async function main (): Promise<boolean> {
     listen: { host: '127.0.0.1', port },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token: ADMIN_TOKEN },
     logLevel: 'warn',
-    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] },
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], prompt: 'consent' },
     session: { ttl: `${SESSION_TTL_S}s`, absoluteTtl: '12h', keys: [SESSION_KEY] },
     rememberMe: { ttl: '30d', rotationGrace: '5s' },
     store: { kind: 'redis', nearCache: true, redis: { url: redis.url } },

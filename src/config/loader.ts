@@ -423,7 +423,7 @@ function oidcClient (raw: RawConfig['oidc'], scopes: string[], allowInsecureHttp
   }
   if (method === 'private_key_jwt' && raw.privateKey === undefined) throw new ConfigError('oidc.privateKey', 'required with tokenEndpointAuthMethod private_key_jwt (a PEM PKCS#8 key or a JWK)')
   if (raw.privateKey !== undefined && method !== 'private_key_jwt') throw new ConfigError('oidc.privateKey', 'used only with tokenEndpointAuthMethod: private_key_jwt')
-  if (raw.prompt !== undefined && !/^(none|login|consent|select_account|create)( (login|consent|select_account|create))*$/.test(raw.prompt)) {
+  if (raw.prompt !== undefined && raw.prompt !== '' && !/^(none|login|consent|select_account|create)( (login|consent|select_account|create))*$/.test(raw.prompt)) {
     throw new ConfigError('oidc.prompt', `must be one or more of none, login, consent, select_account, create (got ${JSON.stringify(raw.prompt)})`)
   }
   const out: Omit<Config['oidc'], 'audience' | 'accessTokenMaxAge'> = { issuer: raw.issuer, clientId: raw.clientId, scopes, allowInsecureHttp, tokenEndpointAuthMethod: method, par: raw.par ?? 'auto' }

@@ -86,7 +86,7 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
     listen: { host: '127.0.0.1', port: gwPort },
     admin: { listen: { host: '127.0.0.1', port: adminPort }, token: '${SG_ADMIN_TOKEN}' },
     logLevel: 'debug',
-    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: '${SG_CLIENT_SECRET}', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], ...opts.oidc },
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: '${SG_CLIENT_SECRET}', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], prompt: 'consent', ...opts.oidc },
     session: { ttl: '5m', absoluteTtl: '12h', keys: ['${SG_SESSION_KEY}'] },
     store: opts.redisUrl !== undefined ? { kind: 'redis', redis: { url: opts.redisUrl } } : { kind: 'memory' },
     routes,

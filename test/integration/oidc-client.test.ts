@@ -53,7 +53,7 @@ t.test('PAR when advertised; prompt only when configured', async (t) => {
   const direct = new URL((await fetch(`${s2.url}/auth/login`, { redirect: 'manual' })).headers.get('location')!)
   t.equal(direct.searchParams.get('prompt'), 'login', 'prompt as configured')
   t.equal(direct.searchParams.get('code_challenge_method'), 'S256', 'par: never sends the parameters directly')
-  const s3 = await startStack(t, { oidc: { par: 'never' } })
+  const s3 = await startStack(t, { oidc: { par: 'never', prompt: '' } })
   const none = new URL((await fetch(`${s3.url}/auth/login`, { redirect: 'manual' })).headers.get('location')!)
   t.equal(none.searchParams.get('prompt'), null, 'no prompt=consent forced for offline_access')
   t.match(none.searchParams.get('scope') ?? '', /offline_access/)
