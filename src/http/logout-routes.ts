@@ -12,7 +12,7 @@ import { safeEqual } from '../core/device.js'
 import { StoreUnavailableError } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import type { Revoker } from './revocation.js'
+import { sessionOfCookie, type Revoker } from './revocation.js'
 
 export interface LogoutRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
@@ -122,7 +122,9 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
         request.log.info({ secFetchSite: request.headers['sec-fetch-site'] }, 'front-channel logout without iss/sid from a foreign page: nothing revoked')
         return await reply.send('<!doctype html><title>signed out</title>')
       }
-      const s = await gate.resolve(request, reply)
+      // A refused cookie may be a revocation stored without its event (a failed first attempt): revoking
+      // again is harmless and announces it.
+      const s = await gate.resolve(request, reply) ?? sessionOfCookie(ctx, request)
       if (s !== null) {
         await revoker.session(s.sub, s.sid, 'frontchannel', request.log)
         ctx.jar.clearAll(request, reply)

@@ -132,8 +132,12 @@ const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READON
  */
 export function isUnavailable (err: unknown): boolean {
   if (!(err instanceof Error)) return false
-  return err.name !== 'ReplyError' || UNAVAILABLE_REPLY.test(err.message)
+  return err.name !== 'ReplyError' || UNAVAILABLE_REPLY.test(err.message) || NOT_PERMITTED.test(err.message)
 }
+
+// An ACL that refuses a command (also inside a script): the store cannot do the work, and says so as an
+// outage (503 store_unavailable, retryable once the ACL is fixed) rather than a 500.
+const NOT_PERMITTED = /^NOPERM\b|user executing the script can't run this command/
 
 /** Quits cleanly when connected, else just drops the socket (no offline queue to flush). */
 export async function quit (client: Client): Promise<void> {

@@ -264,9 +264,11 @@ export class RedisStore implements Store, SubscriptionSignals {
       gen = g
       return await REVOKE_SESSIONS.run(c, keys, [secondsToS(denyTtl), ...sids])
     })
-    await this.dropIndexes(sub, toTriples(reply))
     await this.replicated('revokeSessions', gen)
-    return await this.publish({ sub, sids: [...sids], at: Date.now() })
+    // Published before the indexes go: a retry after a failed publish must still find the sessions.
+    const event = await this.publish({ sub, sids: [...sids], at: Date.now() })
+    await this.dropIndexes(sub, toTriples(reply))
+    return event
   }
 
   async revokeUser (sub: string, denyTtl: number, tokenTtl = 0): Promise<RevocationEvent> {
@@ -281,9 +283,10 @@ export class RedisStore implements Store, SubscriptionSignals {
     if (!Array.isArray(reply)) throw new Error('store: unexpected revokeUser reply')
     const [version, revokedAt, ...rest] = reply as unknown[]
     const deleted = toTriples(rest)
-    await this.dropIndexes(sub, deleted)
     await this.replicated('revokeUser', gen)
-    return await this.publish({ sub, sids: deleted.map((d) => d.sid), version: toInt(version, 'ver'), revokedAt: toInt(revokedAt, 'revat'), at: Date.now() })
+    const event = await this.publish({ sub, sids: deleted.map((d) => d.sid), version: toInt(version, 'ver'), revokedAt: toInt(revokedAt, 'revat'), at: Date.now() })
+    await this.dropIndexes(sub, deleted)
+    return event
   }
 
   async logoutIdpSession (iss: string, idpSid: string, ttl: number): Promise<RevocationEvent> {
