@@ -27,8 +27,9 @@ export function runs (weight = 1): number {
 
 const replay = process.env['FUZZ_PROPERTY']
 
-function parameters (weight: number): fc.Parameters<unknown> {
-  const p: fc.Parameters<unknown> = { numRuns: runs(weight) }
+function parameters<Ts> (weight: number, examples: Ts[]): fc.Parameters<Ts> {
+  const p: fc.Parameters<Ts> = { numRuns: runs(weight) }
+  if (examples.length > 0) p.examples = examples
   const seed = process.env['FUZZ_SEED']
   const path = process.env['FUZZ_PATH']
   if (seed !== undefined && seed !== '') p.seed = envNumber('FUZZ_SEED', 0)
@@ -49,11 +50,11 @@ function report<Ts> (file: string, id: string, details: fc.RunDetails<Ts>): stri
 
 /**
  * Checks `property` as subtest `id` of `t`: one tap assertion that fails with fast-check's report
- * (counterexample, seed, path) and the command that replays it.
+ * (counterexample, seed, path) and the command that replays it. `examples` run first, every time.
  */
-export function property<Ts extends unknown[]> (t: Test, file: string, id: string, prop: fc.IRawProperty<Ts>, weight = 1): Promise<void> {
+export function property<Ts extends unknown[]> (t: Test, file: string, id: string, prop: fc.IRawProperty<Ts>, weight = 1, examples: Ts[] = []): Promise<void> {
   return t.test(id, { skip: replay !== undefined && replay !== '' && replay !== id ? `replaying ${replay}` : false }, async (t) => {
-    const details = await fc.check(prop, parameters(weight) as fc.Parameters<Ts>)
+    const details = await fc.check(prop, parameters(weight, examples))
     t.equal(details.failed, false, details.failed ? report(file, id, details) : `${id}: ${details.numRuns} runs, seed ${details.seed}`)
     t.ok(details.numRuns > 0 && !details.interrupted, `${id}: the runs happened`)
   }).then(() => undefined)
