@@ -24,8 +24,16 @@ import { adminRoutes } from './http/admin.js'
 import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
+import { createAuthorizer } from './http/authorization.js'
+import { forwardAuthRoutes } from './http/forward-auth.js'
+import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
+import { caseConflict, refuseTarget } from './http/request-target.js'
+
+/** Set by rewriteUrl on a raw request whose target is ambiguous; the first onRequest hook answers 400. */
+const kRefusedTarget = Symbol('sessiongate.refusedTarget')
+type RawWithRefusal = { [kRefusedTarget]?: string }
 
 export interface GatewayDeps {
   logger?: Logger
@@ -99,17 +107,37 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // Fastify's two info lines per request cost more than the gate itself; onResponse logs instead.
-    disableRequestLogging: true
+    disableRequestLogging: true,
+    // A slow client (headers or body trickling in) cannot hold a connection: Node answers 408 and closes.
+    requestTimeout: config.timeouts.request * 1000,
+    // Node checks the two timeouts above on this interval (default 30 s, far too coarse for them).
+    http: { headersTimeout: config.timeouts.headers * 1000, connectionsCheckingInterval: Math.min(1000, config.timeouts.headers * 500) }
   }
-  const pub = Fastify(common)
+  const prefixes = config.routes.map((r) => r.prefix)
+  const pub = Fastify({
+    ...common,
+    // Before routing (also for WebSocket upgrades): the path that picks the route is the path forwarded.
+    rewriteUrl (req) {
+      const url = req.url ?? '/'
+      const refusal = refuseTarget(url) ?? (caseConflict(url.split('?', 1)[0]!, prefixes) !== undefined ? 'case_conflict' : undefined)
+      if (refusal !== undefined) (req as RawWithRefusal)[kRefusedTarget] = refusal
+      return url
+    }
+  })
   const admin = Fastify(common)
+  pub.addHook('onRequest', (request, reply, done) => {
+    const refusal = (request.raw as RawWithRefusal)[kRefusedTarget]
+    if (refusal === undefined) { done(); return }
+    request.log.info({ refusal }, 'ambiguous request target refused')
+    reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: `ambiguous request target (${refusal})` })
+  })
 
   const ctx: GatewayContext = {
     config,
     store,
     oidc,
     ring: new KeyRing(config.session.keys),
-    jar: new CookieJar(config.publicUrl),
+    jar: new CookieJar(config.publicUrl, config.session.cookieDomain),
     log: pub.log,
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
     nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
@@ -147,7 +175,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
-  await pub.register(proxyRoutes, { ctx, gate })
+  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
+  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
+  await pub.register(proxyRoutes, { ctx, gate, authorizer })
   await admin.register(adminRoutes, { ctx, revoker })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.
@@ -156,6 +186,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     const closed = connections.closeFor(event)
     if (closed > 0) logger.info({ sub: event.sub, connections: closed }, 'closed connections of revoked sessions')
   })
+  // Events published while the store was not subscribed never reach that listener: re-check after each resubscribe.
+  const stopReconciling = reconcileOnResubscribe(store, connections, logger)
 
   return {
     public: pub,
@@ -169,6 +201,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     async close (opts = {}) {
       ctx.accepting = false
       unsubscribe()
+      stopReconciling()
       connections.closeAll('shutdown')
       const drained = Promise.all([pub.close(), admin.close()])
       let timer: NodeJS.Timeout | undefined

@@ -7,8 +7,9 @@ import { randomBytes } from 'node:crypto'
 import { parseDocument, visit, type Document } from 'yaml'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDuration, parseDurationMs } from './duration.js'
-import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute } from './schema.js'
-import type { Config, ListenConfig, RedisConfig, RedisNode, RouteConfig } from './types.js'
+import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute, type RawRule } from './schema.js'
+import type { AuthzRule, Config, ListenConfig, RedisConfig, RedisNode, RouteConfig } from './types.js'
+import { HOST_PATTERN } from '../core/hosts.js'
 
 type Env = Readonly<Record<string, string | undefined>>
 type Path = ReadonlyArray<string | number>
@@ -167,6 +168,7 @@ function schemaError (e: ErrorObject, root: unknown): ConfigError {
       return new ConfigError(at, `must be one of ${(p['allowedValues'] as unknown[]).join(', ')} (got ${JSON.stringify(e.data)})`)
     case 'minItems':
     case 'minLength':
+    case 'minProperties':
       if (p['limit'] === 1) return new ConfigError(at, 'must not be empty')
   }
   return new ConfigError(at, e.message ?? 'is invalid')
@@ -233,18 +235,70 @@ function sessionKey (value: string, key: string): Buffer {
   return buf
 }
 
-function route (r: RawRoute, i: number): RouteConfig {
+function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forwardAuth: boolean): RouteConfig {
   const key = (k: string): string => formatPath(['routes', i, k])
   if (!r.prefix.startsWith('/')) throw new ConfigError(key('prefix'), 'must start with "/"')
   noQueryOrFragment(r.prefix, key('prefix'))
-  url(r.upstream, key('upstream'), HTTP, HTTP_LABEL)
+  if (r.upstream !== undefined) url(r.upstream, key('upstream'), HTTP, HTTP_LABEL)
+  else if (!forwardAuth) throw new ConfigError(key('upstream'), 'required key is missing (only forward-auth routes, with forwardAuth.enabled, may omit it)')
+  if (r.host !== undefined && !HOST_PATTERN.test(r.host)) throw new ConfigError(key('host'), `must be a host name such as app.example.com or *.example.com (got ${JSON.stringify(r.host)})`)
+  const auth = r.auth ?? DEFAULTS.route.auth
+  const own = r.authorize === undefined ? undefined : rules(r.authorize, ['routes', i, 'authorize'])
+  if (own !== undefined && auth === 'none') throw new ConfigError(key('authorize'), 'needs auth: required or optional (an auth: none route never looks at the session)')
+  const authorize = auth === 'none' ? undefined : own ?? global
   return {
     prefix: r.prefix,
-    upstream: r.upstream,
-    auth: r.auth ?? DEFAULTS.route.auth,
+    ...(r.host !== undefined ? { host: r.host.toLowerCase() } : {}),
+    ...(r.upstream !== undefined ? { upstream: r.upstream } : {}),
+    auth,
     forwardAccessToken: r.forwardAccessToken ?? DEFAULTS.route.forwardAccessToken,
-    csrf: r.csrf ?? DEFAULTS.route.csrf
+    csrf: r.csrf ?? DEFAULTS.route.csrf,
+    ...(authorize !== undefined ? { authorize } : {})
   }
+}
+
+/** Normalises `authorize` rules: emails and domains lower-cased, claim values as strings. */
+function rules (raw: RawRule[], base: Path): AuthzRule[] {
+  return raw.map((r, i) => {
+    const out: AuthzRule = {}
+    if (r.subjects !== undefined) out.subjects = r.subjects
+    if (r.emails !== undefined) {
+      out.emails = r.emails.map((e, j) => {
+        if (!/^[^@\s]+@[^@\s]+$/.test(e)) throw new ConfigError(formatPath([...base, i, 'emails', j]), `must be an email address (got ${JSON.stringify(e)})`)
+        return e.toLowerCase()
+      })
+    }
+    if (r.emailDomains !== undefined) {
+      out.emailDomains = r.emailDomains.map((d, j) => {
+        if (!/^[A-Za-z0-9.-]+$/.test(d)) throw new ConfigError(formatPath([...base, i, 'emailDomains', j]), `must be a domain such as example.com, without @ (got ${JSON.stringify(d)})`)
+        return d.toLowerCase()
+      })
+    }
+    if (r.groups !== undefined) out.groups = r.groups
+    if (r.claims !== undefined) out.claims = Object.fromEntries(Object.entries(r.claims).map(([k, v]) => [k, v.map(String)]))
+    return out
+  })
+}
+
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** Headers a mapping may not set: the built-in identity headers, and what HTTP or the proxy owns. */
+const RESERVED_HEADERS = new Set([
+  'x-forwarded-user', 'x-forwarded-email', 'x-forwarded-preferred-username', 'x-forwarded-groups', 'x-forwarded-access-token',
+  'authorization', 'cookie', 'host', 'connection', 'content-length', 'content-type', 'transfer-encoding', 'upgrade', 'te',
+  'trailer', 'keep-alive', 'proxy-authorization', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded'
+])
+
+function identity (raw: RawConfig['identity']): Config['identity'] {
+  const headers: Record<string, string> = {}
+  for (const [name, path] of Object.entries(raw?.headers ?? {})) {
+    const key = formatPath(['identity', 'headers', name])
+    if (!TOKEN_RE.test(name)) throw new ConfigError(key, 'is not a valid header name (letters, digits and !#$%&\'*+.^_`|~- only)')
+    const lower = name.toLowerCase()
+    if (RESERVED_HEADERS.has(lower)) throw new ConfigError(key, 'is a header the gateway or HTTP itself sets; choose another name')
+    if (headers[lower] !== undefined) throw new ConfigError(key, 'is listed twice (header names are case-insensitive)')
+    headers[lower] = path
+  }
+  return { user: raw?.user ?? DEFAULTS.identity.user, groups: raw?.groups ?? DEFAULTS.identity.groups, headers }
 }
 
 const NODE_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/
@@ -306,14 +360,17 @@ function normalise (raw: RawConfig): Config {
   if (absoluteTtl < ttl) throw new ConfigError('session.absoluteTtl', `must be at least session.ttl (${ttl}s), got ${absoluteTtl}s`)
   const keys = raw.session.keys.map((k, i) => sessionKey(k, formatPath(['session', 'keys', i])))
 
-  const routes = raw.routes.map(route)
+  const globalRules = raw.authorize === undefined ? undefined : rules(raw.authorize, ['authorize'])
+  const forwardAuth = forwardAuthConfig(raw.forwardAuth)
+  const routes = raw.routes.map((r, i) => route(r, i, globalRules, forwardAuth.enabled))
   const seen = new Map<string, number>()
   routes.forEach((r, i) => {
-    const first = seen.get(r.prefix)
+    const id = `${r.host ?? ''} ${r.prefix}`
+    const first = seen.get(id)
     if (first !== undefined) {
-      throw new ConfigError(formatPath(['routes', i, 'prefix']), `duplicate prefix ${JSON.stringify(r.prefix)} (also routes[${first}].prefix)`)
+      throw new ConfigError(formatPath(['routes', i, 'prefix']), `duplicate prefix ${JSON.stringify(r.prefix)}${r.host !== undefined ? ` for host ${r.host}` : ''} (also routes[${first}].prefix)`)
     }
-    seen.set(r.prefix, i)
+    seen.set(id, i)
     // The gateway's own endpoints are never proxied: a route there would be unreachable or shadow them.
     const ap = authPrefix(raw.authPrefix ?? DEFAULTS.authPrefix)
     if (r.prefix === ap || r.prefix.startsWith(`${ap}/`)) {
@@ -337,7 +394,8 @@ function normalise (raw: RawConfig): Config {
     trustProxy: raw.trustProxy ?? DEFAULTS.trustProxy,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
     oidc,
-    session: { ttl, absoluteTtl, keys },
+    session: { ttl, absoluteTtl, keys, ...(raw.session.cookieDomain !== undefined ? { cookieDomain: cookieDomain(raw.session.cookieDomain, raw.publicUrl) } : {}) },
+    forwardAuth,
     rememberMe: {
       enabled: raw.rememberMe?.enabled ?? DEFAULTS.rememberMe.enabled,
       ttl: duration(raw.rememberMe?.ttl ?? DEFAULTS.rememberMe.ttl, 'rememberMe.ttl'),
@@ -346,8 +404,44 @@ function normalise (raw: RawConfig): Config {
       ask: raw.rememberMe?.ask ?? DEFAULTS.rememberMe.ask
     },
     store,
-    routes
+    routes,
+    identity: identity(raw.identity),
+    timeouts: timeouts(raw.timeouts),
+    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) }
   }
+}
+
+function forwardAuthConfig (raw: RawConfig['forwardAuth']): Config['forwardAuth'] {
+  const allowedHosts = (raw?.allowedHosts ?? []).map((h, i) => {
+    if (!HOST_PATTERN.test(h)) throw new ConfigError(formatPath(['forwardAuth', 'allowedHosts', i]), `must be a host name such as app.example.com or *.example.com (got ${JSON.stringify(h)})`)
+    return h.toLowerCase()
+  })
+  return { enabled: raw?.enabled ?? false, allowedHosts }
+}
+
+/** The cookie Domain: a parent of publicUrl's host (a browser refuses any other). */
+function cookieDomain (value: string, rawPublicUrl: string): string {
+  const d = value.toLowerCase().replace(/^\./, '')
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(d)) throw new ConfigError('session.cookieDomain', `must be a domain such as example.com (got ${JSON.stringify(value)})`)
+  let host = ''
+  try { host = new URL(rawPublicUrl).hostname } catch { /* publicUrl reports its own error */ }
+  if (host !== d && !host.endsWith(`.${d}`)) throw new ConfigError('session.cookieDomain', `must be publicUrl's host or a parent of it (${host})`)
+  return d
+}
+
+function timeouts (raw: RawConfig['timeouts']): Config['timeouts'] {
+  const headers = duration(raw?.headers ?? DEFAULTS.timeouts.headers, 'timeouts.headers')
+  const request = duration(raw?.request ?? DEFAULTS.timeouts.request, 'timeouts.request')
+  if (headers < 1) throw new ConfigError('timeouts.headers', 'must be at least 1s')
+  if (request < headers) throw new ConfigError('timeouts.request', `must be at least timeouts.headers (${headers}s), got ${request}s`)
+  return { headers, request }
+}
+
+/** An origin as browsers send it in `Origin`: scheme://host[:port], nothing else. */
+function origin (value: string, key: string): string {
+  const u = url(value, key, HTTP, HTTP_LABEL)
+  if (u.origin !== value.replace(/\/$/, '')) throw new ConfigError(key, `must be an origin such as https://app.example.com (got ${JSON.stringify(value)})`)
+  return u.origin
 }
 
 // ---------------------------------------------------------------- entry points

@@ -19,7 +19,9 @@ export const DEFAULTS = {
   rememberMe: { enabled: true, ttl: '30d', rotationGrace: '5s', checkIdp: false, ask: false },
   store: { kind: 'memory', failMode: 'closed', nearCache: false },
   redis: { keyPrefix: 'sg:', commandTimeout: '1s' },
-  route: { auth: 'required', forwardAccessToken: false, csrf: false }
+  route: { auth: 'required', forwardAccessToken: false, csrf: false },
+  timeouts: { headers: '10s', request: '60s' },
+  identity: { user: 'sub', groups: 'groups' }
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -58,12 +60,28 @@ export const RawRedisSchema = Closed({
   commandTimeout: Opt(Duration(DEFAULTS.redis.commandTimeout))
 })
 
+const NonEmptyList = Type.Array(NonEmpty, { minItems: 1 })
+const ClaimValue = Type.Union([Type.String(), Type.Number(), Type.Boolean()])
+
+/** One `authorize` rule: every field present must match; at least one field. */
+export const RawRuleSchema = Closed({
+  subjects: Opt(NonEmptyList),
+  emails: Opt(NonEmptyList),
+  emailDomains: Opt(NonEmptyList),
+  groups: Opt(NonEmptyList),
+  claims: Opt(Type.Record(Type.String({ minLength: 1 }), Type.Array(ClaimValue, { minItems: 1 }), { minProperties: 1 }))
+}, { minProperties: 1 })
+
+const Authorize = Type.Array(RawRuleSchema, { minItems: 1 })
+
 export const RawRouteSchema = Closed({
   prefix: NonEmpty,
-  upstream: NonEmpty,
+  host: Opt(NonEmpty),
+  upstream: Opt(NonEmpty),
   auth: Opt(Enum(['required', 'optional', 'none'] as const, DEFAULTS.route.auth)),
   forwardAccessToken: Opt(Type.Boolean({ default: DEFAULTS.route.forwardAccessToken })),
-  csrf: Opt(Type.Boolean({ default: DEFAULTS.route.csrf }))
+  csrf: Opt(Type.Boolean({ default: DEFAULTS.route.csrf })),
+  authorize: Opt(Authorize)
 })
 
 export const RawConfigSchema = Closed({
@@ -83,7 +101,8 @@ export const RawConfigSchema = Closed({
   session: Closed({
     ttl: Opt(Duration(DEFAULTS.sessionTtl)),
     absoluteTtl: Opt(Duration(DEFAULTS.absoluteTtl)),
-    keys: Type.Array(Type.String(), { minItems: 1 })
+    keys: Type.Array(Type.String(), { minItems: 1 }),
+    cookieDomain: Opt(NonEmpty)
   }),
   rememberMe: Opt(Closed({
     enabled: Opt(Type.Boolean({ default: DEFAULTS.rememberMe.enabled })),
@@ -98,9 +117,27 @@ export const RawConfigSchema = Closed({
     nearCache: Opt(Type.Boolean({ default: DEFAULTS.store.nearCache })),
     redis: Opt(RawRedisSchema)
   }, { default: {} })),
-  routes: Type.Array(RawRouteSchema, { minItems: 1 })
+  routes: Type.Array(RawRouteSchema, { minItems: 1 }),
+  authorize: Opt(Authorize),
+  forwardAuth: Opt(Closed({
+    enabled: Opt(Type.Boolean({ default: false })),
+    allowedHosts: Opt(Type.Array(NonEmpty, { default: [] }))
+  }, { default: {} })),
+  identity: Opt(Closed({
+    user: Opt(Type.String({ minLength: 1, default: DEFAULTS.identity.user })),
+    groups: Opt(Type.String({ minLength: 1, default: DEFAULTS.identity.groups })),
+    headers: Opt(Type.Record(Type.String({ minLength: 1 }), NonEmpty))
+  }, { default: {} })),
+  timeouts: Opt(Closed({
+    headers: Opt(Duration(DEFAULTS.timeouts.headers)),
+    request: Opt(Duration(DEFAULTS.timeouts.request))
+  }, { default: {} })),
+  websocket: Opt(Closed({
+    allowedOrigins: Opt(Type.Array(NonEmpty, { default: [] }))
+  }, { default: {} }))
 })
 
 export type RawConfig = Static<typeof RawConfigSchema>
 export type RawRedis = Static<typeof RawRedisSchema>
 export type RawRoute = Static<typeof RawRouteSchema>
+export type RawRule = Static<typeof RawRuleSchema>

@@ -11,14 +11,21 @@ export interface ListenConfig {
   port: number
 }
 
+export type { AuthzRule } from '../core/authorize.js'
+import type { AuthzRule } from '../core/authorize.js'
+
 export interface RouteConfig {
   /** Path prefix, starts with '/'; longest prefix wins. */
   prefix: string
-  /** Absolute http(s) URL of the upstream. */
-  upstream: string
+  /** Host pattern (`app.example.com`, `*.example.com`): the route applies to requests for that host only. */
+  host?: string
+  /** Absolute http(s) URL of the upstream; absent on routes that serve forward-auth only. */
+  upstream?: string
   auth: AuthMode
   forwardAccessToken: boolean
   csrf: boolean
+  /** The route's own rules, else the global ones; undefined: every signed-in user passes. */
+  authorize?: AuthzRule[]
 }
 
 export interface RedisNode {
@@ -61,6 +68,8 @@ export interface Config {
     absoluteTtl: number
     /** 32-byte keys; the first one encrypts, all decrypt. */
     keys: Buffer[]
+    /** Domain attribute of the cookies (one session across subdomains); names become `__Secure-`. */
+    cookieDomain?: string
   }
   rememberMe: {
     enabled: boolean
@@ -81,4 +90,30 @@ export interface Config {
     redis?: RedisConfig
   }
   routes: RouteConfig[]
+  forwardAuth: {
+    /** GET <authPrefix>/check answers ingress controllers */
+    enabled: boolean
+    /** host patterns an absolute login returnTo may name */
+    allowedHosts: string[]
+  }
+  /** How claims become upstream headers. */
+  identity: {
+    /** claim path for X-Forwarded-User */
+    user: string
+    /** claim path of the groups (array, or a space/comma separated string) */
+    groups: string
+    /** extra upstream headers: lower-case header name -> claim path */
+    headers: Record<string, string>
+  }
+  /** Slow clients cannot hold a connection: both ports close a request not received in time. */
+  timeouts: {
+    /** seconds to receive the request line and headers */
+    headers: number
+    /** seconds to receive the whole request, body included */
+    request: number
+  }
+  websocket: {
+    /** Origins (scheme://host[:port]) allowed to open WebSockets besides publicUrl's own origin. */
+    allowedOrigins: string[]
+  }
 }

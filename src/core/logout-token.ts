@@ -46,6 +46,19 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 /** `typ` values that name another kind of token: such a token is never a logout token. */
 const FOREIGN_TYP = /^(application\/)?(at\+jwt|secevent\+jwt|dpop\+jwt|token-introspection\+jwt|jwt\+id-token)$/i
 
+/** A logout token is short-lived (the spec suggests minutes); one valid for over a day is not accepted. */
+const MAX_EXP_AHEAD = 86_400
+
+/**
+ * How long a logout token's `jti` must be remembered: until a replay would be refused anyway, by `exp`
+ * or by `iat` being older than `maxAge`, whichever comes first (so never a 10-year key per token).
+ */
+export function replayWindow (token: Pick<LogoutToken, 'iat' | 'exp'>, now: number, opts: { skew?: number, maxAge?: number } = {}): number {
+  const skew = opts.skew ?? 60
+  const until = Math.min(token.exp + skew, token.iat + (opts.maxAge ?? 600) + skew)
+  return Math.max(60, Math.ceil(until - now) + skew)
+}
+
 /** Validates a logout token; resolves with its claims or rejects with LogoutTokenError. */
 export async function validateLogoutToken (token: unknown, opts: LogoutTokenOptions): Promise<LogoutToken> {
   if (typeof token !== 'string' || token === '') throw new LogoutTokenError('logout_token is missing')
@@ -85,6 +98,9 @@ export async function validateLogoutToken (token: unknown, opts: LogoutTokenOpti
   if (payload.iat > opts.now + skew) throw new LogoutTokenError('iat is in the future')
   if (payload.iat < opts.now - (opts.maxAge ?? 600) - skew) throw new LogoutTokenError('iat is too old')
   if (typeof payload.jti !== 'string' || payload.jti === '') throw new LogoutTokenError('jti is required')
+  if (payload.jti.length > 256) throw new LogoutTokenError('jti is too long')
+  // jose checks exp against now, not its size: a number no store can keep as a TTL is not a real token.
+  if (!Number.isSafeInteger(Math.floor(payload.exp!)) || payload.exp! > opts.now + MAX_EXP_AHEAD) throw new LogoutTokenError('exp is too far in the future')
 
   const events = payload.events
   if (typeof events !== 'object' || events === null || Array.isArray(events)) throw new LogoutTokenError('events must be a JSON object')

@@ -6,9 +6,15 @@
 /** Profile claims forwarded upstream as identity headers. */
 export interface ProfileClaims {
   email?: string
+  /** false when the IdP says the email is not verified (email rules then never match). */
+  email_verified?: boolean
   preferred_username?: string
   name?: string
   groups?: string[]
+  /** The user as `identity.user` names it, when that is not `sub`. */
+  user?: string
+  /** The claims that `authorize` rules and `identity.headers` name, by claim path, as strings. */
+  claims?: Record<string, string[]>
 }
 
 export interface SessionClaims {

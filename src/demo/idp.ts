@@ -28,19 +28,32 @@ export interface RunningIdp {
   close (): Promise<void>
 }
 
-/** Profile claims of a demo account: derived from the login name. */
+/**
+ * Profile claims of a demo account: derived from the login name. Prefixes shape them like real IdPs do,
+ * for the tests: `kc-*` carries Keycloak's nested roles (50 realm roles, like a large Keycloak realm),
+ * `unverified-*` an unverified email, `strgroups-*` groups as one space/comma separated string.
+ */
 function accountClaims (id: string): Record<string, unknown> {
+  const keycloak = id.startsWith('kc-')
+    ? {
+        realm_access: { roles: [...Array.from({ length: 49 }, (_, i) => `realm-role-${String(i).padStart(2, '0')}`), id.includes('admin') ? 'kc-admin' : 'kc-user'] },
+        resource_access: { app: { roles: ['viewer'] } },
+        department: id.includes('eng') ? 'eng' : 'sales'
+      }
+    : {}
   return {
     sub: id,
-    email: `${id}@example.com`,
-    email_verified: true,
+    email: id.includes('@') ? id : `${id}@example.com`,
+    email_verified: !id.startsWith('unverified-'),
+    ...keycloak,
     preferred_username: id,
     name: id.charAt(0).toUpperCase() + id.slice(1),
     // A user named many-groups-* belongs to 150 groups: enough to make the session cookie span chunks;
     // huge-groups-* belongs to 600: more than the gateway's cookies can carry (it refuses, saying why).
     groups: id.startsWith('many-groups') || id.startsWith('huge-groups')
       ? Array.from({ length: id.startsWith('huge') ? 600 : 150 }, (_, i) => `group-with-a-long-name-${String(i).padStart(3, '0')}`)
-      : ['demo-users', id === 'admin' ? 'admins' : 'staff']
+      : ['demo-users', id === 'admin' ? 'admins' : 'staff'],
+    ...(id.startsWith('strgroups-') ? { groups: 'alpha beta,gamma' } : {})
   }
 }
 
@@ -66,7 +79,7 @@ export async function startIdp (opts: IdpOptions): Promise<RunningIdp> {
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
-      profile: ['name', 'preferred_username'],
+      profile: ['name', 'preferred_username', 'realm_access', 'resource_access', 'department'],
       groups: ['groups']
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],

@@ -4,6 +4,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
+import { allowedAbsoluteUrl } from '../core/hosts.js'
+import { buildProfile, identityRefusal } from '../core/identity.js'
+import { claimPathsOf } from '../core/authorize.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
@@ -21,20 +24,6 @@ const TX_TTL = 600
 /** The login transaction, sealed into a short cookie for the IdP round trip. */
 interface LoginTx { checks: LoginChecks, returnTo: string, remember: boolean, iat: number }
 
-/** Profile claims forwarded upstream: from userinfo first, then the ID token. */
-function profileOf (login: LoginResult): ProfileClaims {
-  const pick = (k: string): unknown => login.userinfo[k] ?? (login.idClaims as Record<string, unknown>)[k]
-  const profile: ProfileClaims = {}
-  for (const k of ['email', 'preferred_username', 'name'] as const) {
-    const v = pick(k)
-    if (typeof v === 'string' && v !== '') profile[k] = v
-  }
-  const groups = pick('groups')
-  if (Array.isArray(groups)) profile.groups = groups.filter((g): g is string => typeof g === 'string')
-  else if (typeof groups === 'string') profile.groups = [groups]
-  return profile
-}
-
 export interface AuthRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
 /** Registers login, callback, logout and session under the auth prefix. */
@@ -42,6 +31,10 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   const { config, jar, store } = ctx
   const prefix = config.authPrefix
   const redirectUri = `${config.publicUrl}${prefix}/callback`
+  // The claims a session keeps: those that rules and header mappings read, nothing more (cookie size).
+  const keptPaths = [...config.routes.flatMap((r) => claimPathsOf(r.authorize ?? [])), ...Object.values(config.identity.headers)]
+  /** Profile claims from userinfo first, then the ID token. */
+  const profileOf = (l: LoginResult): ProfileClaims => buildProfile([l.userinfo, l.idClaims as Record<string, unknown>], config.identity, keptPaths)
 
   function badLogin (reply: FastifyReply, message: string): FastifyReply {
     return pageHeaders(reply.code(400)).send(errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
@@ -91,16 +84,34 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       loginAt: now
     }, now, config.session.ttl, config.session.absoluteTtl)
     gate.writeSession(req, reply, session)
-    reply.setCookie(jar.names.device, formatDeviceCookie(sid, credential), jar.options(remember ? config.rememberMe.ttl : undefined))
+    jar.set(reply, jar.names.device, formatDeviceCookie(sid, credential), remember ? config.rememberMe.ttl : undefined)
     req.log.info({ sid, rememberMe: remember }, 'login')
     return session
   }
 
+  /**
+   * Where a login returns: a path on this site, or with forward-auth an absolute URL on an allowed host
+   * (`rd` is what ingress-nginx's auth-signin adds by default).
+   */
+  function returnTarget (q: Record<string, unknown>): string {
+    const raw = q.returnTo ?? (config.forwardAuth.enabled ? q.rd : undefined)
+    if (config.forwardAuth.enabled && typeof raw === 'string' && /^https?:/i.test(raw)) {
+      return allowedAbsoluteUrl(raw, config.forwardAuth.allowedHosts, config.publicUrl.startsWith('http:')) ?? '/'
+    }
+    return safeReturnTo(raw)
+  }
+
   app.get(`${prefix}/login`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
+    if (config.forwardAuth.enabled) {
+      // Behind a controller the check endpoint neither renews nor clears (one Set-Cookie line at most):
+      // the sign-in URL does, and a live or renewed session goes straight back without the IdP.
+      const s = await gate.resolve(request, reply)
+      if (s !== null) return reply.header('cache-control', 'no-store').redirect(returnTarget(q), 302)
+    }
     if (config.rememberMe.enabled && config.rememberMe.ask && q.remember === undefined) {
       // The person chooses here: "remember me" is a property of this device, decided before the IdP.
-      const back = encodeURIComponent(safeReturnTo(q.returnTo))
+      const back = encodeURIComponent(returnTarget(q))
       return pageHeaders(reply).send(page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
         '<p style="display:flex;gap:.5rem;flex-wrap:wrap">' +
         `<a id="signin-remember" href="${escapeHtml(`${prefix}/login?remember=1&returnTo=${back}`)}"><button type="button">Sign in and remember this device</button></a>` +
@@ -111,11 +122,11 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const checks = oidc.newChecks()
     const tx: LoginTx = {
       checks,
-      returnTo: safeReturnTo(q.returnTo),
+      returnTo: returnTarget(q),
       remember: config.rememberMe.enabled && (q.remember === '1' || q.remember === 'true'),
       iat: ctx.now()
     }
-    reply.setCookie(jar.names.tx, seal(ctx.ring, TX_PURPOSE, tx), jar.options(TX_TTL))
+    jar.set(reply, jar.names.tx, seal(ctx.ring, TX_PURPOSE, tx), TX_TTL)
     const url = await oidc.authorizationUrl(checks, redirectUri, config.oidc.scopes)
     return reply.header('cache-control', 'no-store').redirect(url, 302)
   })
@@ -123,7 +134,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   app.get(`${prefix}/callback`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
     const sealedTx = request.cookies[jar.names.tx]
-    reply.setCookie(jar.names.tx, '', jar.options(0))
+    jar.set(reply, jar.names.tx, '', 0)
     let tx: LoginTx
     try {
       if (sealedTx === undefined) throw new Error('no login in progress')
@@ -140,7 +151,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       return badLogin(reply, 'The sign-in response does not match this browser.')
     }
     // One use per state: a replayed callback (same cookie, same state) is refused before the IdP sees it.
-    if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
+    // The state is claimed only after the login succeeded, so a failed attempt can be retried.
+    if (await store.wasClaimed('state', tx.checks.state)) {
       return badLogin(reply, 'This sign-in response was already used.')
     }
     const oidc = await ctx.oidc.get()
@@ -150,6 +162,16 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     } catch (err) {
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.')
+    }
+    const refused = identityRefusal(login.idClaims.sub, profileOf(login), config.identity.user)
+    if (refused !== undefined) {
+      request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')
+      return badLogin(reply, `Your account's ${refused.claim} ${refused.problem}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`)
+    }
+    // Two callbacks racing with one state: the IdP refuses the second code exchange, and should it not,
+    // only the first to claim gets a session.
+    if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
+      return badLogin(reply, 'This sign-in response was already used.')
     }
     await createSession(request, reply, oidc.issuer, login, tx.remember)
     return reply.header('cache-control', 'no-store').redirect(tx.returnTo, 302)
@@ -234,7 +256,10 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (s === null) return await reply.code(401).header('cache-control', 'no-store').send({ error: 'unauthenticated' })
     reply.hijack()
     const res = reply.raw
+    // A renewal or slide in gate.resolve queued cookies; a hijacked reply must write them itself.
+    const cookies = jar.pending(reply)
     res.writeHead(200, {
+      ...(cookies.length > 0 ? { 'set-cookie': cookies } : {}),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       connection: 'keep-alive',
@@ -242,7 +267,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     })
     res.write(`retry: 5000\nevent: session\ndata: ${JSON.stringify({ sid: s.sid, expiresAt: new Date(s.exp * 1000).toISOString() })}\n\n`)
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
-    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver }, (reason) => {
+    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver, epoch: s.epoch }, (reason) => {
       clearInterval(heartbeat)
       res.end(reason === 'revoked' ? 'event: logout\ndata: {"reason":"revoked"}\n\n' : 'event: shutdown\ndata: {}\n\n')
     }, request.log)

@@ -2,15 +2,23 @@
  * The registry of long-lived connections (proxied WebSockets, event streams) per gateway session, so a
  * revocation can close them on every replica. Each entry knows how to close itself.
  */
-import type { RevocationEvent } from '../store/store.js'
+import type { RevocationEvent, SessionCheck } from '../store/store.js'
 
 export type CloseReason = 'revoked' | 'shutdown'
 export type Closer = (reason: CloseReason) => void
 
-/** Whose connection it is: the session, its user, and the user version the session carries. */
-export interface ConnectionOwner { sid: string, sub: string, ver: number }
+/**
+ * Whose connection it is: the session, its user, the user version the session carries and, once known,
+ * the store epoch it belongs to (reconciliation closes it when the store's epoch differs).
+ */
+export interface ConnectionOwner { sid: string, sub: string, ver: number, epoch?: string }
 
 interface Entry { owner: ConnectionOwner, close: Closer }
+
+/** Whether what the store says now ends the owner's connection: the session revoked, or its user or epoch moved on. */
+export function endsConnection (owner: ConnectionOwner, state: SessionCheck, epoch: string): boolean {
+  return state.denied || state.version === null || state.version > owner.ver || (owner.epoch !== undefined && owner.epoch !== epoch)
+}
 
 export class ConnectionRegistry {
   private readonly bySub = new Map<string, Set<Entry>>()
@@ -42,6 +50,28 @@ export class ConnectionRegistry {
     }
     if (set.size === 0) this.bySub.delete(event.sub)
     return doomed.length
+  }
+
+  /** The owners of the open connections, one per connection (a snapshot). */
+  owners (): ConnectionOwner[] {
+    const out: ConnectionOwner[] = []
+    for (const set of this.bySub.values()) for (const e of set) out.push(e.owner)
+    return out
+  }
+
+  /** Closes, as revoked, the connections whose owner `doomed` picks; returns the count. */
+  closeWhere (doomed: (owner: ConnectionOwner) => boolean): number {
+    let n = 0
+    for (const [sub, set] of this.bySub) {
+      for (const e of [...set]) {
+        if (!doomed(e.owner)) continue
+        set.delete(e)
+        e.close('revoked')
+        n++
+      }
+      if (set.size === 0) this.bySub.delete(sub)
+    }
+    return n
   }
 
   /** Closes everything (graceful shutdown); returns the count. */

@@ -1,9 +1,10 @@
 /**
  * The gateway's cookies: names, attributes, and which of them must never reach an upstream.
- * With an https publicUrl every name carries the `__Host-` prefix (Secure, Path=/, no Domain).
+ * With an https publicUrl every name carries the `__Host-` prefix (Secure, Path=/, no Domain), or
+ * `__Secure-` with a Domain when `session.cookieDomain` shares the session across subdomains.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { CookieSerializeOptions } from '@fastify/cookie'
+import { fastifyCookie, type CookieSerializeOptions } from '@fastify/cookie'
 import { joinCookie, splitCookie, staleChunkNames } from '../core/sealed-cookie.js'
 
 export interface CookieNames {
@@ -18,18 +19,41 @@ export interface CookieNames {
 export class CookieJar {
   readonly names: CookieNames
   private readonly secure: boolean
+  /** Set-Cookie lines written per reply, for replies that are hijacked (SSE, WebSocket upgrades). */
+  private readonly written = new WeakMap<FastifyReply, Map<string, string>>()
 
-  constructor (publicUrl: string) {
+  /** With `domain` (session.cookieDomain) the cookies are shared by its subdomains: `__Secure-`, not `__Host-`. */
+  constructor (publicUrl: string, private readonly domain?: string) {
     this.secure = new URL(publicUrl).protocol === 'https:'
-    const p = this.secure ? '__Host-' : ''
+    const p = this.secure ? (domain !== undefined ? '__Secure-' : '__Host-') : ''
     this.names = { session: `${p}sg`, device: `${p}sg-device`, tx: `${p}sg-tx` }
   }
 
   /** Attributes of every gateway cookie; Lax so the top-level redirect back from the IdP carries them. */
   options (maxAge?: number): CookieSerializeOptions {
     const o: CookieSerializeOptions = { path: '/', httpOnly: true, secure: this.secure, sameSite: 'lax' }
+    if (this.domain !== undefined) o.domain = this.domain
     if (maxAge !== undefined) o.maxAge = maxAge
     return o
+  }
+
+  /** Every gateway cookie is written here: queued on the reply, and remembered for hijacked replies. */
+  set (reply: FastifyReply, name: string, value: string, maxAge?: number): void {
+    const opts = { ...this.options(maxAge), secure: this.secure }
+    reply.setCookie(name, value, opts)
+    let lines = this.written.get(reply)
+    if (lines === undefined) this.written.set(reply, (lines = new Map()))
+    lines.set(name, fastifyCookie.serialize(name, value, opts))
+  }
+
+  /**
+   * The Set-Cookie lines this reply carries. A hijacked reply (event stream, WebSocket 101) never runs the
+   * cookie plugin's onSend hook, so whoever writes its head must add these: a renewal there rotated the
+   * device credential, and a browser that never gets the new one is signed out as a reuse later.
+   */
+  pending (reply: FastifyReply): string[] {
+    const lines = this.written.get(reply)
+    return lines === undefined ? [] : [...lines.values()]
   }
 
   /** True for a cookie name the gateway owns (including session chunks); such cookies never go upstream. */
@@ -47,22 +71,27 @@ export class CookieJar {
   /** Sets the session cookie (chunked above the per-cookie budget) and clears stale chunks. */
   writeSession (request: FastifyRequest, reply: FastifyReply, sealed: string, maxAge: number): void {
     const parts = splitCookie(this.names.session, sealed)
-    for (const part of parts) reply.setCookie(part.name, part.value, this.options(maxAge))
+    for (const part of parts) this.set(reply, part.name, part.value, maxAge)
     for (const stale of staleChunkNames(request.cookies, this.names.session, parts.map((p) => p.name))) {
-      reply.setCookie(stale, '', this.options(0))
+      this.set(reply, stale, '', 0)
     }
+  }
+
+  /** True when this sealed value is one cookie and the request holds no chunks to delete: one Set-Cookie line. */
+  fitsOneLine (request: FastifyRequest, sealed: string): boolean {
+    return splitCookie(this.names.session, sealed).length === 1 && staleChunkNames(request.cookies, this.names.session, [this.names.session]).length === 0
   }
 
   /** Clears the session cookie and every chunk the browser sent. */
   clearSession (request: FastifyRequest, reply: FastifyReply): void {
-    for (const name of staleChunkNames(request.cookies, this.names.session, [])) reply.setCookie(name, '', this.options(0))
-    reply.setCookie(this.names.session, '', this.options(0))
+    for (const name of staleChunkNames(request.cookies, this.names.session, [])) this.set(reply, name, '', 0)
+    this.set(reply, this.names.session, '', 0)
   }
 
   /** Clears every gateway cookie (logout, revoked session). */
   clearAll (request: FastifyRequest, reply: FastifyReply): void {
     this.clearSession(request, reply)
-    reply.setCookie(this.names.device, '', this.options(0))
+    this.set(reply, this.names.device, '', 0)
   }
 
   /** The `Cookie` header without the gateway's cookies, or undefined when nothing is left. */

@@ -25,9 +25,21 @@ class UnsealCache {
   }
 }
 
+export interface ResolveOptions {
+  /** Refresh a forwarded access token shortly before it expires. */
+  accessToken?: boolean
+  /**
+   * For forward-auth answers, whose Set-Cookie an ingress controller relays: nginx's auth_request_set
+   * passes only the first line. So at most one cookie is written (a slide of an unchunked session);
+   * no renewal from the device credential (two cookies: the sign-in URL renews instead) and no
+   * clearing (the sign-in URL does that too).
+   */
+  oneCookie?: boolean
+}
+
 export interface Gate {
   /** The live session of this request, or null. Clears cookies of revoked or invalid sessions. */
-  resolve (request: FastifyRequest, reply: FastifyReply, opts?: { accessToken?: boolean }): Promise<SessionClaims | null>
+  resolve (request: FastifyRequest, reply: FastifyReply, opts?: ResolveOptions): Promise<SessionClaims | null>
   /** Seals and sets a session cookie for these claims. */
   writeSession (request: FastifyRequest, reply: FastifyReply, claims: SessionClaims): void
   /** What a request without a live session gets on an `auth: required` route. */
@@ -70,18 +82,21 @@ export function createGate (ctx: GatewayContext): Gate {
     }
   }
 
-  async function resolve (request: FastifyRequest, reply: FastifyReply, opts: { accessToken?: boolean } = {}): Promise<SessionClaims | null> {
+  async function resolve (request: FastifyRequest, reply: FastifyReply, opts: ResolveOptions = {}): Promise<SessionClaims | null> {
+    const one = opts.oneCookie === true
     const sealed = jar.readSession(request)
-    if (sealed === undefined) return await renewOrNull(request, reply)
+    if (sealed === undefined) return one ? null : await renewOrNull(request, reply)
     const claims = open(sealed)
     if (claims === null) {
       metrics.sessionChecks.inc({ result: 'invalid' })
+      if (one) return null
       jar.clearSession(request, reply)
       return await renewOrNull(request, reply)
     }
     const now = ctx.now()
     if (timeVerdict(claims, now) === 'expired') {
       metrics.sessionChecks.inc({ result: 'expired' })
+      if (one) return null
       jar.clearSession(request, reply)
       return await renewOrNull(request, reply)
     }
@@ -111,7 +126,7 @@ export function createGate (ctx: GatewayContext): Gate {
     metrics.sessionChecks.inc({ result: v.kind })
     if (v.kind !== 'live') {
       request.log.info({ sid: claims.sid, verdict: v.kind, reason: v.kind === 'revoked' ? v.reason : undefined }, 'session refused')
-      jar.clearAll(request, reply)
+      if (!one) jar.clearAll(request, reply)
       return null
     }
     let current = claims
@@ -121,7 +136,9 @@ export function createGate (ctx: GatewayContext): Gate {
     }
     if (current !== claims || shouldSlide(current, now)) {
       const slid = slideSession(current, now, config.session.ttl)
-      writeSession(request, reply, slid)
+      const resealed = seal(ctx.ring, SESSION_PURPOSE, slid)
+      if (one && !jar.fitsOneLine(request, resealed)) return current
+      jar.writeSession(request, reply, resealed, Math.max(0, slid.exp - now))
       return slid
     }
     return claims

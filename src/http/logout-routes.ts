@@ -2,10 +2,11 @@
  * The IdP's logout receivers: OIDC Back-Channel Logout 1.0 (POST, form-encoded logout_token) and
  * Front-Channel Logout 1.0 (GET in an iframe, iss + sid). Rules: ../../shared/SPEC-CHECKLIST.md A, B.
  */
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import formbody from '@fastify/formbody'
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
-import { LogoutTokenError, validateLogoutToken } from '../core/logout-token.js'
+import { LogoutTokenError, replayWindow, validateLogoutToken } from '../core/logout-token.js'
 import { safeEqual } from '../core/device.js'
 import { StoreUnavailableError } from '../store/store.js'
 import type { GatewayContext } from './context.js'
@@ -16,9 +17,22 @@ export interface LogoutRoutesOptions { ctx: GatewayContext, gate: Gate, revoker:
 
 const SKEW = 60
 
+/**
+ * True when a browser request provably comes from one of these origins: by its `Origin` or `Referer`
+ * when sent, else by `Sec-Fetch-Site: same-origin`. A request that shows neither is not trusted.
+ */
+export function fromTrustedPage (headers: IncomingHttpHeaders, origins: readonly string[]): boolean {
+  const claimed = headers.origin ?? headers.referer
+  if (typeof claimed === 'string' && claimed !== '' && claimed !== 'null') {
+    try { return origins.includes(new URL(claimed).origin) } catch { return false }
+  }
+  return headers['sec-fetch-site'] === 'same-origin'
+}
+
 /** Registers /backchannel-logout and /frontchannel-logout under the auth prefix. */
 export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }: LogoutRoutesOptions): Promise<void> {
   const prefix = ctx.config.authPrefix
+  const publicOrigin = new URL(ctx.config.publicUrl).origin
   // Only this plugin parses forms; proxied bodies stay untouched streams.
   await app.register(formbody, { bodyLimit: 32 * 1024 })
 
@@ -69,20 +83,27 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
       request.log.info({ reason: err.message }, 'logout token refused')
       return answer(reply, 400, { error: 'invalid_request', error_description: err.message })
     }
+    // Replay guard, claimed only once the revocation succeeded: a failed attempt (store error half-way)
+    // must leave the jti free for the IdP's retry. Revoking twice is harmless; losing a logout is not.
+    const jti = `${token.iss}|${token.jti}`
     try {
-      // Replay guard: keep the jti at least until the token could no longer be accepted.
-      const keep = Math.max(60, token.exp - ctx.now() + 2 * SKEW)
-      if (!(await ctx.store.claimOnce('jti', `${token.iss}|${token.jti}`, keep))) {
+      if (await ctx.store.wasClaimed('jti', jti)) {
         return answer(reply, 400, { error: 'invalid_request', error_description: 'jti was already used (replay)' })
       }
       if (token.sid !== undefined) await revoker.idpSession(token.iss, token.sid, 'backchannel', request.log, token.sub)
       else await revoker.user(token.sub!, 'backchannel', request.log)
     } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err
+      // Any failure of the store step (outage, or a refusal such as an ACL) is a logout that did not
+      // happen: 400 per the spec, so the IdP retries; the jti was not recorded, so the retry is accepted.
       ctx.metrics.storeErrors.inc()
-      request.log.warn({ reason: err.message }, 'back-channel logout could not reach the store')
+      if (err instanceof StoreUnavailableError) request.log.warn({ reason: err.message }, 'back-channel logout could not reach the store')
+      else request.log.error({ err }, 'back-channel logout failed in the store')
       return answer(reply, 400, { error: 'temporarily_unavailable', error_description: 'the session store cannot be reached' })
     }
+    // The logout is done: a claim that fails now only weakens replay detection, so the answer stays 200.
+    await ctx.store.claimOnce('jti', jti, replayWindow(token, ctx.now(), { skew: SKEW })).catch((err: Error) => {
+      request.log.warn({ reason: err.message }, 'logout done, but its jti could not be recorded (replay guard)')
+    })
     return answer(reply, 200)
   })
 
@@ -97,6 +118,12 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     const sid = q.sid
     if (iss === undefined && sid === undefined) {
       // No parameters: the IdP relies on the cookie, which a cross-site iframe may not carry (SameSite).
+      // SameSite=Lax does carry it on a cross-site top-level navigation, so this form is a logout CSRF
+      // unless the request comes from this site or from the IdP.
+      if (!fromTrustedPage(request.headers, [publicOrigin, new URL(oidc.issuer).origin])) {
+        request.log.info({ secFetchSite: request.headers['sec-fetch-site'] }, 'front-channel logout without iss/sid from a foreign page: nothing revoked')
+        return await reply.send('<!doctype html><title>signed out</title>')
+      }
       const s = await gate.resolve(request, reply)
       if (s !== null) {
         await revoker.session(s.sub, s.sid, 'frontchannel', request.log)

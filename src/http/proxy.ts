@@ -3,6 +3,8 @@
  * each, header and cookie hygiene both ways, and WebSocket upgrades checked like any request and kept in
  * the connection registry so a revocation can close them.
  */
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
@@ -11,22 +13,53 @@ import type { RouteConfig } from '../config/types.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { ConnectionOwner } from './connections.js'
-import { upstreamHeaders } from './identity-headers.js'
+import { createIdentityHeaders } from './identity-headers.js'
+import type { Authorizer } from './authorization.js'
 import { watchConnection } from './revocation.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
-export interface ProxyOptions { ctx: GatewayContext, gate: Gate }
+/** The router's host constraint for a route `host` pattern: case-insensitive, any port. */
+function hostConstraint (pattern: string): RegExp {
+  const escaped = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const body = pattern.startsWith('*.') ? `.+${escaped.slice(2)}` : escaped
+  return new RegExp(`^${body}${pattern.includes(':') ? '' : '(:\\d+)?'}$`, 'i')
+}
+
+export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer }
 
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
-export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOptions): Promise<void> {
+export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer }: ProxyOptions): Promise<void> {
+  const upstreamHeaders = createIdentityHeaders(ctx.config.identity)
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
   const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
+  // Set-Cookie lines for an upgrade's 101 answer (a renewal rotated the device credential), by request.
+  const upgradeCookies = new WeakMap<IncomingMessage, string[]>()
+  const hooked = new WeakSet<EventEmitter>()
+  const origins = new Set([new URL(ctx.config.publicUrl).origin, ...ctx.config.websocket.allowedOrigins])
+
+  /** ws lets the 101's headers be extended on its 'headers' event; one listener per proxied route's server. */
+  function carryCookies (request: FastifyRequest, reply: FastifyReply): void {
+    const lines = ctx.jar.pending(reply)
+    if (lines.length === 0) return
+    const wss = (reply as unknown as { wsProxy?: { wss?: EventEmitter } }).wsProxy?.wss
+    if (wss === undefined) throw new Error('the WebSocket proxy exposes no server: cannot send the renewed cookies')
+    if (!hooked.has(wss)) {
+      hooked.add(wss)
+      wss.on('headers', (headers: string[], req: IncomingMessage) => {
+        for (const line of upgradeCookies.get(req) ?? []) headers.push(`Set-Cookie: ${line}`)
+      })
+    }
+    upgradeCookies.set(request.raw, lines)
+  }
 
   for (const route of ctx.config.routes) {
+    // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
+    if (route.upstream === undefined) continue
     await app.register(httpProxy, {
       upstream: route.upstream,
       prefix: route.prefix,
+      ...(route.host !== undefined ? { constraints: { host: hostConstraint(route.host) } } : {}),
       rewritePrefix: route.prefix,
       websocket: true,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => { await guard(route, request, reply) },
@@ -71,6 +104,14 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
 
   async function guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     request.sgSession = null
+    const upgrade = request.headers.upgrade !== undefined
+    // Cross-site WebSocket hijacking: a browser always sends Origin on an upgrade, and SameSite=Lax
+    // cookies still flow from same-site pages (another port of the same host, a sibling subdomain).
+    if (upgrade && request.headers.origin !== undefined && !origins.has(request.headers.origin)) {
+      request.log.info({ origin: request.headers.origin }, 'WebSocket upgrade from a foreign origin refused')
+      await reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden', error_description: 'origin not allowed' })
+      return
+    }
     if (route.csrf && UNSAFE.has(request.method) && request.headers['x-csrf'] !== '1') {
       await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
       return
@@ -79,10 +120,19 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate }: ProxyOpt
     const session = await gate.resolve(request, reply, { accessToken: route.forwardAccessToken })
     if (session === null) {
       if (route.auth === 'required') await gate.deny(request, reply)
+      else if (upgrade) carryCookies(request, reply) // optional route: cookies of a refused session are cleared
+      return
+    }
+    if (!authorizer.allows(route, session)) {
+      if (upgrade) carryCookies(request, reply)
+      await authorizer.forbid(request, reply, route, session)
       return
     }
     request.sgSession = session
-    // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
-    if (request.headers.upgrade !== undefined) pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver })
+    if (upgrade) {
+      carryCookies(request, reply)
+      // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
+      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch })
+    }
   }
 }

@@ -88,7 +88,7 @@ export function createRenewal (ctx: GatewayContext): Renewal {
     if (rotated === 'rotated') {
       // The new credential goes out whatever happens next: the old one is now only good for the grace window.
       const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
-      reply.setCookie(jar.names.device, formatDeviceCookie(rec.sid, next), jar.options(maxAge))
+      jar.set(reply, jar.names.device, formatDeviceCookie(rec.sid, next), maxAge)
     }
 
     let bundle = openTokens(rec)

@@ -4,7 +4,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayContext } from './context.js'
-import type { Closer, ConnectionOwner } from './connections.js'
+import { endsConnection, type Closer, type ConnectionOwner } from './connections.js'
 
 export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self'
 
@@ -52,12 +52,14 @@ export function createRevoker (ctx: GatewayContext): Revoker {
 
 /**
  * Registers a long-lived connection for revocation, then checks the session once more: a revocation
- * that landed between the gate's check and this registration would otherwise never reach it.
+ * that landed between the gate's check and this registration would otherwise never reach it. The epoch
+ * read then is the connection's, unless the caller gave one (reconciliation compares it; http/reconcile.ts).
  */
 export function watchConnection (ctx: GatewayContext, owner: ConnectionOwner, close: Closer, log: FastifyBaseLogger): () => void {
   const remove = ctx.connections.add(owner, close)
-  ctx.store.check(owner.sub, owner.sid).then((st) => {
-    if (st.denied || st.version === null || st.version > owner.ver) ctx.connections.closeFor({ sub: owner.sub, sids: [owner.sid] })
+  Promise.all([ctx.store.check(owner.sub, owner.sid), ctx.store.epoch()]).then(([st, epoch]) => {
+    owner.epoch ??= epoch
+    if (endsConnection(owner, st, epoch)) ctx.connections.closeFor({ sub: owner.sub, sids: [owner.sid] })
   }, (err: Error) => {
     log.warn({ reason: err.message }, 'could not re-check a new long-lived connection; revocation events still apply')
   })

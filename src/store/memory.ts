@@ -198,6 +198,11 @@ export class MemoryStore implements Store {
     return true
   }
 
+  async wasClaimed (kind: string, id: string): Promise<boolean> {
+    this.assertOpen()
+    return (this.claims.get(pair(kind, id)) ?? 0) > this.now()
+  }
+
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     // A throwing listener must not break delivery to the others, nor go unnoticed.
     const safe = (event: RevocationEvent): void => {

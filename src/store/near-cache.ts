@@ -11,20 +11,26 @@
  * This replica's own writes apply their returned event at once (before the published copy comes back).
  *
  * Safety rules (a stale "live" verdict lets a revoked session in, so every doubt bypasses the cache):
- * - A fill lands only when no event, write or subscription change happened while its read was in flight
- *   (one global sequence number), so an event can never be overwritten by an older read.
+ * - A fill lands only when no event, write, subscription change or connection trouble happened while its
+ *   read was in flight (one global sequence number), so an event can never be overwritten by an older read.
  * - When the inner store says its event subscription dropped (`onSubscriptionChange(false)`), the cache is
  *   emptied and bypassed: every check goes to the inner store until the subscription is live again. It is
  *   then re-primed from reads issued after the subscription was re-established (fill on miss), because
  *   events published during the gap are lost for good.
+ * - When the inner store cannot vouch that its events are up to date (`eventsUpToDate()` false: the
+ *   subscriber's heartbeat is unanswered, as on a link that hangs without a reset), nothing cached is
+ *   used, and nothing is filled, until it can again. The entries are kept: events come in order on the
+ *   subscription, so once it answers again every event published before has been applied; if it never
+ *   answers, the loss empties the cache.
+ * - When a connection of the inner store misbehaves (`onTrouble`: an error, a close, a timeout) or the data
+ *   connection comes back (`onReconnect`), the cache is emptied.
  * - Every entry also has a maximum age (`maxAgeMs`, default 5 s). It bounds how long a verdict can be
- *   stale when the subscription dies silently (a half-open socket the store has not noticed yet, or a
- *   store that cannot report its subscription state at all): at most `maxAgeMs` after the revocation.
+ *   stale over a store that reports none of this (`maxAgeMs` after the revocation at most).
  * - A write that fails (the revocation may be stored but its event not published) drops what it touched.
  *
  * Hooks the inner store may expose (optional, duck-typed; see `SubscriptionSignals`): without them the
- * cache assumes the subscription is live (true for MemoryStore, whose events are in-process) and relies
- * on `maxAgeMs` alone.
+ * cache assumes the subscription is live and current (true for MemoryStore, whose events are in-process)
+ * and relies on `maxAgeMs` alone.
  */
 import type { RevocationEvent, RotateResult, SessionCheck, SessionRecord, Store } from './store.js'
 
@@ -37,8 +43,15 @@ export interface SubscriptionSignals {
    * unregister function.
    */
   onSubscriptionChange?: (cb: (live: boolean) => void) => () => void
+  /**
+   * Synchronous, on every cached answer: false while the store cannot vouch that every revocation event
+   * acknowledged more than a short lease ago has reached this replica (a heartbeat unanswered too long).
+   */
+  eventsUpToDate?: () => boolean
   /** Registers `cb`: called each time the command connection is (re)established; data may have been lost. */
   onReconnect?: (cb: () => void) => () => void
+  /** Registers `cb`: called as soon as a connection of the store misbehaves (error, close, timeout). */
+  onTrouble?: (cb: () => void) => () => void
 }
 
 /** Counters of the cache (plain numbers; the metrics registry reads them when scraped). */
@@ -86,6 +99,8 @@ export class NearCacheStore implements Store {
   /** Bumped by every event, write and subscription change: a read that saw a change is not cached. */
   private seq = 0
   private live: boolean
+  /** The inner store's `eventsUpToDate`, when it has one. */
+  private readonly upToDate: (() => boolean) | undefined
   private readonly unhook: Array<() => void> = []
 
   constructor (inner: Store & SubscriptionSignals, opts: NearCacheOptions = {}) {
@@ -106,10 +121,12 @@ export class NearCacheStore implements Store {
       }
     }
     if (typeof inner.onReconnect === 'function') this.unhook.push(inner.onReconnect(() => this.invalidateAll()))
+    if (typeof inner.onTrouble === 'function') this.unhook.push(inner.onTrouble(() => this.invalidateAll()))
+    this.upToDate = typeof inner.eventsUpToDate === 'function' ? () => inner.eventsUpToDate!() : undefined
   }
 
-  /** True while cached verdicts may be used (the event subscription is live). */
-  get enabled (): boolean { return this.live }
+  /** True while cached verdicts may be used (the event subscription is live and up to date). */
+  get enabled (): boolean { return this.usable() }
 
   /** Number of cached versions and sid verdicts. */
   get size (): number { return this.entries.size }
@@ -120,14 +137,14 @@ export class NearCacheStore implements Store {
     const seq = this.seq
     const at = this.now()
     const value = await this.inner.epoch()
-    if (seq === this.seq && this.live) this.epochEntry = { value, at }
+    if (seq === this.seq && this.usable()) this.epochEntry = { value, at }
     return value
   }
 
   /** The cached epoch, without a round trip or an async hop; undefined when it must be read. */
   peekEpoch (): string | undefined {
     const e = this.epochEntry
-    if (e === undefined || !this.live) return undefined
+    if (e === undefined || !this.usable()) return undefined
     if (this.now() - e.at >= this.maxAgeMs) {
       this.epochEntry = undefined
       return undefined
@@ -146,7 +163,7 @@ export class NearCacheStore implements Store {
    * Synchronous, so a caller can skip the promise of `check` on the hot path.
    */
   peek (sub: string, sid: string): SessionCheck | undefined {
-    if (!this.live) return undefined
+    if (!this.usable()) return undefined
     const now = this.now()
     const ver = this.fresh(verKey(sub), now)
     if (ver === undefined) return undefined
@@ -209,7 +226,12 @@ export class NearCacheStore implements Store {
 
   async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> { return await this.inner.claimOnce(kind, id, ttl) }
 
+  async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.inner.wasClaimed(kind, id) }
+
   subscribe (listener: (event: RevocationEvent) => void): () => void { return this.inner.subscribe(listener) }
+
+  /** The inner store's signal; a store without one never loses its events. */
+  onResubscribed (cb: () => void): () => void { return this.inner.onResubscribed?.(cb) ?? (() => {}) }
 
   async ping (): Promise<void> { await this.inner.ping() }
 
@@ -239,14 +261,14 @@ export class NearCacheStore implements Store {
   /** Reads through to the inner store and fills the cache unless something changed meanwhile. */
   private async load (sub: string, sid: string): Promise<SessionCheck> {
     this.stats.misses++
-    if (!this.live) {
+    if (!this.usable()) {
       this.stats.bypassed++
       return await this.inner.check(sub, sid)
     }
     const seq = this.seq
     const at = this.now()
     const result = await this.inner.check(sub, sid)
-    if (seq === this.seq && this.live) {
+    if (seq === this.seq && this.usable()) {
       this.put(verKey(sub), result.version, at)
       this.put(sidKey(sub, sid), result.denied, at)
     }
@@ -274,6 +296,11 @@ export class NearCacheStore implements Store {
   private drop (...keys: string[]): void {
     this.seq++
     for (const key of keys) this.entries.delete(key)
+  }
+
+  /** Cached verdicts may be used and filled: subscribed, and the store vouches for its events. */
+  private usable (): boolean {
+    return this.live && (this.upToDate === undefined || this.upToDate())
   }
 
   private setLive (live: boolean): void {

@@ -10,7 +10,15 @@
  *
  * Either way the feed subscribes itself on every (re)connect, so the store knows when it listens: `listening`
  * each time a (S)SUBSCRIBE is confirmed, `lost` as soon as it may no longer hold (connection closed or
- * ended, shard feed moving, a failed (re)subscribe, close()).
+ * ended, shard feed moving, close(), and any failure on the connection: an error, a (S)SUBSCRIBE or
+ * heartbeat PING refused or timed out). After a failure the feed reconnects (after a backoff) instead of
+ * waiting for a 'ready' that a connection which stays open never sends: a reply that comes after the
+ * command timeout leaves Redis listing the replica as subscribed while ioredis has given up on it.
+ *
+ * The heartbeat (a PING every fraction of a second, from the store) also dates the subscription:
+ * replies come in order on one connection, so once the reply to a PING sent at time T is in, every event
+ * published before T has been delivered. `confirmedAt` is that T; the store vouches for its events only
+ * while it is recent (a hung link shows as an unanswered PING long before a timeout closes anything).
  *
  * Subscriber connections never auto-pipeline (ioredis issue #1505: a command in subscriber mode must not be
  * batched with others, and SSUBSCRIBE is not on ioredis' list of commands kept out of auto-pipelines).
@@ -33,9 +41,17 @@ export interface FeedHooks {
 export interface Feed {
   /** True while subscribed on a live connection. */
   readonly listening: boolean
+  /**
+   * performance.now() when the newest (S)SUBSCRIBE or PING answered on the current subscription was sent:
+   * every event published before then has arrived. -Infinity while not listening.
+   */
+  readonly confirmedAt: number
   /** Sends an event; the data client routes it (PUBLISH or SPUBLISH). */
   publish: (client: Client, message: string) => Promise<unknown>
-  /** An idle subscriber never notices a half-open socket; a ping arms socketTimeout so it reconnects. */
+  /**
+   * PINGs the subscriber connection: the reply advances `confirmedAt`; a failure (timeout included) is
+   * a loss and reconnects. The PING also arms socketTimeout, so a half-open socket is destroyed.
+   */
   heartbeat: () => void
   close: () => Promise<void>
 }
@@ -48,14 +64,18 @@ export function feedFor (client: Client, channel: string, nodeOptions: RedisOpti
 /** Classic pub/sub on a duplicate connection (standalone, Sentinel). */
 class ChannelFeed implements Feed {
   listening = false
+  confirmedAt = -Infinity
   private readonly conn: Redis
-  /** Bumped on every 'ready' and 'close': a SUBSCRIBE reply of an earlier connection changes nothing. */
+  /** Bumped on every 'ready' and 'close': a reply or failure of an earlier connection changes nothing. */
   private round = 0
   private closed = false
+  /** Failures since the last confirmed SUBSCRIBE: the backoff before reconnecting grows with them. */
+  private failures = 0
+  private retry: NodeJS.Timeout | undefined
 
   constructor (client: Redis, private readonly channel: string, private readonly hooks: FeedHooks) {
     this.conn = client.duplicate({ autoResubscribe: false, enableAutoPipelining: false })
-    this.conn.on('error', (err: unknown) => hooks.error('subscriber', err))
+    this.conn.on('error', (err: unknown) => { this.fail('subscriber', err, this.round) })
     this.conn.on('message', (ch: string, message: string) => hooks.message(ch, message))
     this.conn.on('close', () => {
       this.round++
@@ -64,15 +84,14 @@ class ChannelFeed implements Feed {
     this.conn.on('end', () => { this.drop() })
     this.conn.on('ready', () => {
       const round = ++this.round
+      const sent = performance.now()
       this.conn.subscribe(this.channel).then(() => {
         if (round !== this.round || this.closed || this.conn.status !== 'ready') return
         this.listening = true
+        this.confirmedAt = sent
+        this.failures = 0
         hooks.listening()
-      }, (err: unknown) => {
-        if (round !== this.round || this.closed) return
-        this.drop()
-        hooks.error('subscribe', err) // the next 'ready' tries again
-      })
+      }, (err: unknown) => { this.fail('subscribe', err, round) })
     })
   }
 
@@ -81,23 +100,48 @@ class ChannelFeed implements Feed {
   }
 
   heartbeat (): void {
-    if (this.conn.status === 'ready') this.conn.ping().catch((err: unknown) => { this.hooks.error('subscriber', err) })
+    if (this.conn.status !== 'ready') return
+    const round = this.round
+    const sent = performance.now()
+    this.conn.ping().then(() => {
+      if (round === this.round && this.listening && sent > this.confirmedAt) this.confirmedAt = sent
+    }, (err: unknown) => { this.fail('heartbeat', err, round) })
   }
 
   async close (): Promise<void> {
     this.closed = true
+    clearTimeout(this.retry)
     this.drop()
     await quit(this.conn)
   }
 
+  /**
+   * A failure on connection `round`: the subscription may be gone even though the connection stays open,
+   * so report the loss and reconnect after a backoff, unless that connection closes (and its successor
+   * subscribes) meanwhile.
+   */
+  private fail (where: string, err: unknown, round: number): void {
+    if (round !== this.round || this.closed) return
+    this.drop()
+    this.hooks.error(where, err)
+    clearTimeout(this.retry)
+    this.retry = setTimeout(() => {
+      this.retry = undefined
+      if (round === this.round && !this.closed && this.conn.status === 'ready') this.conn.disconnect(true)
+    }, backoff(this.failures++))
+    this.retry.unref()
+  }
+
   private drop (): void {
     this.listening = false
+    this.confirmedAt = -Infinity
     this.hooks.lost()
   }
 }
 
 /** Sharded pub/sub in a Cluster: one connection to the master that owns the channel's slot. */
 class ShardFeed implements Feed {
+  confirmedAt = -Infinity
   private conn: Redis | undefined
   private subscribed = false
   private attempts = 0
@@ -120,7 +164,11 @@ class ShardFeed implements Feed {
 
   heartbeat (): void {
     const conn = this.conn
-    if (conn?.status === 'ready') conn.ping().catch((err: unknown) => { this.hooks.error('subscriber', err) })
+    if (conn?.status !== 'ready') return
+    const sent = performance.now()
+    conn.ping().then(() => {
+      if (this.conn === conn && this.listening && sent > this.confirmedAt) this.confirmedAt = sent
+    }, (err: unknown) => { if (this.conn === conn) this.broken(err) })
   }
 
   async close (): Promise<void> {
@@ -130,6 +178,7 @@ class ShardFeed implements Feed {
     const conn = this.conn
     this.conn = undefined
     this.subscribed = false
+    this.confirmedAt = -Infinity
     this.hooks.lost()
     if (conn !== undefined) await quit(conn)
   }
@@ -159,21 +208,28 @@ class ShardFeed implements Feed {
     })
     this.conn = conn
     const mine = (): boolean => this.conn === conn
-    conn.on('error', (err: unknown) => { if (mine()) this.hooks.error('subscriber', err) })
+    conn.on('error', (err: unknown) => {
+      if (!mine()) return
+      this.hooks.error('subscriber', err)
+      this.broken(err)
+    })
     conn.on('smessage', (ch: string, message: string) => { if (mine()) this.hooks.message(ch, message) })
     // Emitted by ioredis for an unsolicited SUNSUBSCRIBE (slot migrated, node demoted) or MOVED to SSUBSCRIBE.
     conn.on('moved', () => { if (mine()) this.again(new Error('the revocation channel\'s slot moved')) })
     conn.on('close', () => {
       if (!mine()) return
       this.subscribed = false
+      this.confirmedAt = -Infinity
       this.hooks.nodeLost?.()
       this.hooks.lost()
     })
     conn.on('end', () => { if (mine()) this.again(new Error(`subscriber connection to ${owner} ended`)) })
     conn.on('ready', () => {
+      const sent = performance.now()
       conn.ssubscribe(this.channel).then(() => {
         if (!mine() || conn.status !== 'ready') return // 'close' / 'end' follow and move on
         this.subscribed = true
+        this.confirmedAt = sent
         this.attempts = 0
         this.hooks.listening()
       }, (err: unknown) => {
@@ -182,11 +238,21 @@ class ShardFeed implements Feed {
     })
   }
 
+  /**
+   * The connection errored or stopped answering (a PING timed out): the node may be hung, failing over or
+   * restarted empty, so it counts as lost (like a close), and the feed attaches again.
+   */
+  private broken (reason: unknown): void {
+    this.hooks.nodeLost?.()
+    this.again(reason)
+  }
+
   /** Drops the current connection, refreshes the slot map and attaches again after a backoff. */
   private again (reason: unknown): void {
     const conn = this.conn
     this.conn = undefined
     this.subscribed = false
+    this.confirmedAt = -Infinity
     this.hooks.lost()
     if (conn !== undefined) {
       conn.removeAllListeners()

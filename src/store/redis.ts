@@ -17,7 +17,10 @@
  *
  * Signals for a cache in front of the store (NearCacheStore's `SubscriptionSignals`): `onSubscriptionChange`
  * reports whether this replica is subscribed to the revocation channel (false as soon as events may be
- * missed), `onReconnect` that the data connection was re-established (the data may have been lost).
+ * missed), `eventsUpToDate` whether the subscription answered a heartbeat recently enough to vouch for
+ * every event acknowledged more than EVENTS_LEASE_MS ago, `onReconnect` that the data connection was
+ * re-established (the data may have been lost), `onTrouble` that a connection misbehaved. For the
+ * gateway itself, `onResubscribed`: listening again after a loss (events published meanwhile are lost).
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
@@ -54,7 +57,17 @@ type Patch = Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'to
 type Sentinel = NonNullable<RedisConfig['sentinel']>
 
 const EVENT = 'revocation'
-const HEARTBEAT_MS = 15_000
+/**
+ * The subscriber PINGs this often. A reply dates the subscription (see redis-pubsub.ts); a PING left
+ * unanswered past commandTimeout is a loss and reconnects, and each PING arms socketTimeout.
+ */
+const HEARTBEAT_MS = 200
+/**
+ * How long after the send of its newest answered PING the subscription still vouches for the events: the
+ * worst time a near-cached verdict can outlive a revocation acknowledged elsewhere while this replica's
+ * link hangs without a reset. A few heartbeats, so round trips and event-loop delays do not lapse it.
+ */
+export const EVENTS_LEASE_MS = 500
 const UNREPLICATED_WARN_EVERY_MS = 60_000
 
 /** Lets callers wait, with a deadline, for a condition that connection events make true. */
@@ -111,6 +124,8 @@ export class RedisStore implements Store, SubscriptionSignals {
   private feedNodeLost = false
   private readonly subscriptionListeners = new Set<(live: boolean) => void>()
   private readonly reconnectListeners = new Set<() => void>()
+  private readonly troubleListeners = new Set<() => void>()
+  private readonly resubscribedListeners = new Set<() => void>()
 
   constructor (opts: RedisStoreOptions) {
     this.keys = new Keys(opts.redis.keyPrefix)
@@ -120,8 +135,15 @@ export class RedisStore implements Store, SubscriptionSignals {
     this.waitMs = Math.max(1, Math.min(200, Math.floor(this.timeoutMs / 2)))
     this.events.setMaxListeners(0)
     this.client = connect(opts.redis)
-    this.client.on('error', (err: unknown) => this.noteFailure('connection', err))
-    this.client.on('close', () => this.waiters.notify()) // see usable()
+    this.client.on('error', (err: unknown) => {
+      this.noteFailure('connection', err)
+      this.trouble()
+    })
+    this.client.on('close', () => {
+      this.newGeneration() // no epoch read across a disconnect is kept: the server may come back empty
+      this.trouble()
+      this.waiters.notify() // see usable()
+    })
     this.client.on('ready', () => {
       const reconnected = this.readied
       this.readied = true
@@ -153,7 +175,10 @@ export class RedisStore implements Store, SubscriptionSignals {
       },
       lost: () => { this.setLive(false) },
       nodeLost: () => { this.feedNodeLost = true },
-      error: (where, err) => this.noteFailure(where, err)
+      error: (where, err) => {
+        this.noteFailure(where, err)
+        this.trouble()
+      }
     })
     this.heartbeat = setInterval(() => this.feed.heartbeat(), HEARTBEAT_MS)
     this.heartbeat.unref()
@@ -266,6 +291,10 @@ export class RedisStore implements Store, SubscriptionSignals {
     return ok === 'OK'
   }
 
+  async wasClaimed (kind: string, id: string): Promise<boolean> {
+    return (await this.call('wasClaimed', async (c) => await c.exists(this.keys.jti(kind, id)))) === 1
+  }
+
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     this.events.on(EVENT, listener)
     return () => { this.events.off(EVENT, listener) }
@@ -292,6 +321,33 @@ export class RedisStore implements Store, SubscriptionSignals {
     return () => { this.reconnectListeners.delete(cb) }
   }
 
+  /**
+   * Registers `cb`: called as soon as the data or subscriber connection misbehaves (an error, a close, a
+   * command or heartbeat timeout): what was read before may no longer be true, or may be missing events.
+   */
+  onTrouble (cb: () => void): () => void {
+    if (!this.closed) this.troubleListeners.add(cb)
+    return () => { this.troubleListeners.delete(cb) }
+  }
+
+  /**
+   * True while subscribed and the newest answered heartbeat (or the SUBSCRIBE) was sent less than
+   * EVENTS_LEASE_MS ago: every event acknowledged before that has arrived. Synchronous and cheap.
+   */
+  eventsUpToDate (): boolean {
+    return this.live && performance.now() - this.feed.confirmedAt < EVENTS_LEASE_MS
+  }
+
+  /**
+   * Registers `cb`: called each time the subscription is confirmed after a period without one (a loss,
+   * or start-up), after the subscription listeners. Events published meanwhile were missed: whoever
+   * derived state from them re-checks it. Returns an unregister.
+   */
+  onResubscribed (cb: () => void): () => void {
+    if (!this.closed) this.resubscribedListeners.add(cb)
+    return () => { this.resubscribedListeners.delete(cb) }
+  }
+
   /** Also waits (bounded) until this replica receives revocation events: readiness needs both. */
   async ping (): Promise<void> {
     await this.call('ping', async (c) => await c.ping())
@@ -313,6 +369,8 @@ export class RedisStore implements Store, SubscriptionSignals {
       this.setLive(false)
       this.subscriptionListeners.clear()
       this.reconnectListeners.clear()
+      this.troubleListeners.clear()
+      this.resubscribedListeners.clear()
     }
     await Promise.all([quit(this.client), this.feed.close()])
   }
@@ -333,6 +391,7 @@ export class RedisStore implements Store, SubscriptionSignals {
       if (err instanceof StoreUnavailableError) throw err
       if (!isUnavailable(err) && !this.unfollowedRedirection(err)) throw err
       this.noteFailure(op, err)
+      this.trouble() // a timeout on a connection that stays open: it may hang for everyone, the subscriber too
       throw new StoreUnavailableError(`store unavailable (${op})`, { cause: err })
     }
   }
@@ -401,8 +460,10 @@ export class RedisStore implements Store, SubscriptionSignals {
    */
   private setLive (live: boolean): void {
     if (live ? this.closed : !this.live) return
+    const again = live && !this.live
     this.live = live
     for (const cb of [...this.subscriptionListeners]) this.tell(cb, live)
+    if (again) this.notify(this.resubscribedListeners, 'resubscribe')
   }
 
   private tell (cb: (live: boolean) => void, live: boolean): void {
@@ -414,11 +475,19 @@ export class RedisStore implements Store, SubscriptionSignals {
   }
 
   private reconnected (): void {
-    for (const cb of [...this.reconnectListeners]) {
+    this.notify(this.reconnectListeners, 'reconnect')
+  }
+
+  private trouble (): void {
+    this.notify(this.troubleListeners, 'trouble')
+  }
+
+  private notify (listeners: Set<() => void>, what: string): void {
+    for (const cb of [...listeners]) {
       try {
         cb()
       } catch (err) {
-        this.logger.error({ err }, 'store: reconnect listener failed')
+        this.logger.error({ err }, `store: ${what} listener failed`)
       }
     }
   }

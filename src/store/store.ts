@@ -119,11 +119,26 @@ export interface Store {
   /** The gateway sessions created under one IdP session. */
   sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>>
 
-  /** True the first time (kind, id) is claimed within `ttl` seconds; false on every repeat (replay). */
+  /**
+   * True the first time (kind, id) is claimed within `ttl` seconds; false on every repeat (replay).
+   * A replay guard claims only after the work it guards succeeded (checking `wasClaimed` before), so a
+   * failed attempt never burns the id that its retry needs.
+   */
   claimOnce (kind: string, id: string, ttl: number): Promise<boolean>
+
+  /** True while (kind, id) is claimed; changes nothing. */
+  wasClaimed (kind: string, id: string): Promise<boolean>
 
   /** Listens to revocation events from every replica (including this one). Returns an unsubscribe. */
   subscribe (listener: (event: RevocationEvent) => void): () => void
+
+  /**
+   * Optional: registers `cb`, called each time the store listens to revocation events again after a
+   * period in which it did not (a lost subscription, start-up). Events published meanwhile never reach
+   * `subscribe` listeners: whoever acts on them re-checks against the store. A store without it never
+   * misses an event (the memory store). Returns an unregister.
+   */
+  onResubscribed? (cb: () => void): () => void
 
   /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
   ping (): Promise<void>

@@ -31,6 +31,9 @@ export class Browser {
     return [...this.cookies(url)].map(([k, v]) => `${k}=${v}`).join('; ')
   }
 
+  /** Takes Set-Cookie lines received outside fetch (a WebSocket 101, an event stream's head). */
+  absorb (url: string, lines: string[]): void { this.store(url, lines) }
+
   private store (url: string, lines: string[]): void {
     const jar = this.cookies(url)
     for (const line of lines) {

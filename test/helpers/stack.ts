@@ -24,6 +24,8 @@ export interface StackOptions {
   redisUrl?: string
   deps?: Partial<GatewayDeps>
   accessTokenTtl?: number
+  /** Host name in publicUrl (default 127.0.0.1); the test must resolve it to loopback itself. */
+  publicHost?: string
 }
 
 export interface Stack {
@@ -45,6 +47,7 @@ export interface Stack {
 export async function startStack (t: Test, opts: StackOptions = {}): Promise<Stack> {
   const [gwPort, adminPort] = [await freePort(), await freePort()]
   const url = `http://127.0.0.1:${gwPort}`
+  const publicUrl = `http://${opts.publicHost ?? '127.0.0.1'}:${gwPort}`
   const clientSecret = randomBytes(24).toString('base64url')
   const adminToken = randomBytes(24).toString('base64url')
   const upstream = await startUpstream()
@@ -54,8 +57,8 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
     clients: [{
       client_id: 'gateway',
       client_secret: clientSecret,
-      redirect_uris: [`${url}/auth/callback`],
-      post_logout_redirect_uris: [`${url}/`],
+      redirect_uris: [`${publicUrl}/auth/callback`],
+      post_logout_redirect_uris: [`${publicUrl}/`],
       backchannel_logout_uri: `${url}/auth/backchannel-logout`,
       backchannel_logout_session_required: true,
       grant_types: ['authorization_code', 'refresh_token'],
@@ -64,9 +67,9 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
     }]
   })
   const routes = (opts.routes ?? [{ prefix: '/', upstream: '{upstream}', auth: 'required' }])
-    .map((r) => ({ ...r, upstream: String(r.upstream).replace('{upstream}', upstream.url) }))
+    .map((r) => (r.upstream === undefined ? r : { ...r, upstream: String(r.upstream).replace('{upstream}', upstream.url) }))
   const raw: Record<string, unknown> = {
-    publicUrl: url,
+    publicUrl,
     listen: { host: '127.0.0.1', port: gwPort },
     admin: { listen: { host: '127.0.0.1', port: adminPort }, token: '${SG_ADMIN_TOKEN}' },
     logLevel: 'debug',

@@ -197,10 +197,14 @@ export async function storeSuite (t: Test, name: string, make: () => Promise<Sto
     t.test('claimOnce: first true, replay false, true again after the ttl', async (t) => {
       const c = await setup(t)
       const id = randomUUID()
+      t.equal(await c.store.wasClaimed('jti', id), false, 'nothing claimed yet')
       t.equal(await c.store.claimOnce('jti', id, 1), true)
+      t.equal(await c.store.wasClaimed('jti', id), true, 'wasClaimed sees the claim')
       t.equal(await c.store.claimOnce('jti', id, 1), false)
+      t.equal(await c.store.wasClaimed('state', id), false, 'kinds are separate for wasClaimed')
       t.equal(await c.store.claimOnce('state', id, 1), true, 'kinds are separate')
       await c.elapse(1100)
+      t.equal(await c.store.wasClaimed('jti', id), false, 'expired with its ttl')
       t.equal(await c.store.claimOnce('jti', id, 1), true)
     })
 

@@ -29,10 +29,15 @@ class ControlledStore implements Store, SubscriptionSignals {
   /** When set, check replies wait for it. */
   hold: Promise<void> | undefined
   failRevoke = false
+  /** What `eventsUpToDate` answers (with `signals`). */
+  upToDate = true
   onSubscriptionChange?: (cb: (live: boolean) => void) => () => void
   onReconnect?: (cb: () => void) => () => void
+  onTrouble?: (cb: () => void) => () => void
+  eventsUpToDate?: () => boolean
   private readonly subscriptionListeners = new Set<(live: boolean) => void>()
   private readonly reconnectListeners = new Set<() => void>()
+  private readonly troubleListeners = new Set<() => void>()
 
   constructor (now: () => number, opts: { signals?: boolean } = {}) {
     this.memory = new MemoryStore({ now })
@@ -46,6 +51,11 @@ class ControlledStore implements Store, SubscriptionSignals {
         this.reconnectListeners.add(cb)
         return () => { this.reconnectListeners.delete(cb) }
       }
+      this.onTrouble = (cb) => {
+        this.troubleListeners.add(cb)
+        return () => { this.troubleListeners.delete(cb) }
+      }
+      this.eventsUpToDate = () => this.upToDate
     }
   }
 
@@ -56,6 +66,7 @@ class ControlledStore implements Store, SubscriptionSignals {
   }
 
   reconnected (): void { for (const cb of this.reconnectListeners) cb() }
+  trouble (): void { for (const cb of this.troubleListeners) cb() }
 
   async epoch (): Promise<string> { this.epochs++; return await this.memory.epoch() }
   async check (sub: string, sid: string): Promise<SessionCheck> {
@@ -92,6 +103,7 @@ class ControlledStore implements Store, SubscriptionSignals {
 
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> { return await this.memory.sessionsForIdpSession(iss, idpSid) }
   async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> { return await this.memory.claimOnce(kind, id, ttl) }
+  async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.memory.wasClaimed(kind, id) }
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     return this.memory.subscribe((e) => { if (this.connected) listener(e) })
   }
@@ -313,6 +325,67 @@ t.test('the epoch is cached and forgotten on reconnect or subscription change', 
   clock.advance(5000)
   await cache.epoch()
   t.equal(inner.epochs, 6, 'bounded by maxAgeMs')
+})
+
+t.test('while the store cannot vouch for its events, nothing cached is used; the entries come back with it', async (t) => {
+  const { inner, cache, clock } = setup(t, { signals: true })
+  await cache.createSession(record('u1', 's1', clock.now()), USER_TTL)
+  const epoch = await cache.epoch()
+  await cache.check('u1', 's1')
+  t.ok(cache.peek('u1', 's1'), 'cached')
+  t.equal(inner.checks, 1)
+
+  inner.upToDate = false // a heartbeat unanswered: the link may hang
+  t.equal(cache.enabled, false)
+  t.equal(cache.peek('u1', 's1'), undefined, 'no cached verdict')
+  t.equal(cache.peekEpoch(), undefined, 'no cached epoch')
+  await cache.check('u1', 's1')
+  await cache.check('u2', 's2')
+  t.equal(inner.checks, 3, 'every check went to the store')
+  t.equal(cache.stats.bypassed, 2)
+  t.equal(cache.size, 2, 'nothing filled meanwhile, nothing dropped either')
+
+  // The reply arrives: every event published before was delivered first, in order, and applied.
+  inner.upToDate = true
+  t.strictSame(cache.peek('u1', 's1'), { denied: false, version: 0 }, 'used again')
+  t.equal(cache.peekEpoch(), epoch)
+})
+
+t.test('trouble on a connection of the store empties the cache and voids a read in flight', async (t) => {
+  const { inner, cache, clock } = setup(t, { signals: true })
+  await cache.createSession(record('u1', 's1', clock.now()), USER_TTL)
+  await cache.epoch()
+  await cache.check('u1', 's1')
+  t.equal(cache.size, 2)
+  inner.trouble()
+  t.equal(cache.size, 0, 'emptied')
+  t.equal(cache.peekEpoch(), undefined, 'the epoch too')
+  t.equal(cache.enabled, true, 'still used: the subscription itself did not drop')
+
+  let release!: () => void
+  inner.hold = new Promise((resolve) => { release = resolve })
+  const pending = cache.check('u1', 's1')
+  inner.trouble()
+  release()
+  inner.hold = undefined
+  await pending
+  t.equal(cache.size, 0, 'a read that spanned the trouble is not cached')
+  await cache.check('u1', 's1')
+  t.equal(cache.size, 2, 'the next one is')
+})
+
+t.test('onResubscribed is the inner store\'s; a store without it never calls back', async (t) => {
+  const { inner, cache } = setup(t)
+  let calls = 0
+  const off = cache.onResubscribed(() => { calls++ })
+  t.type(off, 'function')
+  off()
+  const own: Array<() => void> = []
+  ;(inner as unknown as { onResubscribed: (cb: () => void) => () => void }).onResubscribed = (cb) => { own.push(cb); return () => {} }
+  cache.onResubscribed(() => { calls++ })
+  t.equal(own.length, 1, 'registered on the inner store')
+  own[0]!()
+  t.equal(calls, 1)
 })
 
 t.test('the reconnect signal empties the cache', async (t) => {

@@ -1,0 +1,102 @@
+/**
+ * Forward-auth (CONTRACT section 10): `GET <authPrefix>/check` judges a request an ingress controller
+ * is about to pass on (nginx `auth_request`, ingress-nginx `auth-url`, Traefik `forwardAuth`, Envoy
+ * `ext_authz`), with the same cookies, revocation, sliding and `authorize` rules as proxying. It trusts
+ * `X-Original-*` / `X-Forwarded-*` because only the controller may reach it (README, Forward-auth).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { RouteConfig } from '../config/types.js'
+import { hostMatches } from '../core/hosts.js'
+import type { GatewayContext } from './context.js'
+import type { Gate } from './gate.js'
+import type { Authorizer } from './authorization.js'
+import { createIdentityHeaders } from './identity-headers.js'
+import { caseConflict, refuseTarget } from './request-target.js'
+
+export interface ForwardAuthOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer }
+
+/** The request the controller asks about. */
+export interface OriginalRequest { method: string, host: string, target: string }
+
+function header (request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name]
+  return typeof v === 'string' && v !== '' ? v : undefined
+}
+
+/**
+ * Reads the original request: `X-Original-URL` (+ `X-Original-Method`) as nginx and ingress-nginx send
+ * them, else `X-Forwarded-Host`/`-Uri`/`-Method` (Traefik; Envoy configured to add them), else the
+ * path after `/check` and the Host header (Envoy ext_authz with a path prefix). The target is kept raw,
+ * as the controller received it, so the ambiguity rules see what the upstream will.
+ */
+export function originalRequest (request: FastifyRequest, checkPath: string): OriginalRequest | undefined {
+  const url = header(request, 'x-original-url')
+  if (url !== undefined) {
+    const m = /^https?:\/\/([^/?#]+)(.*)$/i.exec(url)
+    if (m === null) return undefined
+    const rest = m[2]!
+    return { method: (header(request, 'x-original-method') ?? 'GET').toUpperCase(), host: m[1]!, target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest }
+  }
+  const host = header(request, 'x-forwarded-host') ?? header(request, 'host')
+  if (host === undefined) return undefined
+  const own = request.url.slice(checkPath.length)
+  const target = header(request, 'x-forwarded-uri') ?? (own.startsWith('/') ? own : undefined)
+  if (target === undefined) return undefined
+  return { method: (header(request, 'x-forwarded-method') ?? request.method).toUpperCase(), host, target }
+}
+
+/** The route for a host and path: the longest prefix, and at equal prefixes an exact host over a wildcard over none. */
+export function routeFor (routes: readonly RouteConfig[], host: string, path: string): RouteConfig | undefined {
+  let best: RouteConfig | undefined
+  let bestScore = -1
+  for (const r of routes) {
+    if (r.host !== undefined && !hostMatches(r.host, host)) continue
+    const base = r.prefix.endsWith('/') ? r.prefix.slice(0, -1) : r.prefix
+    if (base !== '' && path !== base && !path.startsWith(`${base}/`)) continue
+    const score = base.length * 4 + (r.host === undefined ? 0 : r.host.startsWith('*.') ? 1 : 2)
+    if (score > bestScore) { best = r; bestScore = score }
+  }
+  return best
+}
+
+/** Registers the check endpoint (only called when forwardAuth.enabled). */
+export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, authorizer }: ForwardAuthOptions): Promise<void> {
+  const checkPath = `${ctx.config.authPrefix}/check`
+  const identity = createIdentityHeaders(ctx.config.identity)
+  const prefixes = ctx.config.routes.map((r) => r.prefix)
+
+  function answer (reply: FastifyReply, status: number, body?: Record<string, string>): FastifyReply {
+    reply.code(status).header('cache-control', 'no-store')
+    return body === undefined ? reply.send() : reply.send(body)
+  }
+
+  async function check (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const original = originalRequest(request, checkPath)
+    if (original === undefined) {
+      request.log.warn('forward-auth check without X-Original-URL or X-Forwarded-Host/-Uri: refused')
+      return answer(reply, 403, { error: 'forbidden', error_description: 'the original request is not named' })
+    }
+    const path = original.target.split('?', 1)[0]!
+    const refusal = refuseTarget(original.target) ?? (caseConflict(path, prefixes) !== undefined ? 'case_conflict' : undefined)
+    if (refusal !== undefined) {
+      request.log.info({ refusal }, 'forward-auth: ambiguous original request target refused')
+      return answer(reply, 403, { error: 'forbidden', error_description: `ambiguous request target (${refusal})` })
+    }
+    const route = routeFor(ctx.config.routes, original.host, path)
+    if (route === undefined) {
+      request.log.info({ host: original.host }, 'forward-auth: no route for this host and path: refused')
+      return answer(reply, 403, { error: 'forbidden', error_description: 'no route for this host and path' })
+    }
+    if (route.auth === 'none') return answer(reply, 200)
+    const session = await gate.resolve(request, reply, { oneCookie: true, accessToken: route.forwardAccessToken })
+    if (session === null) return route.auth === 'optional' ? answer(reply, 200) : answer(reply, 401, { error: 'unauthenticated' })
+    if (!authorizer.allows(route, session)) return authorizer.forbid(request, reply, route, session)
+    // Identity headers for the controller to copy upstream (it replaces whatever the client sent).
+    const headers = identity({}, session, { forwardAccessToken: route.forwardAccessToken, cookie: undefined })
+    for (const [k, v] of Object.entries(headers)) if (v !== undefined) reply.header(k, v)
+    return answer(reply, 200)
+  }
+
+  app.all(checkPath, check)
+  app.all(`${checkPath}/*`, check)
+}

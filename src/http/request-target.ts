@@ -1,0 +1,104 @@
+/**
+ * Request-target hygiene: the path that picks the route must be the path the upstream receives.
+ *
+ * The router matches the raw path, while an upstream (or the URL parser of the proxy) may normalise it:
+ * drop dot segments, turn `\` into `/`, decode `%2e`/`%2f`, strip `;params`, merge `//`, fold case. A
+ * target whose meaning depends on such a step is ambiguous, and is refused with 400 before routing
+ * rather than rewritten: nothing a browser sends for a normal link is refused (browsers resolve dot
+ * segments and encode the characters refused here), and what is accepted reaches the upstream byte for
+ * byte, with `new URL(path, upstream).pathname === path`.
+ */
+
+/** Stable refusal codes (logged, and named in the 400 answer). */
+export type TargetRefusal =
+  | 'not_origin_form' // absolute-form, authority-form, `*`, or a path that does not start with one `/`
+  | 'bad_char' // control character, space, non-ASCII, or a character a URL parser would re-encode
+  | 'backslash' // `\` raw or encoded: Windows and some parsers take it for `/`
+  | 'bad_percent' // `%` not followed by two hex digits
+  | 'encoded_separator' // `%2f`, `%5c`, `%2e`, `%3b`, `%00`-`%1f`, `%7f`: decoded by some upstreams, not by the router
+  | 'dot_segment' // `.` or `..` as a segment
+  | 'empty_segment' // `//`: merged by some upstreams (nginx merge_slashes), not by the router
+  | 'path_parameter' // `;`: Tomcat and Jetty drop `;params` from segments
+
+// Characters allowed raw in a path: RFC 3986 pchar (minus `;`) and `/`, plus the few characters that
+// WHATWG URL parsing leaves unchanged in paths (`[`, `]`, `|`, `^`). Everything else is refused.
+const ALLOWED = new Uint8Array(128)
+for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@/%[]|^") ALLOWED[c.charCodeAt(0)] = 1
+
+const HEX = /^[0-9a-fA-F]{2}$/
+
+/** Encodings some upstreams decode before routing while the gateway's router does not (or not alike). */
+function encodedRefusal (hex: string): TargetRefusal | undefined {
+  const code = parseInt(hex, 16)
+  if (code === 0x2f || code === 0x2e || code === 0x3b) return 'encoded_separator'
+  if (code === 0x5c) return 'backslash'
+  if (code < 0x20 || code === 0x7f) return 'encoded_separator'
+  return undefined
+}
+
+/**
+ * Why this request target is refused, or undefined when it is unambiguous. Only the path is judged; the
+ * query string (after the first `?`) goes upstream as it came.
+ */
+export function refuseTarget (url: string): TargetRefusal | undefined {
+  if (url.charCodeAt(0) !== 0x2f) return 'not_origin_form'
+  const q = url.indexOf('?')
+  const end = q === -1 ? url.length : q
+  // Fast path: most paths have nothing but plain characters.
+  let prev = 0
+  for (let i = 0; i < end; i++) {
+    const c = url.charCodeAt(i)
+    if (c >= 128 || ALLOWED[c] !== 1) {
+      if (c === 0x5c) return 'backslash'
+      if (c === 0x3b) return 'path_parameter'
+      return 'bad_char'
+    }
+    if (c === 0x25) {
+      const hex = url.slice(i + 1, i + 3)
+      if (!HEX.test(hex)) return 'bad_percent'
+      const r = encodedRefusal(hex)
+      if (r !== undefined) return r
+    } else if (c === 0x2f && i > 0) {
+      if (prev === 0x2f) return 'empty_segment'
+    }
+    prev = c
+  }
+  // Dot segments: "/." or "/.." followed by "/" or the end of the path.
+  let from = 0
+  while (true) {
+    const i = url.indexOf('/.', from)
+    if (i === -1 || i >= end) break
+    const next = url.charCodeAt(i + 2)
+    const atEnd = i + 2 === end
+    if (atEnd || next === 0x2f) return 'dot_segment'
+    if (next === 0x2e && (i + 3 === end || url.charCodeAt(i + 3) === 0x2f)) return 'dot_segment'
+    from = i + 2
+  }
+  return undefined
+}
+
+/**
+ * Routes are matched case-sensitively, but some upstreams fold case (IIS, case-insensitive file systems).
+ * When a path's case decides which of two configured prefixes applies (`/Admin/x` skips `/admin`), the
+ * target is refused: returns the prefix it would reach case-folded, or undefined.
+ */
+export function caseConflict (path: string, prefixes: readonly string[]): string | undefined {
+  const lower = path.toLowerCase()
+  if (lower === path) return undefined
+  const exact = longestPrefix(path, prefixes)
+  const folded = longestPrefix(lower, prefixes.map((p) => p.toLowerCase()))
+  if (folded === undefined || exact === undefined) return undefined
+  return prefixes[folded] !== prefixes[exact] && prefixes[folded]!.toLowerCase() !== prefixes[exact]!.toLowerCase() ? prefixes[folded] : undefined
+}
+
+function longestPrefix (path: string, prefixes: readonly string[]): number | undefined {
+  let best: number | undefined
+  for (let i = 0; i < prefixes.length; i++) {
+    const p = prefixes[i]!
+    const base = p.endsWith('/') ? p.slice(0, -1) : p
+    if (base === '' || path === base || path.startsWith(`${base}/`)) {
+      if (best === undefined || base.length > (prefixes[best]!.endsWith('/') ? prefixes[best]!.length - 1 : prefixes[best]!.length)) best = i
+    }
+  }
+  return best
+}
