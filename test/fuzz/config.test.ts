@@ -83,11 +83,11 @@ function treeOf (text: string): unknown {
 /** A loaded Config keeps the rules the loader promises. */
 function assertSane (c: Config): void {
   assert.ok(c.routes.length >= 1, 'a route')
-  assert.equal(new Set(c.routes.map((r) => r.prefix)).size, c.routes.length, 'unique prefixes')
+  assert.equal(new Set(c.routes.map((r) => `${r.host ?? ''} ${r.prefix}`)).size, c.routes.length, 'unique prefixes per host')
   for (const r of c.routes) {
     assert.ok(r.prefix.startsWith('/'), `prefix ${r.prefix}`)
     // What the loader checks (WHATWG URL, http or https); it keeps the text as written.
-    assert.ok(['http:', 'https:'].includes(new URL(r.upstream).protocol), `upstream ${r.upstream}`)
+    if (r.upstream !== undefined) assert.ok(['http:', 'https:'].includes(new URL(r.upstream).protocol), `upstream ${r.upstream}`)
   }
   assert.ok(c.session.keys.length >= 1 && c.session.keys.every((k) => k.length === 32), 'session keys of 32 bytes')
   assert.ok(Number.isSafeInteger(c.session.ttl) && c.session.ttl > 0 && c.session.absoluteTtl >= c.session.ttl, 'ttl <= absoluteTtl')
@@ -133,7 +133,8 @@ const KEYS = ['publicUrl', 'listen', 'host', 'port', 'admin', 'token', 'authPref
   'clientId', 'clientSecret', 'scopes', 'allowInsecureHttp', 'session', 'ttl', 'absoluteTtl', 'keys', 'rememberMe', 'enabled',
   'rotationGrace', 'checkIdp', 'ask', 'store', 'kind', 'failMode', 'nearCache', 'redis', 'url', 'sentinel', 'name', 'nodes',
   'password', 'cluster', 'username', 'keyPrefix', 'commandTimeout', 'routes', 'prefix', 'upstream', 'auth', 'forwardAccessToken',
-  'csrf', '__proto__', 'constructor', 'toString', 'isuer', 'Routes', '', ' ', 'a b', 'a.b', '[0]', '"q"', '${SG_SHORT}']
+  'csrf', 'timeouts', 'headers', 'request', 'websocket', 'allowedOrigins', 'identity', 'user', 'groups', 'authorize', 'subjects',
+  'emails', 'emailDomains', 'claims', 'forwardAuth', 'allowedHosts', 'cookieDomain', '__proto__', 'constructor', 'toString', 'isuer', 'Routes', '', ' ', 'a b', 'a.b', '[0]', '"q"', '${SG_SHORT}']
 
 const scalar: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('', ' ', 'x', '/', '/auth', '/auth/', '//', '/api', 'auth', 'https://app.example.com',
@@ -142,7 +143,8 @@ const scalar: fc.Arbitrary<unknown> = fc.oneof(
     '9007199254740993', 'required', 'optional', 'none', 'memory', 'redis', 'closed', 'open', 'info', 'silent', 'openid',
     '${SG_ADMIN_TOKEN}', '${SG_SESSION_KEY}', '${SG_SHORT}', '${SG_EMPTY}', '${NOPE}', '$${SG_SHORT}', '$$${SG_SHORT}',
     '${SG_SESSION_KEY}=', 'A'.repeat(43), 'A'.repeat(44), '+/+/', '\u0000', 'é', '~', 'null', 'true', '.inf', '0x1F',
-    '2001-12-14') },
+    '2001-12-14', '*.example.com', 'app.example.com', '.example.com', 'example.com', 'https://*.example.com', 'sub', 'email',
+    'x-user', 'X-Forwarded-User', 'Authorization', 'host', 'cookie') },
   { weight: 2, arbitrary: fc.constantFrom(null, true, false, 0, 1, -1, 1.5, 65535, 65536, 8080, 2 ** 53, 1e300, -0) },
   { weight: 1, arbitrary: fc.string({ maxLength: 10 }) },
   { weight: 1, arbitrary: fc.double() }

@@ -11,6 +11,14 @@ export const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
 export type Verdict = 'valid' | 'invalid' | 'either'
 
+/**
+ * Latest `exp` accepted, in seconds after now: the gateway's own bound (a logout token lives minutes;
+ * the jti must be kept until exp, so a far exp is refused rather than stored).
+ */
+export const MAX_EXP_AHEAD = 86_400
+/** Longest `jti` accepted (the gateway stores it for the replay window). */
+export const MAX_JTI_LENGTH = 256
+
 export interface TokenContext {
   issuer: string
   clientId: string
@@ -89,7 +97,7 @@ export function tokenSpec (ctx: TokenContext): fc.Arbitrary<TokenSpec> {
   const lo = -ctx.maxAge - ctx.skew // oldest iat accepted
   // Times around every limit (exact limits only when margin is 0), plus far and huge values.
   const offsets = [lo - 1 - m, lo + m, lo + 1 + m, -ctx.skew - 1 - m, -ctx.skew + m, -ctx.skew + 1 + m, 0, 1, ctx.skew - m,
-    ctx.skew + 1 + m, 120, 3600, -3600]
+    ctx.skew + 1 + m, 120, 3600, -3600, MAX_EXP_AHEAD - m, MAX_EXP_AHEAD + 1 + m]
   const time = fc.oneof(
     { weight: 4, arbitrary: fc.constantFrom(...offsets).map((o) => new Time(o)) },
     { weight: 1, arbitrary: fc.integer({ min: -100_000, max: 100_000 }).map((o) => new Time(o)) },
@@ -97,7 +105,7 @@ export function tokenSpec (ctx: TokenContext): fc.Arbitrary<TokenSpec> {
     { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) }
   )
   const badType = fc.oneof(fc.constantFrom(null, true, false, [], {}, '', '0', 'now', [1], { a: 1 }), fc.string({ maxLength: 6 }))
-  const str = fc.oneof(fc.constantFrom('alice', 'x', '', ' ', 'ü', 'a'.repeat(500)), fc.string({ maxLength: 8 }))
+  const str = fc.oneof(fc.constantFrom('alice', 'x', '', ' ', 'ü', 'a'.repeat(256), 'a'.repeat(257), 'a'.repeat(500), '\u{1f600}'.repeat(128), '\u{1f600}'.repeat(129)), fc.string({ maxLength: 8 }))
 
   const claimValue: Record<string, fc.Arbitrary<unknown>> = {
     iss: fc.oneof(fc.constantFrom(issuer, `${issuer}INVALID`, `${issuer}/`, issuer.toUpperCase(), `${issuer} `, [issuer], ''), badType),
@@ -212,10 +220,11 @@ export function criticalSpecs (ctx: TokenContext): TokenSpec[] {
     claims(['iat', new Time(ctx.skew)]), claims(['iat', new Time(ctx.skew + 1)]),
     claims(['iat', new Time(lo)]), claims(['iat', new Time(lo - 1)]),
     claims(['exp', new Time(-ctx.skew + 1)]), claims(['exp', new Time(-ctx.skew)]),
+    claims(['exp', new Time(MAX_EXP_AHEAD)]), claims(['exp', new Time(MAX_EXP_AHEAD + 1)]), claims(['exp', new Time(MAX_EXP_AHEAD + 0.5)]),
     claims(['nbf', new Time(ctx.skew)]), claims(['nbf', new Time(ctx.skew + 1)]),
     claims(['iat']), claims(['exp']), claims(['jti']), claims(['iss']), claims(['aud']), claims(['events']),
     claims(['iat', String(0)]), claims(['exp', null]), claims(['exp', 1e16]), claims(['exp', 9.3e15]), claims(['exp', 1e308]),
-    claims(['jti', '']), claims(['jti', 1]), claims(['sub', '']), claims(['sid', '']), claims(['sub', 1]), claims(['sid', null]),
+    claims(['jti', '']), claims(['jti', 1]), claims(['jti', 'j'.repeat(MAX_JTI_LENGTH)]), claims(['jti', 'j'.repeat(MAX_JTI_LENGTH + 1)]), claims(['sub', '']), claims(['sid', '']), claims(['sub', 1]), claims(['sid', null]),
     claims(['sub'], ['sid']), claims(['sub']), claims(['sid']),
     claims(['iss', `${ctx.issuer}INVALID`]), claims(['aud', `${ctx.clientId}INVALID`]), claims(['aud', [ctx.clientId, 'other']]),
     claims(['aud', [ctx.clientId, ctx.clientId]]), claims(['aud', []]),
@@ -377,8 +386,9 @@ function checkClaims (c: Record<string, unknown>, ctx: TokenContext, now: number
   else {
     const exp = num('exp')
     if (exp !== undefined) {
-      if (near(exp, now - ctx.skew)) maybe('exp at the limit')
+      if (near(exp, now - ctx.skew) || near(exp, now + MAX_EXP_AHEAD)) maybe('exp at a limit')
       else if (exp <= now - ctx.skew) invalid('expired')
+      else if (exp > now + MAX_EXP_AHEAD) invalid('exp too far ahead')
     }
   }
   if (has('nbf')) {
@@ -389,6 +399,7 @@ function checkClaims (c: Record<string, unknown>, ctx: TokenContext, now: number
     }
   }
   if (typeof c['jti'] !== 'string' || c['jti'] === '') invalid('jti')
+  else if (c['jti'].length > MAX_JTI_LENGTH) invalid('jti too long')
   const events = c['events']
   if (!isPlainObject(events) || !isPlainObject(events[EVENT])) invalid('events')
   if (has('nonce')) invalid('nonce present')
