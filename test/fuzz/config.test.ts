@@ -220,13 +220,13 @@ const textEdit = fc.tuple(fc.nat(), fc.nat({ max: 20 }), fc.array(fc.constantFro
 t.test('config loading', async (t) => {
   await property(t, FILE, 'config.any-document', fc.property(value, (doc) => {
     assertLoadsOrNamesKey(stringify(doc))
-  }), 2)
+  }), 1)
 
   await property(t, FILE, 'config.example-edited', fc.property(fc.array(edit, { minLength: 1, maxLength: 3 }), (edits) => {
     const tree = structuredClone(exampleTree)
     for (const e of edits) applyEdit(tree, e)
     assertLoadsOrNamesKey(stringify(tree))
-  }), 1.5)
+  }), 1)
 
   await property(t, FILE, 'config.example-text-edited', fc.property(fc.array(textEdit, { minLength: 1, maxLength: 4 }), (edits) => {
     let text = exampleText
@@ -235,7 +235,7 @@ t.test('config loading', async (t) => {
       text = text.slice(0, i) + insert.join('') + text.slice(i + del)
     }
     assertLoadsOrNamesKey(text)
-  }), 1.5)
+  }), 1)
 
   await property(t, FILE, 'config.any-text', fc.property(
     fc.oneof(
@@ -243,7 +243,7 @@ t.test('config loading', async (t) => {
       fc.string({ unit: 'binary', maxLength: 100 }),
       fc.tuple(fc.constantFrom('[', '{', '- ', '{"a":', 'a:\n  ', '&a [*a, '), fc.nat({ max: 3000 })).map(([s, n]) => s.repeat(n))
     ),
-    (text) => { assertLoadsOrNamesKey(text) }), 2)
+    (text) => { assertLoadsOrNamesKey(text) }), 1)
 
   // YAML shapes the properties found or that are known to hurt parsers: each checked on every run.
   t.test('config.yaml-specials', async (t) => {

@@ -48,7 +48,7 @@ t.test('logout token validation', async (t) => {
     if (c['sub'] !== undefined) expected['sub'] = c['sub']
     if (c['sid'] !== undefined) expected['sid'] = c['sid']
     assert.deepEqual(o.value, expected)
-  }), 5, criticalSpecs(ctx).map((s) => [s]))
+  }), 3, criticalSpecs(ctx).map((s) => [s]))
 
   await property(t, FILE, 'logout-token.any-input', fc.asyncProperty(
     fc.oneof(fc.anything(), fc.string({ unit: 'binary', maxLength: 300 }),

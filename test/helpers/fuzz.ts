@@ -28,7 +28,8 @@ export function runs (weight = 1): number {
 const replay = process.env['FUZZ_PROPERTY']
 
 function parameters<Ts> (weight: number, examples: Ts[]): fc.Parameters<Ts> {
-  const p: fc.Parameters<Ts> = { numRuns: runs(weight) }
+  // fast-check counts examples among numRuns: add them, so every example runs and the random runs stay as many.
+  const p: fc.Parameters<Ts> = { numRuns: runs(weight) + examples.length }
   if (examples.length > 0) p.examples = examples
   const seed = process.env['FUZZ_SEED']
   const path = process.env['FUZZ_PATH']
