@@ -1,8 +1,9 @@
 /**
  * fast-check under tap: run counts from the environment, and a failure report that says how to replay it.
  *
- * - `FUZZ_RUNS` (default 100): runs of a property of weight 1; heavier properties (a real gateway, RSA
- *   signing) take a fraction of it. `npm run fuzz` sets it 100 times higher.
+ * - `FUZZ_RUNS` (default 100): runs of a property of weight 1; heavier properties (a real gateway)
+ *   take a fraction of it, cheap ones a multiple. Examples (known tricky cases) run on top, every time.
+ *   `npm run fuzz` sets it 100 times higher.
  * - `FUZZ_PROPERTY`, `FUZZ_SEED`, `FUZZ_PATH`: replay one failure. Only the named property runs (the
  *   others of the file are skipped), with that seed and, when given, straight down that shrink path.
  */
