@@ -8,7 +8,7 @@ import { parseDocument, visit, type Document } from 'yaml'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDuration, parseDurationMs } from './duration.js'
 import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute, type RawRule } from './schema.js'
-import type { AuthzRule, Config, ListenConfig, RedisConfig, RedisNode, RouteConfig } from './types.js'
+import type { AuthzRule, Config, ListenConfig, RedisConfig, RedisNode, RouteConfig, TlsConfig } from './types.js'
 import { HOST_PATTERN } from '../core/hosts.js'
 
 type Env = Readonly<Record<string, string | undefined>>
@@ -246,6 +246,8 @@ function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forward
   const own = r.authorize === undefined ? undefined : rules(r.authorize, ['routes', i, 'authorize'])
   if (own !== undefined && auth === 'none') throw new ConfigError(key('authorize'), 'needs auth: required or optional (an auth: none route never looks at the session)')
   const authorize = auth === 'none' ? undefined : own ?? global
+  const bearer = r.bearer ?? DEFAULTS.route.bearer
+  if (bearer && auth === 'none') throw new ConfigError(key('bearer'), 'needs auth: required or optional (an auth: none route checks no credential)')
   return {
     prefix: r.prefix,
     ...(r.host !== undefined ? { host: r.host.toLowerCase() } : {}),
@@ -253,8 +255,15 @@ function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forward
     auth,
     forwardAccessToken: r.forwardAccessToken ?? DEFAULTS.route.forwardAccessToken,
     csrf: r.csrf ?? DEFAULTS.route.csrf,
-    ...(authorize !== undefined ? { authorize } : {})
+    bearer,
+    ...(authorize !== undefined ? { authorize } : {}),
+    ...(r.tls !== undefined ? { tls: routeTls(r, i) } : {})
   }
+}
+
+function routeTls (r: RawRoute, i: number): TlsConfig {
+  if (r.upstream === undefined || !r.upstream.startsWith('https:')) throw new ConfigError(formatPath(['routes', i, 'tls']), 'applies to an https upstream only')
+  return tls(r.tls!, ['routes', i, 'tls'])
 }
 
 /** Normalises `authorize` rules: emails and domains lower-cased, claim values as strings. */
@@ -337,6 +346,7 @@ function redis (r: RawRedis): RedisConfig {
     ...(r.username !== undefined && { username: r.username }),
     ...(r.password !== undefined && { password: r.password }),
     keyPrefix: r.keyPrefix ?? DEFAULTS.redis.keyPrefix,
+    ...(r.tls !== undefined && { tls: tls(r.tls, [...base, 'tls']) }),
     commandTimeoutMs: duration(r.commandTimeout ?? DEFAULTS.redis.commandTimeout, 'store.redis.commandTimeout', true)
   }
 }
@@ -381,8 +391,12 @@ function normalise (raw: RawConfig): Config {
   const kind = raw.store?.kind ?? DEFAULTS.store.kind
   if (kind === 'redis' && raw.store?.redis === undefined) throw new ConfigError('store.redis', 'required when store.kind is redis')
 
-  const oidc: Config['oidc'] = { issuer: raw.oidc.issuer, clientId: raw.oidc.clientId, scopes, allowInsecureHttp }
-  if (raw.oidc.clientSecret !== undefined) oidc.clientSecret = raw.oidc.clientSecret
+  const bearerRoute = routes.findIndex((r) => r.bearer)
+  if (bearerRoute >= 0 && raw.oidc.audience === undefined) {
+    throw new ConfigError('oidc.audience', `required when a route has bearer: true (routes[${bearerRoute}]): the aud that access tokens for this gateway carry`)
+  }
+  const accessTokenMaxAge = duration(raw.oidc.accessTokenMaxAge ?? DEFAULTS.accessTokenMaxAge, 'oidc.accessTokenMaxAge')
+  const oidc = { ...oidcClient(raw.oidc, scopes, allowInsecureHttp), audience: raw.oidc.audience ?? [], accessTokenMaxAge }
   const store: Config['store'] = { kind, failMode: raw.store?.failMode ?? DEFAULTS.store.failMode, nearCache: raw.store?.nearCache ?? DEFAULTS.store.nearCache }
   if (raw.store?.redis !== undefined) store.redis = redis(raw.store.redis)
 
@@ -407,8 +421,61 @@ function normalise (raw: RawConfig): Config {
     routes,
     identity: identity(raw.identity),
     timeouts: timeouts(raw.timeouts),
+    pages: pages(raw.pages),
     websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) }
   }
+}
+
+/** How the gateway authenticates at the token endpoint, and what it trusts and sends the IdP. */
+function oidcClient (raw: RawConfig['oidc'], scopes: string[], allowInsecureHttp: boolean): Omit<Config['oidc'], 'audience' | 'accessTokenMaxAge'> {
+  const method = raw.tokenEndpointAuthMethod ?? (raw.clientSecret !== undefined ? 'client_secret_basic' : 'none')
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && raw.clientSecret === undefined) {
+    throw new ConfigError('oidc.clientSecret', `required with tokenEndpointAuthMethod ${method}`)
+  }
+  if (method === 'private_key_jwt' && raw.privateKey === undefined) throw new ConfigError('oidc.privateKey', 'required with tokenEndpointAuthMethod private_key_jwt (a PEM PKCS#8 key or a JWK)')
+  if (raw.privateKey !== undefined && method !== 'private_key_jwt') throw new ConfigError('oidc.privateKey', 'used only with tokenEndpointAuthMethod: private_key_jwt')
+  if (raw.prompt !== undefined && !/^(none|login|consent|select_account|create)( (login|consent|select_account|create))*$/.test(raw.prompt)) {
+    throw new ConfigError('oidc.prompt', `must be one or more of none, login, consent, select_account, create (got ${JSON.stringify(raw.prompt)})`)
+  }
+  const out: Omit<Config['oidc'], 'audience' | 'accessTokenMaxAge'> = { issuer: raw.issuer, clientId: raw.clientId, scopes, allowInsecureHttp, tokenEndpointAuthMethod: method, par: raw.par ?? 'auto' }
+  if (raw.clientSecret !== undefined) out.clientSecret = raw.clientSecret
+  if (raw.prompt !== undefined && raw.prompt !== '') out.prompt = raw.prompt
+  if (raw.privateKey !== undefined) out.privateKey = raw.privateKey
+  if (raw.caFile !== undefined) out.ca = readPem(raw.caFile, 'oidc.caFile')
+  return out
+}
+
+function readPem (file: string, key: string): Buffer {
+  let buf: Buffer
+  try { buf = readFileSync(file) } catch (err) { throw new ConfigError(key, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err }) }
+  if (!buf.toString('latin1').includes('-----BEGIN ')) throw new ConfigError(key, `${file} is not a PEM file`)
+  return buf
+}
+
+/** TLS material for an upstream or Redis, read once at start-up. */
+function tls (raw: NonNullable<RawRoute['tls']>, base: Path): TlsConfig {
+  const key = (k: string): string => formatPath([...base, k])
+  if ((raw.certFile === undefined) !== (raw.keyFile === undefined)) throw new ConfigError(key(raw.certFile === undefined ? 'certFile' : 'keyFile'), 'certFile and keyFile go together (a client certificate and its key)')
+  const out: TlsConfig = { insecureSkipVerify: raw.insecureSkipVerify ?? false }
+  if (raw.caFile !== undefined) out.ca = readPem(raw.caFile, key('caFile'))
+  if (raw.certFile !== undefined) out.cert = readPem(raw.certFile, key('certFile'))
+  if (raw.keyFile !== undefined) out.key = readPem(raw.keyFile, key('keyFile'))
+  if (raw.serverName !== undefined) out.serverName = raw.serverName
+  return out
+}
+
+function pages (raw: RawConfig['pages']): Config['pages'] {
+  const out: Config['pages'] = {}
+  if (raw?.title !== undefined) out.title = raw.title
+  if (raw?.logoUrl !== undefined) {
+    if (!/^(\/[^/\\]|https:\/\/)/.test(raw.logoUrl) || /["'<>\s]/.test(raw.logoUrl)) throw new ConfigError('pages.logoUrl', 'must be a path on this site (/static/logo.svg) or an https URL')
+    out.logoUrl = raw.logoUrl
+  }
+  if (raw?.accentColor !== undefined) {
+    if (!/^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$/.test(raw.accentColor)) throw new ConfigError('pages.accentColor', `must be a hex colour such as #2450d8 (got ${JSON.stringify(raw.accentColor)})`)
+    out.accentColor = raw.accentColor
+  }
+  return out
 }
 
 function forwardAuthConfig (raw: RawConfig['forwardAuth']): Config['forwardAuth'] {

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
 import { allowedAbsoluteUrl } from '../core/hosts.js'
+import { metadataWarnings, NO_SID_WARNING } from '../oidc/warnings.js'
 import { buildProfile, identityRefusal } from '../core/identity.js'
 import { claimPathsOf } from '../core/authorize.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
@@ -163,6 +164,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.')
     }
+    ctx.idpWarnings.add(metadataWarnings(oidc.metadata, config))
+    if (typeof login.idClaims.sid !== 'string') ctx.idpWarnings.add([NO_SID_WARNING])
     const refused = identityRefusal(login.idClaims.sub, profileOf(login), config.identity.user)
     if (refused !== undefined) {
       request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')

@@ -5,6 +5,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayContext } from './context.js'
 import { endsConnection, type Closer, type ConnectionOwner } from './connections.js'
+import { bearerStateTtl } from '../bearer/bearer-check.js'
 
 export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self'
 
@@ -21,6 +22,9 @@ export interface Revoker {
 export function createRevoker (ctx: GatewayContext): Revoker {
   const { store, metrics } = ctx
   const denyTtl = ctx.config.session.ttl
+  // Bearer tokens: the revocation time and IdP-session markers live as long as an access token can.
+  const tokenTtl = bearerStateTtl(ctx.config)
+  const bearerRoutes = ctx.config.routes.some((r) => r.bearer)
 
   return {
     async session (sub, sid, channel, log) {
@@ -29,12 +33,14 @@ export function createRevoker (ctx: GatewayContext): Revoker {
       log.info({ sid, channel }, 'session revoked')
     },
     async user (sub, channel, log) {
-      const event = await store.revokeUser(sub, denyTtl)
+      const event = await store.revokeUser(sub, denyTtl, bearerRoutes ? tokenTtl : 0)
       metrics.logouts.inc({ channel })
       log.info({ sessions: event.sids.length, version: event.version, channel }, 'all sessions of a user revoked')
       return event.sids.length
     },
     async idpSession (iss, idpSid, channel, log, onlySub) {
+      // First, so an API client's tokens are refused even when no gateway session was created under it.
+      if (bearerRoutes) await store.logoutIdpSession(iss, idpSid, tokenTtl)
       const found = await store.sessionsForIdpSession(iss, idpSid)
       const bySub = new Map<string, string[]>()
       for (const { sub, sid } of found) {

@@ -57,8 +57,9 @@ for i = 2, #KEYS, 2 do
 end
 return out`)
 
-// KEYS: ver, devs. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS).
-// Returns the new version, then sid, iss, idpSid per deleted record.
+// KEYS: ver, devs, revat. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS), now s, revat ttl s.
+// Returns the new version, the revocation time, then sid, iss, idpSid per deleted record.
+// The revocation time (for bearer tokens) never moves back and its TTL never shrinks.
 export const REVOKE_USER = new Script('revokeUser', `
 local out = {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -74,8 +75,24 @@ local existed = redis.call('EXISTS', KEYS[1]) == 1
 local version = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if (not existed) or (ttl >= 0 and ttl < want) then redis.call('PEXPIRE', KEYS[1], want) end
+local at = tonumber(ARGV[4])
+local prev = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+if prev > at then at = prev end
+local keep = tonumber(ARGV[5])
+local left = redis.call('TTL', KEYS[3])
+if left > keep then keep = left end
+redis.call('SET', KEYS[3], string.format('%d', at), 'EX', keep)
+table.insert(out, 1, at)
 table.insert(out, 1, version)
 return out`)
+
+// KEYS: idpout marker. ARGV: ttl s. Its TTL never shrinks (an IdP may repeat a logout).
+export const IDP_LOGOUT = new Script('idpLogout', `
+local keep = tonumber(ARGV[1])
+local left = redis.call('TTL', KEYS[1])
+if left > keep then keep = left end
+redis.call('SET', KEYS[1], '1', 'EX', keep)
+return 0`)
 
 // KEYS: dev. ARGV: expected, new, now, graceUntil.
 export const ROTATE = new Script('rotate', `
