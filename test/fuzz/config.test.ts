@@ -134,7 +134,9 @@ const KEYS = ['publicUrl', 'listen', 'host', 'port', 'admin', 'token', 'authPref
   'rotationGrace', 'checkIdp', 'ask', 'store', 'kind', 'failMode', 'nearCache', 'redis', 'url', 'sentinel', 'name', 'nodes',
   'password', 'cluster', 'username', 'keyPrefix', 'commandTimeout', 'routes', 'prefix', 'upstream', 'auth', 'forwardAccessToken',
   'csrf', 'timeouts', 'headers', 'request', 'websocket', 'allowedOrigins', 'identity', 'user', 'groups', 'authorize', 'subjects',
-  'emails', 'emailDomains', 'claims', 'forwardAuth', 'allowedHosts', 'cookieDomain', '__proto__', 'constructor', 'toString', 'isuer', 'Routes', '', ' ', 'a b', 'a.b', '[0]', '"q"', '${SG_SHORT}']
+  'emails', 'emailDomains', 'claims', 'forwardAuth', 'allowedHosts', 'cookieDomain', 'bearer', 'tls', 'caFile', 'certFile', 'keyFile',
+  'serverName', 'insecureSkipVerify', 'prompt', 'par', 'privateKey', 'tokenEndpointAuthMethod', 'audience', 'accessTokenMaxAge',
+  'pages', 'title', 'logoUrl', 'accentColor', '__proto__', 'constructor', 'toString', 'isuer', 'Routes', '', ' ', 'a b', 'a.b', '[0]', '"q"', '${SG_SHORT}']
 
 const scalar: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('', ' ', 'x', '/', '/auth', '/auth/', '//', '/api', 'auth', 'https://app.example.com',
@@ -144,7 +146,8 @@ const scalar: fc.Arbitrary<unknown> = fc.oneof(
     '${SG_ADMIN_TOKEN}', '${SG_SESSION_KEY}', '${SG_SHORT}', '${SG_EMPTY}', '${NOPE}', '$${SG_SHORT}', '$$${SG_SHORT}',
     '${SG_SESSION_KEY}=', 'A'.repeat(43), 'A'.repeat(44), '+/+/', '\u0000', 'é', '~', 'null', 'true', '.inf', '0x1F',
     '2001-12-14', '*.example.com', 'app.example.com', '.example.com', 'example.com', 'https://*.example.com', 'sub', 'email',
-    'x-user', 'X-Forwarded-User', 'Authorization', 'host', 'cookie') },
+    'x-user', 'X-Forwarded-User', 'Authorization', 'host', 'cookie', '/', '/nonexistent.pem', 'config/example.yaml', 'login consent',
+    'none login', 'private_key_jwt', 'client_secret_post', 'auto', '#fff', 'red; x', 'javascript:alert(1)') },
   { weight: 2, arbitrary: fc.constantFrom(null, true, false, 0, 1, -1, 1.5, 65535, 65536, 8080, 2 ** 53, 1e300, -0) },
   { weight: 1, arbitrary: fc.string({ maxLength: 10 }) },
   { weight: 1, arbitrary: fc.double() }
