@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { parseDocument } from 'yaml'
+import { parseDocument, visit, type Document } from 'yaml'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDuration, parseDurationMs } from './duration.js'
 import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute, type RawRule } from './schema.js'
@@ -73,18 +73,29 @@ function isObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** Substitutes in every string scalar; map keys only get their references restored, never substituted. */
-function substituteTree (node: unknown, path: Path, env: Env, restore: (s: string) => string): unknown {
+/**
+ * Substitutes in every string scalar; map keys only get their references restored, never substituted.
+ * `inside` holds the lists and mappings being walked: a YAML alias to its own ancestor (`a: &x [*x]`)
+ * makes a cycle, which no config needs.
+ */
+function substituteTree (node: unknown, path: Path, env: Env, restore: (s: string) => string, inside = new Set<object>()): unknown {
   if (typeof node === 'string') return substituteEnv(restore(node), env, formatPath(path))
-  if (Array.isArray(node)) return node.map((v, i) => substituteTree(v, [...path, i], env, restore))
-  if (!isObject(node)) return node
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(node)) {
-    const key = restore(k)
-    // defineProperty: a `__proto__` key stays an ordinary (unknown) key.
-    Object.defineProperty(out, key, { value: substituteTree(v, [...path, key], env, restore), enumerable: true, writable: true, configurable: true })
+  if (typeof node !== 'object' || node === null) return node
+  if (inside.has(node)) throw new ConfigError(formatPath(path), 'refers to itself (a YAML alias inside its own anchor)')
+  inside.add(node)
+  try {
+    if (Array.isArray(node)) return node.map((v, i) => substituteTree(v, [...path, i], env, restore, inside))
+    if (!isObject(node)) return node
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(node)) {
+      const key = restore(k)
+      // defineProperty: a `__proto__` key stays an ordinary (unknown) key.
+      Object.defineProperty(out, key, { value: substituteTree(v, [...path, key], env, restore, inside), enumerable: true, writable: true, configurable: true })
+    }
+    return out
+  } finally {
+    inside.delete(node)
   }
-  return out
 }
 
 // ---------------------------------------------------------------- schema validation
@@ -502,8 +513,56 @@ function origin (value: string, key: string): string {
 
 // ---------------------------------------------------------------- entry points
 
+/**
+ * Deepest nesting the loader hands to the YAML parser: far beyond any config, far below the ~900 levels
+ * where yaml's recursive parser exhausts the stack (and V8 may then abort the process instead of
+ * throwing, when it compiles a regular expression there).
+ */
+const MAX_NESTING = 200
+
+/**
+ * Line of the first place nested deeper than MAX_NESTING, else undefined. An over-estimate: flow
+ * brackets outside quotes and comments, and on each line the indentation plus leading `- `, `? `, `: `.
+ */
+function tooDeep (text: string): number | undefined {
+  let flow = 0
+  let quote: string | undefined
+  let line = 1
+  let lineStart = true
+  let lead = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (c === '\n') {
+      line++
+      lineStart = true
+      lead = 0
+      continue
+    }
+    if (lineStart) {
+      if (c === ' ' || c === '\t' || ((c === '-' || c === '?' || c === ':') && /[ \t]/.test(text[i + 1] ?? ''))) {
+        if (++lead > MAX_NESTING) return line
+        continue
+      }
+      lineStart = false
+    }
+    if (quote !== undefined) {
+      if (c === '\\' && quote === '"') i++
+      else if (c === quote) quote = undefined
+    } else if (c === '"' || c === "'") quote = c
+    else if (c === '#' && /[ \t]/.test(text[i - 1] ?? ' ')) {
+      const end = text.indexOf('\n', i)
+      i = (end === -1 ? text.length : end) - 1
+    } else if (c === '[' || c === '{') {
+      if (++flow > MAX_NESTING) return line
+    } else if ((c === ']' || c === '}') && flow > 0) flow--
+  }
+  return undefined
+}
+
 function parseUnchecked (rawText: string, env: Env): Config {
   const { text, restore } = protectRefs(rawText)
+  const deep = tooDeep(text)
+  if (deep !== undefined) throw new ConfigError('', `invalid YAML at line ${deep}: nested too deep (more than ${MAX_NESTING} brackets or columns of indentation)`)
   const doc = parseDocument(text, { prettyErrors: false })
   const yamlError = doc.errors[0]
   if (yamlError !== undefined) {
@@ -511,7 +570,16 @@ function parseUnchecked (rawText: string, env: Env): Config {
     const line = text.slice(0, yamlError.pos[0]).split('\n').length
     throw new ConfigError('', `invalid YAML at line ${line}: ${restore(yamlError.message)}`)
   }
-  const tree = substituteTree(doc.toJS({ maxAliasCount: 100 }), [], env, restore)
+  let js: unknown
+  try {
+    js = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // yaml resolves aliases only here, and throws a ReferenceError for a missing anchor or an alias bomb.
+    throw new ConfigError('', aliasProblem(doc, text) ?? `invalid YAML: ${restore((err as Error).message)}`, { cause: err })
+  }
+  // Before substitution: a document that is one `${NAME}` is not a config, whatever NAME holds.
+  if (!isObject(js)) throw new ConfigError('', 'the config must be a YAML mapping (key: value lines)')
+  const tree = substituteTree(js, [], env, restore)
   if (!isObject(tree)) throw new ConfigError('', 'the config must be a YAML mapping (key: value lines)')
   if (!validateRaw(tree)) {
     const errors = validateRaw.errors ?? []
@@ -519,6 +587,20 @@ function parseUnchecked (rawText: string, env: Env): Config {
     throw first === undefined ? new ConfigError('', 'invalid config') : schemaError(first, tree)
   }
   return normalise(tree)
+}
+
+/** `invalid YAML at line N: ...` for the first alias (`*name`) with no anchor (`&name`) before it. */
+function aliasProblem (doc: Document, text: string): string | undefined {
+  let problem: string | undefined
+  visit(doc, {
+    Alias (_key, node) {
+      if (node.resolve(doc) !== undefined) return undefined
+      const line = text.slice(0, node.range?.[0] ?? 0).split('\n').length
+      problem = `invalid YAML at line ${line}: alias *${node.source} has no anchor &${node.source} before it`
+      return visit.BREAK
+    }
+  })
+  return problem
 }
 
 /** Parses, validates and normalises config text; throws ConfigError naming the offending key. */
