@@ -77,7 +77,7 @@ async function main (): Promise<void> {
   const bare = await startChild('bare', { upstream: upstream.url })
   cleanups.push(bare.stop)
 
-  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort() }
+  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort(), fauth: await freePort() }
   const idp = await startIdp({
     hostname: '127.0.0.1',
     clients: [{
@@ -116,9 +116,11 @@ async function main (): Promise<void> {
     replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true }),
     // Scenario 3 plus three rules: the first two do not admit alice, the third does.
     rules: raw(ports.rules, { redisUrl: redis.url, nearCache: true, route: { authorize: RULES } }),
-    bearer: raw(ports.bearer, { redisUrl: redis.url, nearCache: true, route: { bearer: true }, oidc: { audience: [API_AUDIENCE] } })
+    bearer: raw(ports.bearer, { redisUrl: redis.url, nearCache: true, route: { bearer: true }, oidc: { audience: [API_AUDIENCE] } }),
+    // Scenario 3 as an ingress controller asks it: GET /auth/check naming the original request, no proxying.
+    fauth: { ...raw(ports.fauth, { redisUrl: redis.url, nearCache: true }), forwardAuth: { enabled: true } }
   }
-  const [gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica), gateway(cfg.rules), gateway(cfg.bearer)])
+  const [gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer, gFauth] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica), gateway(cfg.rules), gateway(cfg.bearer), gateway(cfg.fauth)])
   log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer].map((g) => g.url).join(' ')}`)
 
   // ------------------------------------------------------------------ sessions
@@ -135,7 +137,7 @@ async function main (): Promise<void> {
   const template = await mainStore.getSession(me.sub, me.sid)
   if (template === null) throw new Error('the real login left no session record')
   const minter = new Minter(parsed(cfg.on), mainStore, template, me.claims)
-  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie], [gRules, redisCookie]] as const) {
+  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie], [gRules, redisCookie], [gFauth, redisCookie]] as const) {
     const status = await get(g.url, cookie)
     if (status !== 200) throw new Error(`signed-in GET through ${g.url} answered ${status}`)
   }
@@ -170,6 +172,7 @@ async function main (): Promise<void> {
     { key: 's3', proc: gOn, run: async (s) => await cannon({ url: gOn.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
     { key: 's8', proc: gRules, run: async (s) => await cannon({ url: gRules.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
     { key: 's9', proc: gBearer, run: async (s) => await cannon({ url: gBearer.url, connections: CONNECTIONS, duration: s, headers: { authorization: bearerAuth } }) },
+    { key: 's10', proc: gFauth, run: async (s) => await cannon({ url: `${gFauth.url}/auth/check`, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie, 'x-original-url': 'https://app.example.com/reports', 'x-original-method': 'GET' } }) },
     { key: 's4', proc: gRenew, run: async (s) => await renewal(Math.min(s, RENEWAL_SECONDS)) }
   ]
   for (const t of targets) await t.run(WARMUP_S)
@@ -314,7 +317,11 @@ async function main (): Promise<void> {
       near_cache: nearCacheBearer,
       token_chars: accessToken.length,
       note: 'Authorization: Bearer <RS256 JWT> with sid; verified once (cached by value), then time checks and the revocation check (user revoked-at, IdP-session marker, epoch) from the near cache on every request'
-    }, 's9')
+    }, 's9'),
+    row('10. forward-auth check, Redis, near cache on', res.s10!, {
+      ratio_to_scenario_3: round(res.s10!.rps / res.s3!.rps, 3),
+      note: 'GET /auth/check with the session cookie and X-Original-URL, as nginx auth_request sends it: the same decision as scenario 3, answered with identity headers instead of proxied'
+    }, 's10')
   ]
   printTable(rows)
   const targetsMet = [
@@ -326,6 +333,7 @@ async function main (): Promise<void> {
     check('scenario 6 p99 <= 50 ms', loaded.p99, (x) => x <= 50, 'ms'),
     check('scenario 8 (3 rules) >= 0.98 of scenario 3 req/s', res.s8!.rps / res.s3!.rps, (x) => x >= 0.98),
     check('scenario 9 (bearer) >= 0.90 of scenario 3 req/s', res.s9!.rps / res.s3!.rps, (x) => x >= 0.9),
+    check('scenario 10 (forward-auth check) CPU per request <= scenario 3 (proxied)', (cpu.get('s10')!.proc / cpu.get('s10')!.ok) / (cpu.get('s3')!.proc / cpu.get('s3')!.ok), (x) => x <= 1),
     check('Redis <= 400 bytes per device record', pop.bytesPerDevice, (x) => x <= 400, 'B')
   ]
   console.log('\nTargets:')
