@@ -396,7 +396,22 @@ function normalise (raw: RawConfig): Config {
     routes,
     identity: identity(raw.identity),
     timeouts: timeouts(raw.timeouts),
-    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) }
+    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) },
+    rateLimit: { enabled: raw.rateLimit?.enabled ?? DEFAULTS.rateLimit.enabled, perMinute: raw.rateLimit?.perMinute ?? DEFAULTS.rateLimit.perMinute },
+    ...(raw.tracing !== undefined ? { tracing: tracing(raw.tracing) } : {})
+  }
+}
+
+/** The collector's OTLP/HTTP base URL (as OTEL_EXPORTER_OTLP_ENDPOINT) becomes its traces URL. */
+function tracing (raw: NonNullable<RawConfig['tracing']>): NonNullable<Config['tracing']> {
+  const u = url(raw.otlpEndpoint, 'tracing.otlpEndpoint', HTTP, HTTP_LABEL)
+  noQueryOrFragment(raw.otlpEndpoint, 'tracing.otlpEndpoint')
+  if (u.username !== '' || u.password !== '') throw new ConfigError('tracing.otlpEndpoint', 'must not contain credentials (the exporter reads OTEL_EXPORTER_OTLP_HEADERS)')
+  const base = (u.origin + u.pathname).replace(/\/+$/, '')
+  return {
+    otlpEndpoint: base.endsWith('/v1/traces') ? base : `${base}/v1/traces`,
+    serviceName: raw.serviceName ?? DEFAULTS.tracing.serviceName,
+    sampleRatio: raw.sampleRatio ?? DEFAULTS.tracing.sampleRatio
   }
 }
 

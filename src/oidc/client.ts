@@ -5,6 +5,7 @@
  */
 import * as oc from 'openid-client'
 import type { Config } from '../config/types.js'
+import type { IdpFetchWrap } from '../obs/observe.js'
 
 /** What a finished login yields. `idClaims` are the validated ID token claims. */
 export interface LoginResult {
@@ -55,7 +56,7 @@ export interface OidcClient {
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** Discovers the IdP and returns a ready client; throws OidcError on an http issuer unless allowed. */
-export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?: number } = {}): Promise<OidcClient> {
+export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?: number, fetch?: IdpFetchWrap } = {}): Promise<OidcClient> {
   const issuerUrl = new URL(cfg.issuer)
   if (issuerUrl.protocol !== 'https:' && !cfg.allowInsecureHttp) {
     throw new OidcError('SG_OIDC_INSECURE', `oidc.issuer ${cfg.issuer} is not https; set oidc.allowInsecureHttp only for local development`)
@@ -63,12 +64,16 @@ export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?
   const execute = cfg.allowInsecureHttp ? [oc.allowInsecureRequests] : []
   const clientAuth = cfg.clientSecret !== undefined ? oc.ClientSecretBasic(cfg.clientSecret) : oc.None()
   let config: oc.Configuration
+  // Every HTTP call to the IdP goes through this fetch (discovery assigns it to the configuration).
+  let discovered: oc.ServerMetadata | undefined
+  const customFetch = opts.fetch?.(fetch, () => discovered)
   try {
-    config = await oc.discovery(issuerUrl, cfg.clientId, cfg.clientSecret, clientAuth, { execute, timeout: opts.timeoutSeconds ?? 5 })
+    config = await oc.discovery(issuerUrl, cfg.clientId, cfg.clientSecret, clientAuth, { execute, timeout: opts.timeoutSeconds ?? 5, ...(customFetch !== undefined ? { [oc.customFetch]: customFetch } : {}) })
   } catch (err) {
     throw new OidcError('SG_OIDC_DISCOVERY', `discovery of ${cfg.issuer} failed: ${(err as Error).message}`, { cause: err })
   }
   const metadata = config.serverMetadata()
+  discovered = metadata
   const algs = metadata.id_token_signing_alg_values_supported
   const idTokenAlg = algs !== undefined && algs.length > 0 && !algs.includes('RS256') ? algs[0]! : 'RS256'
 
