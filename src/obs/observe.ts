@@ -117,7 +117,7 @@ export function createObservability (metrics: Metrics, tracing: Tracing | undefi
     },
     idpFetch: (next, metadata) => async (url, options) => {
       const op = idpOp(url, options, metadata())
-      const span = tracing?.child(`idp ${op}`, 'client', { 'http.request.method': options.method, 'server.address': new URL(url).hostname })
+      const span = tracing?.child(`idp ${op}`, 'client', { 'http.request.method': options.method, 'server.address': new URL(url).hostname }, true)
       span?.inject(options.headers)
       const start = performance.now()
       try {

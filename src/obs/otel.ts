@@ -120,8 +120,8 @@ export function createTracing (cfg: NonNullable<Config['tracing']>, opts: Tracin
       app.addHook('onResponse', (request, reply, done) => { endServerSpan(request, reply.statusCode); done() })
       app.addHook('onRequestAbort', (request, done) => { endServerSpan(request, undefined); done() })
     },
-    child (name, kind, attrs) {
-      const parent = current.getStore()
+    child (name, kind, attrs, root = false) {
+      const parent = current.getStore() ?? (root ? ROOT_CONTEXT : undefined)
       if (parent === undefined) return undefined
       const span = tracer.startSpan(name, { kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL, ...(attrs !== undefined ? { attributes: attrs } : {}) }, parent)
       return handle(span, trace.setSpan(parent, span))

@@ -24,8 +24,12 @@ export interface Tracing {
    * `trustParent`: continue the caller's `traceparent` (only behind a trusted proxy).
    */
   instrument (app: FastifyInstance, opts: { label: (request: FastifyRequest) => string, trustParent: boolean }): void
-  /** A client or internal span under the current request's; undefined outside a request (no orphan traces from background work). */
-  child (name: string, kind: 'client' | 'internal', attrs?: Attrs): TraceSpan | undefined
+  /**
+   * A client or internal span under the current request's. Outside a request: a trace of its own with
+   * `root` (rare calls worth seeing, such as IdP discovery), else none (no stream of one-span traces
+   * from background store traffic).
+   */
+  child (name: string, kind: 'client' | 'internal', attrs?: Attrs, root?: boolean): TraceSpan | undefined
   /** Writes the current request's trace context into outgoing headers (nothing outside a request). */
   inject (headers: Record<string, unknown>): void
   /** Runs `fn` in a child span and its context, so spans started inside nest under it. */
