@@ -71,7 +71,7 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
     })
   }
   const logins = new Counter({ name: 'sessiongate_logins_total', help: 'Login callbacks by result', labelNames: ['result'], registers })
-  for (const result of LOGIN_RESULTS) logins.labels(result)
+  for (const result of LOGIN_RESULTS) logins.inc({ result }, 0)
   return {
     registry,
     httpRequests: new Counter({ name: 'sessiongate_http_requests_total', help: 'HTTP requests on the public port', labelNames: ['route', 'method', 'status'], registers }),
