@@ -10,6 +10,7 @@
  */
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
 import type { Config } from '../config/types.js'
 import { connect, quit } from '../store/redis-connect.js'
 
@@ -44,6 +45,10 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
   const redis = redisCfg !== undefined ? connect(redisCfg) : undefined
   // The store reports Redis outages; without a listener ioredis would print each error itself.
   redis?.on('error', (err: Error) => { app.log.debug({ reason: err.message }, 'rate limit store connection error') })
+  // Unlike the store, which waits for 'ready' itself, the limiter lets its commands queue while the
+  // connection is being made, so the first requests after start-up are counted too (commandTimeout
+  // still bounds each one). A Cluster keeps refusing them until ready: those few pass uncounted.
+  if (redis instanceof Redis) redis.options.enableOfflineQueue = true
   // Runs before the plugin's own onRoute hook (added next), which reads config.rateLimit.
   app.addHook('onRoute', (route) => {
     if (isLimited(config.authPrefix, route.method, route.url)) route.config = { ...route.config, rateLimit: limit }
