@@ -30,6 +30,7 @@ import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
 import { caseConflict, refuseTarget } from './http/request-target.js'
 import { RateLimitedError, registerRateLimits } from './http/rate-limit.js'
+import { connectRateLimiter } from './store/rate-limit-redis.js'
 import { startTracing } from './obs/tracing.js'
 import { createObservability, instrumentStore, type Observability } from './obs/observe.js'
 import { REQUEST_ID_HEADER, requestIds } from './obs/request-id.js'
@@ -219,7 +220,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     done()
   })
   await pub.register(cookie)
-  const closeRateLimits = await registerRateLimits(pub, config)
+  const closeRateLimits = await registerRateLimits(pub, config,
+    config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis!, logger) : undefined)
   const revoker = createRevoker(ctx)
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })

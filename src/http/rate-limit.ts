@@ -10,9 +10,15 @@
  */
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import rateLimit from '@fastify/rate-limit'
-import { Redis } from 'ioredis'
 import type { Config } from '../config/types.js'
-import { connect, quit } from '../store/redis-connect.js'
+
+/** Where the counters live when shared by the replicas (see store/rate-limit-redis.ts). */
+export interface SharedCounters {
+  /** An ioredis client (the plugin defines its Lua command on it). */
+  client: object
+  nameSpace: string
+  close (): Promise<void>
+}
 
 /** Thrown by the limiter; app.ts answers 429 `{"error":"rate_limited"}` (Retry-After is already set). */
 export class RateLimitedError extends Error {
@@ -35,20 +41,15 @@ export function isLimited (authPrefix: string, method: RouteOptions['method'], u
 }
 
 /**
- * Registers the limiter on `app` (before the limited routes are registered). Returns what closes its
- * Redis connection, if any.
+ * Registers the limiter on `app` (before the limited routes are registered); counters in `shared`
+ * (Redis) when given, else in this process. Returns what closes the shared counters' connection.
  */
-export async function registerRateLimits (app: FastifyInstance, config: Config): Promise<() => Promise<void>> {
-  if (!config.rateLimit.enabled) return async () => {}
+export async function registerRateLimits (app: FastifyInstance, config: Config, shared?: SharedCounters): Promise<() => Promise<void>> {
+  if (!config.rateLimit.enabled) {
+    await shared?.close()
+    return async () => {}
+  }
   const limit = { max: config.rateLimit.perMinute, timeWindow: 60_000 }
-  const redisCfg = config.store.kind === 'redis' ? config.store.redis : undefined
-  const redis = redisCfg !== undefined ? connect(redisCfg) : undefined
-  // The store reports Redis outages; without a listener ioredis would print each error itself.
-  redis?.on('error', (err: Error) => { app.log.debug({ reason: err.message }, 'rate limit store connection error') })
-  // Unlike the store, which waits for 'ready' itself, the limiter lets its commands queue while the
-  // connection is being made, so the first requests after start-up are counted too (commandTimeout
-  // still bounds each one). A Cluster keeps refusing them until ready: those few pass uncounted.
-  if (redis instanceof Redis) redis.options.enableOfflineQueue = true
   // Runs before the plugin's own onRoute hook (added next), which reads config.rateLimit.
   app.addHook('onRoute', (route) => {
     if (isLimited(config.authPrefix, route.method, route.url)) route.config = { ...route.config, rateLimit: limit }
@@ -56,11 +57,11 @@ export async function registerRateLimits (app: FastifyInstance, config: Config):
   await app.register(rateLimit, {
     global: false,
     ...limit,
-    ...(redis !== undefined ? { redis, nameSpace: `${redisCfg!.keyPrefix}ratelimit:` } : {}),
+    ...(shared !== undefined ? { redis: shared.client, nameSpace: shared.nameSpace } : {}),
     // A limiter that cannot count lets requests through: whether the gateway works without Redis is
     // the store's failMode to decide, not the limiter's.
     skipOnError: true,
     errorResponseBuilder: () => new RateLimitedError()
   })
-  return async () => { if (redis !== undefined) await quit(redis) }
+  return async () => { await shared?.close() }
 }
