@@ -45,6 +45,9 @@ const POP_ROUNDS = QUICK ? 1 : 2
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL('./results/latest.json', import.meta.url))
 
 const ADMIN_TOKEN = randomBytes(24).toString('base64url')
+const API_AUDIENCE = 'https://api.bench.test'
+/** Scenario 8: three rules that admit alice (the third one), as an admin route of a real site would have. */
+const RULES = [{ groups: ['admins'] }, { emails: ['ops@example.com'] }, { emailDomains: ['example.com'], groups: ['demo-users'] }]
 const CLIENT_SECRET = randomBytes(24).toString('base64url')
 const SESSION_KEY = randomBytes(32).toString('base64url')
 const started = performance.now()
@@ -74,7 +77,7 @@ async function main (): Promise<void> {
   const bare = await startChild('bare', { upstream: upstream.url })
   cleanups.push(bare.stop)
 
-  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort() }
+  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort() }
   const idp = await startIdp({
     hostname: '127.0.0.1',
     clients: [{
@@ -88,15 +91,15 @@ async function main (): Promise<void> {
   })
   cleanups.push(idp.close)
 
-  const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string } = {}): Record<string, unknown> => ({
+  const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string, route?: Record<string, unknown>, oidc?: Record<string, unknown> } = {}): Record<string, unknown> => ({
     publicUrl: `http://127.0.0.1:${port}`,
     listen: { host: '127.0.0.1', port },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token: ADMIN_TOKEN },
     logLevel: 'warn',
-    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] },
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], prompt: 'consent', ...o.oidc },
     session: { ttl: o.ttl ?? '5m', absoluteTtl: '12h', keys: [SESSION_KEY] },
     store: o.redisUrl !== undefined ? { kind: 'redis', nearCache: o.nearCache ?? false, redis: { url: o.redisUrl } } : { kind: 'memory' },
-    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }],
+    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required', ...o.route }],
     // The bench measures the gateway, not the limiter (its sign-ins all come from 127.0.0.1).
     rateLimit: { enabled: false }
   })
@@ -112,10 +115,13 @@ async function main (): Promise<void> {
     off: raw(ports.off, { redisUrl: redis.url, nearCache: false }),
     on: raw(ports.on, { redisUrl: redis.url, nearCache: true }),
     renew: raw(ports.renew, { redisUrl: redis.url, nearCache: true, ttl: '1s' }),
-    replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true })
+    replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true }),
+    // Scenario 3 plus three rules: the first two do not admit alice, the third does.
+    rules: raw(ports.rules, { redisUrl: redis.url, nearCache: true, route: { authorize: RULES } }),
+    bearer: raw(ports.bearer, { redisUrl: redis.url, nearCache: true, route: { bearer: true }, oidc: { audience: [API_AUDIENCE] } })
   }
-  const [gMem, gOff, gOn, gRenew, gReplica] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica)])
-  log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica].map((g) => g.url).join(' ')}`)
+  const [gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica), gateway(cfg.rules), gateway(cfg.bearer)])
+  log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer].map((g) => g.url).join(' ')}`)
 
   // ------------------------------------------------------------------ sessions
   // One real sign-in per store through the IdP; the Redis one is the template for every minted session.
@@ -131,10 +137,14 @@ async function main (): Promise<void> {
   const template = await mainStore.getSession(me.sub, me.sid)
   if (template === null) throw new Error('the real login left no session record')
   const minter = new Minter(parsed(cfg.on), mainStore, template, me.claims)
-  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie]] as const) {
+  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie], [gRules, redisCookie]] as const) {
     const status = await get(g.url, cookie)
     if (status !== 200) throw new Error(`signed-in GET through ${g.url} answered ${status}`)
   }
+  // A JWT access token as the IdP would issue it (its real key, RFC 9068 shape, an IdP session id).
+  const accessToken = await bearerToken(idp, me.sub, idpSidOf(template.idpSid))
+  const bearerAuth = `Bearer ${accessToken}`
+  if (await request(gBearer.url, 'GET', '/', { authorization: bearerAuth }) !== 200) throw new Error('the bearer gateway refused the access token')
   log(`signed in as ${me.sub} (record ${JSON.stringify(template).length} bytes as JSON, tokens ${template.tokens?.length ?? 0} chars)`)
 
   // ------------------------------------------------------------------ main rounds (1-4 with baselines)
@@ -160,6 +170,8 @@ async function main (): Promise<void> {
     { key: 's1', proc: gMem, run: async (s) => await cannon({ url: gMem.url, connections: CONNECTIONS, duration: s, headers: { cookie: memCookie } }) },
     { key: 's2', proc: gOff, run: async (s) => await cannon({ url: gOff.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
     { key: 's3', proc: gOn, run: async (s) => await cannon({ url: gOn.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 's8', proc: gRules, run: async (s) => await cannon({ url: gRules.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 's9', proc: gBearer, run: async (s) => await cannon({ url: gBearer.url, connections: CONNECTIONS, duration: s, headers: { authorization: bearerAuth } }) },
     { key: 's4', proc: gRenew, run: async (s) => await renewal(Math.min(s, RENEWAL_SECONDS)) }
   ]
   for (const t of targets) await t.run(WARMUP_S)
@@ -191,6 +203,8 @@ async function main (): Promise<void> {
   const up = res.upstream!
   const bp = res.bare!
   const nearCache = await nearCacheCounts(gOn)
+  const nearCacheRules = await nearCacheCounts(gRules)
+  const nearCacheBearer = await nearCacheCounts(gBearer)
 
   // ------------------------------------------------------------------ 5: back-channel logout throughput
   const key = await importJWK(idp.signingKey, 'RS256')
@@ -289,7 +303,20 @@ async function main (): Promise<void> {
         idle: { p50_ms: round(idle.p50, 3), p99_ms: round(idle.p99, 3), max_ms: round(idle.max, 3), logouts: idle.n, refused_before_logout_response: idle.early }
       }
     },
-    pop.row(bp, up)
+    pop.row(bp, up),
+    row('8. authenticated GET with 3 rules, Redis, near cache on', res.s8!, {
+      p99_added_ms: p99Added(res.s8!),
+      ratio_to_scenario_3: round(res.s8!.rps / res.s3!.rps, 3),
+      near_cache: nearCacheRules,
+      rules: RULES
+    }, 's8'),
+    row('9. bearer JWT, Redis, near cache on, warm JWKS', res.s9!, {
+      p99_added_ms: p99Added(res.s9!),
+      ratio_to_scenario_3: round(res.s9!.rps / res.s3!.rps, 3),
+      near_cache: nearCacheBearer,
+      token_chars: accessToken.length,
+      note: 'Authorization: Bearer <RS256 JWT> with sid; verified once (cached by value), then time checks and the revocation check (user revoked-at, IdP-session marker, epoch) from the near cache on every request'
+    }, 's9')
   ]
   printTable(rows)
   const targetsMet = [
@@ -299,6 +326,8 @@ async function main (): Promise<void> {
     check('scenario 2 p99 added <= 1 ms', p99Added(res.s2!), (x) => x <= 1, 'ms'),
     check('scenario 3 p99 added <= 1 ms', p99Added(res.s3!), (x) => x <= 1, 'ms'),
     check('scenario 6 p99 <= 50 ms', loaded.p99, (x) => x <= 50, 'ms'),
+    check('scenario 8 (3 rules) >= 0.98 of scenario 3 req/s', res.s8!.rps / res.s3!.rps, (x) => x >= 0.98),
+    check('scenario 9 (bearer) >= 0.90 of scenario 3 req/s', res.s9!.rps / res.s3!.rps, (x) => x >= 0.9),
     check('Redis <= 400 bytes per device record', pop.bytesPerDevice, (x) => x <= 400, 'B')
   ]
   console.log('\nTargets:')
@@ -507,6 +536,20 @@ function withoutTokens (r: SessionRecord): SessionRecord {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** The IdP session id to put in the bench's access token: the real login's, or a made-up one. */
+function idpSidOf (sid: string | undefined): string {
+  return sid ?? randomBytes(16).toString('base64url')
+}
+
+/** An RFC 9068 access token for `sub`, signed with the IdP's real key (its JWKS publishes it). */
+async function bearerToken (idp: Awaited<ReturnType<typeof startIdp>>, sub: string, sid: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  return await new SignJWT({ sub, sid, client_id: 'bench-cli', scope: 'api:read', email: `${sub}@example.com`, email_verified: true, groups: ['demo-users', 'staff'] })
+    .setProtectedHeader({ alg: 'RS256', kid: idp.signingKey.kid, typ: 'at+jwt' })
+    .setIssuer(idp.issuer).setAudience(API_AUDIENCE).setIssuedAt(now).setExpirationTime(now + 3000).setJti(randomUUID())
+    .sign(await importJWK(idp.signingKey, 'RS256'))
+}
 
 /** redis-server's own CPU time (user + sys), ms. */
 async function redisCpuMs (r: Redis): Promise<number> {

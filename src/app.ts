@@ -2,7 +2,7 @@
  * buildGateway(config, deps): wires the implementations together into two Fastify instances, the public
  * gateway and the admin port. The only place that knows every part.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import type { Logger } from 'pino'
 import type { Config } from './config/types.js'
@@ -24,6 +24,8 @@ import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createAuthorizer } from './http/authorization.js'
+import { IdpWarnings, metadataWarnings } from './oidc/warnings.js'
+import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
@@ -127,6 +129,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   const obs = createObservability(metrics, tracing, deps.store?.kind ?? config.store.kind)
   const store = deps.store ?? buildStore(config, logger, obs)
   if (store instanceof NearCacheStore) nearCache = store.stats
+  // The epoch dates the store's revocation state (bearer tokens issued before it are refused): create it
+  // now rather than on the first request. A store that is down creates it on its first use instead.
+  store.epoch().catch((err: Error) => { logger.debug({ reason: err.message }, 'store epoch not read at start-up') })
   const oidc: OidcSourceHandle | (OidcSource & { close?: () => void }) = deps.oidc ?? createOidcSource(config.oidc, logger, undefined, obs.idpFetch)
 
   const common = {
@@ -138,7 +143,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // Fastify's two info lines per request cost more than the gate itself; onResponse logs instead.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A slow client (headers or body trickling in) cannot hold a connection: Node answers 408 and closes.
     requestTimeout: config.timeouts.request * 1000,
     // Node checks the two timeouts above on this interval (default 30 s, far too coarse for them).
@@ -178,11 +183,15 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
     nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
     keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
+    idpWarnings: new IdpWarnings((w) => { logger.warn({ warning: w.code }, w.message) }),
     metrics,
     connections,
     obs,
     accepting: true
   }
+  // Said once, as soon as the IdP's metadata is known (discovery may succeed only later: /readyz and
+  // the callback look again).
+  oidc.get().then((c) => { ctx.idpWarnings.add(metadataWarnings(c.metadata, config)) }, () => {})
   const gate = obs.gate(createGate(ctx))
 
   pub.decorateRequest('sgSession', null)
@@ -228,7 +237,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(devicesPage, { ctx, gate, revoker })
   const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
   if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
-  await pub.register(proxyRoutes, { ctx, gate, authorizer })
+  const bearer = config.routes.some((r) => r.bearer) ? createBearerGuard(ctx, authorizer) : undefined
+  await pub.register(proxyRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
   await admin.register(adminRoutes, { ctx, revoker })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
 import { allowedAbsoluteUrl } from '../core/hosts.js'
+import { metadataWarnings, NO_SID_WARNING } from '../oidc/warnings.js'
 import { buildProfile, identityRefusal } from '../core/identity.js'
 import { claimPathsOf } from '../core/authorize.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
@@ -13,7 +14,7 @@ import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '
 import type { LoginChecks, LoginResult, OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import { watchConnection, type Revoker } from './revocation.js'
+import { sessionOfCookie, watchConnection, type Revoker } from './revocation.js'
 import { publicSession } from './admin.js'
 import { errorPage, escapeHtml, page, pageHeaders } from './pages.js'
 import type { LoginOutcome } from './metrics.js'
@@ -174,6 +175,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.', 'exchange_failed')
     }
+    ctx.idpWarnings.add(metadataWarnings(oidc.metadata, config))
+    if (typeof login.idClaims.sid !== 'string') ctx.idpWarnings.add([NO_SID_WARNING])
     const refused = identityRefusal(login.idClaims.sub, profileOf(login), config.identity.user)
     if (refused !== undefined) {
       request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')
@@ -197,7 +200,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   })
 
   /** Local logout: revoke this session and its device credential, clear cookies, go to the IdP. */
-  async function logout (request: FastifyRequest, reply: FastifyReply, s: SessionClaims): Promise<FastifyReply> {
+  async function logout (request: FastifyRequest, reply: FastifyReply, s: Pick<SessionClaims, 'sub' | 'sid'>): Promise<FastifyReply> {
     const record = await store.getSession(s.sub, s.sid)
     await revoker.session(s.sub, s.sid, 'rp', request.log)
     jar.clearAll(request, reply)
@@ -220,6 +223,10 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const s = await gate.resolve(request, reply)
     const q = request.query as Record<string, unknown>
     if (s === null) {
+      // A logout whose store step failed half-way (no event published yet) is retried with the same
+      // link: the cookie's session is refused now, but revoking it again is harmless and finishes it.
+      const stale = sessionOfCookie(ctx, request)
+      if (stale !== null && typeof q.sid === 'string' && safeEqual(q.sid, stale.sid)) return await logout(request, reply, stale)
       jar.clearAll(request, reply)
       return reply.header('cache-control', 'no-store').redirect('/', 302)
     }
@@ -232,7 +239,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
 
   app.post(`${prefix}/logout`, async (request, reply) => {
     if (request.headers['x-csrf'] !== '1') return await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
-    const s = await gate.resolve(request, reply)
+    const s = await gate.resolve(request, reply) ?? sessionOfCookie(ctx, request) // see GET: a retry finishes
     if (s === null) {
       jar.clearAll(request, reply)
       return await reply.code(401).send({ error: 'unauthenticated' })

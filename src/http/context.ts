@@ -12,6 +12,7 @@ import type { SessionClaims } from '../core/session.js'
 import type { Metrics } from './metrics.js'
 import type { ConnectionRegistry } from './connections.js'
 import type { Observability } from '../obs/observe.js'
+import type { IdpWarnings } from '../oidc/warnings.js'
 
 /** Gives the discovered IdP client, discovering (again) when needed. */
 export interface OidcSource {
@@ -39,6 +40,8 @@ export interface GatewayContext {
   accepting: boolean
   /** Whether some route forwards the access token (then the session cookie carries it). */
   keepsAccessToken: boolean
+  /** What the IdP cannot do (no back-channel logout, no sid...): logged once, shown on /readyz. */
+  idpWarnings: IdpWarnings
 }
 
 declare module 'fastify' {

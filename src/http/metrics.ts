@@ -15,6 +15,8 @@ export interface Metrics {
   renewals: Counter<'result'>
   reuseDetections: Counter
   authzDecisions: Counter<'route' | 'result'>
+  /** Bearer access tokens judged on `bearer: true` routes, by result (live, invalid, revoked, fail_open). */
+  bearerChecks: Counter<'result'>
   /** Hot-path checks answered by the near cache / sent to the store (0 when the near cache is off). */
   nearCacheHits: Counter
   nearCacheMisses: Counter
@@ -82,6 +84,7 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
     propagation: new Histogram({ name: 'sessiongate_revocation_propagation_seconds', help: 'Revocation event publish to applied on this replica', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2], registers }),
     renewals: new Counter({ name: 'sessiongate_renewals_total', help: 'Session renewals from a device credential, by result', labelNames: ['result'], registers }),
     authzDecisions: new Counter({ name: 'sessiongate_authz_decisions_total', help: 'authorize rule decisions by route prefix and result (allowed, denied)', labelNames: ['route', 'result'], registers }),
+    bearerChecks: new Counter({ name: 'sessiongate_bearer_checks_total', help: 'Bearer access tokens judged on bearer routes, by result', labelNames: ['result'], registers }),
     reuseDetections: new Counter({ name: 'sessiongate_device_reuse_detected_total', help: 'Device credentials presented after rotation and grace: the device was revoked', registers }),
     nearCacheHits: followCounter('sessiongate_near_cache_hits_total', 'Session checks answered by the near cache', registers, () => opts.nearCache?.hits ?? 0),
     nearCacheMisses: followCounter('sessiongate_near_cache_misses_total', 'Session checks the near cache sent to the store (bypasses included)', registers, () => opts.nearCache?.misses ?? 0),
