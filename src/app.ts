@@ -25,6 +25,7 @@ import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createAuthorizer } from './http/authorization.js'
 import { IdpWarnings, metadataWarnings } from './oidc/warnings.js'
+import { createPages } from './http/pages.js'
 import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
@@ -183,6 +184,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
     nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
     keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
+    pages: createPages(config.pages),
     idpWarnings: new IdpWarnings((w) => { logger.warn({ warning: w.code }, w.message) }),
     metrics,
     connections,
@@ -235,7 +237,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
-  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
+  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix, ctx.pages)
   if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
   const bearer = config.routes.some((r) => r.bearer) ? createBearerGuard(ctx, authorizer) : undefined
   await pub.register(proxyRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })

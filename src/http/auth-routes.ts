@@ -16,7 +16,7 @@ import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import { sessionOfCookie, watchConnection, type Revoker } from './revocation.js'
 import { publicSession } from './admin.js'
-import { errorPage, escapeHtml, page, pageHeaders } from './pages.js'
+import { escapeHtml } from './pages.js'
 import type { LoginOutcome } from './metrics.js'
 
 const TX_PURPOSE = 'login-tx'
@@ -44,7 +44,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
 
   function badLogin (reply: FastifyReply, message: string, result: LoginOutcome): FastifyReply {
     counted(result)
-    return pageHeaders(reply.code(400)).send(errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
+    return ctx.pages.headers(reply.code(400)).send(ctx.pages.errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
   }
 
   /** Creates the session record and device credential of a finished login and sets both cookies. */
@@ -119,7 +119,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (config.rememberMe.enabled && config.rememberMe.ask && q.remember === undefined) {
       // The person chooses here: "remember me" is a property of this device, decided before the IdP.
       const back = encodeURIComponent(returnTarget(q))
-      return pageHeaders(reply).send(page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
+      return ctx.pages.headers(reply).send(ctx.pages.page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
         '<p style="display:flex;gap:.5rem;flex-wrap:wrap">' +
         `<a id="signin-remember" href="${escapeHtml(`${prefix}/login?remember=1&returnTo=${back}`)}"><button type="button">Sign in and remember this device</button></a>` +
         `<a id="signin" href="${escapeHtml(`${prefix}/login?remember=0&returnTo=${back}`)}"><button type="button" class="secondary">Sign in just for now</button></a></p>` +
@@ -232,7 +232,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     }
     // A bare cross-site GET (an <img>, say) does not know the sid and logs nobody out.
     if (typeof q.sid === 'string' && safeEqual(q.sid, s.sid)) return await logout(request, reply, s)
-    return pageHeaders(reply).send(page('Sign out', `<h1>Sign out?</h1><p>You are signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>.</p>` +
+    return ctx.pages.headers(reply).send(ctx.pages.page('Sign out', `<h1>Sign out?</h1><p>You are signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>.</p>` +
       `<form method="get" action="${escapeHtml(prefix)}/logout"><input type="hidden" name="sid" value="${escapeHtml(s.sid)}">` +
       `<button type="submit">Sign out</button></form>`))
   })

@@ -13,6 +13,7 @@ import type { Metrics } from './metrics.js'
 import type { ConnectionRegistry } from './connections.js'
 import type { Observability } from '../obs/observe.js'
 import type { IdpWarnings } from '../oidc/warnings.js'
+import type { Pages } from './pages.js'
 
 /** Gives the discovered IdP client, discovering (again) when needed. */
 export interface OidcSource {
@@ -40,6 +41,8 @@ export interface GatewayContext {
   accepting: boolean
   /** Whether some route forwards the access token (then the session cookie carries it). */
   keepsAccessToken: boolean
+  /** The gateway's own pages, branded (config `pages`). */
+  pages: Pages
   /** What the IdP cannot do (no back-channel logout, no sid...): logged once, shown on /readyz. */
   idpWarnings: IdpWarnings
 }

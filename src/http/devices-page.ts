@@ -12,7 +12,7 @@ import type { SessionRecord } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import { sessionOfCookie, type Revoker } from './revocation.js'
-import { escapeHtml, page, pageHeaders } from './pages.js'
+import { escapeHtml } from './pages.js'
 
 export interface DevicesPageOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
@@ -55,7 +55,7 @@ export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }:
       `<p class="muted">Signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>. Signing a device out ends its session and its "remember me" at once.</p>` +
       `<table><thead><tr><th>Device</th><th>IP</th><th>Last seen</th><th></th></tr></thead><tbody>${rows}</tbody></table>` +
       `<p><a href="/">Back to the app</a></p>`
-    return pageHeaders(reply, { forms: true }).send(page('Your devices', body))
+    return ctx.pages.headers(reply, { forms: true }).send(ctx.pages.page('Your devices', body))
   }
 
   app.get(`${prefix}/devices`, async (request, reply) => {

@@ -58,12 +58,12 @@ for i = 2, #KEYS, 2 do
   if not fresh then
     local prev = redis.call('GET', KEYS[i + 1])
     if prev and prev ~= '1' then
-      local cut = string.find(prev, '\n', 1, true)
+      local cut = string.find(prev, '\\n', 1, true)
       if cut then iss = string.sub(prev, 1, cut - 1); idp = string.sub(prev, cut + 1) end
     end
   end
   local known = fresh or (iss and iss ~= '')
-  redis.call('SET', KEYS[i + 1], known and ((iss or '') .. '\n' .. (idp or '')) or '1', 'EX', ARGV[1])
+  redis.call('SET', KEYS[i + 1], known and ((iss or '') .. '\\n' .. (idp or '')) or '1', 'EX', ARGV[1])
   redis.call('SREM', KEYS[1], sid)
   if known then
     table.insert(out, sid); table.insert(out, iss or ''); table.insert(out, idp or '')

@@ -30,32 +30,8 @@ const REUSE = 'reuse detection'
 const ALL = [BC_SID, BC_SUB, FC_SID, FC_COOKIE, ADMIN_USER, ADMIN_SESSION, RP, DEV_OTHER, DEV_THIS, API, REUSE]
 const each = (paths: string[], faults: Record<string, Phase[]>): Known['cells'] => Object.fromEntries(paths.map((p) => [p, faults]))
 
-const KNOWN: Known[] = [
-  {
-    why: 'store (src/store/redis.ts revokeSessions): the sidx/idpsid indexes are dropped before the event is published, so a retry finds no session and never publishes',
-    cells: {
-      [BC_SID]: { 'reply:DEL': ['c'], 'reply:SREM': ['c'], noPublish: ['c'] },
-      [FC_SID]: { 'reply:DEL': ['c'], 'reply:SREM': ['c'], noPublish: ['c'] },
-      ...each([ADMIN_SESSION, API], { 'reply:DEL': ['b', 'c'], 'reply:SREM': ['b', 'c'], 'reply:PUBLISH': ['b'], noPublish: ['b', 'c'] })
-    }
-  },
-  {
-    why: 'lead (auth-routes.ts logout, logout-routes.ts front-channel without parameters, renewal.ts reuse): a retry that finds the session already refused ends there, so a revocation stored without its event is never announced (and RP logout skips the IdP end-session)',
-    cells: {
-      [RP]: { 'reply:EVALSHA': ['b', 'c'], 'reply:DEL': ['b', 'c'], 'reply:SREM': ['b', 'c'], 'reply:PUBLISH': ['b'], noPublish: ['b', 'c'], noDel: ['b', 'c'] },
-      [FC_COOKIE]: { 'reply:EVALSHA': ['c'], 'reply:DEL': ['c'], 'reply:SREM': ['c'], stall: ['c'], sigstop: ['c'], noPublish: ['c'], noDel: ['c'] },
-      [REUSE]: { 'reply:EVALSHA#2': ['c'], 'reply:DEL': ['c'], 'reply:SREM': ['c'], noPublish: ['c'], noDel: ['c'] }
-    }
-  },
-  {
-    why: 'store (src/store/redis-scripts.ts REVOKE_SESSIONS): the denylist entry is written before the record is deleted, and a script stopped in between (here: DEL refused by an ACL) keeps the device credential, which renews once the entry expires (at once where a near cache still says live)',
-    cells: each([RP, FC_COOKIE, REUSE], { noDel: ['c'] })
-  },
-  {
-    why: 'store (src/store/redis-connect.ts isUnavailable): NOPERM, also inside a script, is not treated as an outage, so the answer is 500 internal_error instead of 503 store_unavailable (the back-channel maps every store failure to 400 itself)',
-    cells: each(ALL.filter((p) => p !== BC_SID && p !== BC_SUB), { noScripting: ['a'], noPublish: ['a'], noDel: ['a'] })
-  }
-]
+// Every defect the fault tests found is fixed; a new one goes here with its owner until it is.
+const KNOWN: Known[] = []
 
 /** Why this phase of this run is expected to fail for now, or undefined. */
 export function knownDefect (path: string, fault: string, phase: Phase): string | undefined {
