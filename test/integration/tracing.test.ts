@@ -11,6 +11,7 @@ import { Browser, login } from '../helpers/browser.js'
 import { startOtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { startStack } from '../helpers/stack.js'
+import { freePort } from '../helpers/ports.js'
 
 const SDK_MODULES = /@opentelemetry[/\\](sdk-trace|sdk-trace-base|exporter-trace-otlp-http|otlp-exporter-base)[/\\]/
 const sdkLoaded = (): string[] => Object.keys(createRequire(import.meta.url).cache).filter((p) => SDK_MODULES.test(p))
@@ -122,4 +123,18 @@ t.test('a failing upstream ends its span as an error', async (t) => {
   t.ok(upstream, 'upstream span')
   t.equal(upstream?.status, 2, 'error status')
   t.equal(spans.find((x) => x.name === 'GET /down')?.status, 2, 'the request span too')
+})
+
+t.test('an unreachable collector is reported in the log, and requests are unaffected', async (t) => {
+  const port = await freePort()
+  const s = await startStack(t, { config: { tracing: { otlpEndpoint: `http://127.0.0.1:${port}` } }, routes: [{ prefix: '/open', upstream: '{upstream}', auth: 'none' }] })
+  t.equal((await fetch(`${s.url}/open/x`)).status, 200)
+  let line: { level: number, msg: string, reason?: string } | undefined
+  for (let i = 0; i < 300 && line === undefined; i++) {
+    line = s.logs.map((l) => JSON.parse(l) as { level: number, msg: string, reason?: string }).find((l) => l.msg === 'trace export failed')
+    if (line === undefined) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(line, 'logged')
+  t.equal(line?.level, 40, 'at warn')
+  t.equal(s.logs.filter((l) => l.includes('trace export failed')).length, 1, 'once')
 })
