@@ -238,8 +238,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
   const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix, ctx.pages)
-  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
   const bearer = config.routes.some((r) => r.bearer) ? createBearerGuard(ctx, authorizer) : undefined
+  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
   await pub.register(proxyRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
   await admin.register(adminRoutes, { ctx, revoker })
 

@@ -467,12 +467,21 @@ export class RedisStore implements Store, SubscriptionSignals {
   }
 
   /** Removes deleted sessions from the indexes that live outside the user's slot. */
+  /**
+   * Drops the lookup indexes of revoked sessions, once the revocation is stored and announced. A failure
+   * here does not undo the logout: a stale entry leads to no record (and expires with it), so it is
+   * logged, not thrown.
+   */
   private async dropIndexes (sub: string, deleted: Deleted[]): Promise<void> {
     if (deleted.length === 0) return
-    await this.call('revoke', async (c) => await Promise.all(deleted.flatMap((d) => [
-      c.del(this.keys.sidx(d.sid)),
-      ...(d.idpSid !== '' ? [c.srem(this.keys.idpsid(d.iss, d.idpSid), JSON.stringify([sub, d.sid]))] : [])
-    ])))
+    try {
+      await this.call('revoke', async (c) => await Promise.all(deleted.flatMap((d) => [
+        c.del(this.keys.sidx(d.sid)),
+        ...(d.idpSid !== '' ? [c.srem(this.keys.idpsid(d.iss, d.idpSid), JSON.stringify([sub, d.sid]))] : [])
+      ])))
+    } catch (err) {
+      this.logger.warn({ reason: (err as Error).message, sessions: deleted.length }, 'store: revoked, but its lookup indexes could not be dropped (they expire with the records)')
+    }
   }
 
   /** Publishes to every replica (this one included, through its subscriber). */
