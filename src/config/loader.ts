@@ -422,7 +422,9 @@ function normalise (raw: RawConfig): Config {
     identity: identity(raw.identity),
     timeouts: timeouts(raw.timeouts),
     pages: pages(raw.pages),
-    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) }
+    websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) },
+    rateLimit: { enabled: raw.rateLimit?.enabled ?? DEFAULTS.rateLimit.enabled, perMinute: raw.rateLimit?.perMinute ?? DEFAULTS.rateLimit.perMinute },
+    ...(raw.tracing !== undefined ? { tracing: tracing(raw.tracing) } : {})
   }
 }
 
@@ -476,6 +478,19 @@ function pages (raw: RawConfig['pages']): Config['pages'] {
     out.accentColor = raw.accentColor
   }
   return out
+}
+
+/** The collector's OTLP/HTTP base URL (as OTEL_EXPORTER_OTLP_ENDPOINT) becomes its traces URL. */
+function tracing (raw: NonNullable<RawConfig['tracing']>): NonNullable<Config['tracing']> {
+  const u = url(raw.otlpEndpoint, 'tracing.otlpEndpoint', HTTP, HTTP_LABEL)
+  noQueryOrFragment(raw.otlpEndpoint, 'tracing.otlpEndpoint')
+  if (u.username !== '' || u.password !== '') throw new ConfigError('tracing.otlpEndpoint', 'must not contain credentials (the exporter reads OTEL_EXPORTER_OTLP_HEADERS)')
+  const base = (u.origin + u.pathname).replace(/\/+$/, '')
+  return {
+    otlpEndpoint: base.endsWith('/v1/traces') ? base : `${base}/v1/traces`,
+    serviceName: raw.serviceName ?? DEFAULTS.tracing.serviceName,
+    sampleRatio: raw.sampleRatio ?? DEFAULTS.tracing.sampleRatio
+  }
 }
 
 function forwardAuthConfig (raw: RawConfig['forwardAuth']): Config['forwardAuth'] {

@@ -22,7 +22,10 @@ export const DEFAULTS = {
   route: { auth: 'required', forwardAccessToken: false, csrf: false, bearer: false },
   accessTokenMaxAge: '1h',
   timeouts: { headers: '10s', request: '60s' },
-  identity: { user: 'sub', groups: 'groups' }
+  identity: { user: 'sub', groups: 'groups' },
+  // Per client IP and endpoint: far above one person's logins, low enough to stop a flood (issue 15).
+  rateLimit: { enabled: true, perMinute: 300 },
+  tracing: { serviceName: 'sessiongate', sampleRatio: 1 }
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -159,7 +162,17 @@ export const RawConfigSchema = Closed({
   }, { default: {} })),
   websocket: Opt(Closed({
     allowedOrigins: Opt(Type.Array(NonEmpty, { default: [] }))
-  }, { default: {} }))
+  }, { default: {} })),
+  // ---- observability and rate limits (CONTRACT section 13)
+  rateLimit: Opt(Closed({
+    enabled: Opt(Type.Boolean({ default: DEFAULTS.rateLimit.enabled })),
+    perMinute: Opt(Type.Integer({ minimum: 1, default: DEFAULTS.rateLimit.perMinute }))
+  }, { default: {} })),
+  tracing: Opt(Closed({
+    otlpEndpoint: NonEmpty,
+    serviceName: Opt(Type.String({ minLength: 1, default: DEFAULTS.tracing.serviceName })),
+    sampleRatio: Opt(Type.Number({ minimum: 0, maximum: 1, default: DEFAULTS.tracing.sampleRatio }))
+  }))
 })
 
 export type RawConfig = Static<typeof RawConfigSchema>

@@ -147,4 +147,18 @@ export interface Config {
     /** Origins (scheme://host[:port]) allowed to open WebSockets besides publicUrl's own origin. */
     allowedOrigins: string[]
   }
+  /** Per client IP on login, callback, back-channel logout and SSF push (CONTRACT section 13). */
+  rateLimit: {
+    enabled: boolean
+    /** requests per minute, per client IP and endpoint */
+    perMinute: number
+  }
+  /** OpenTelemetry traces; absent: off, and no OpenTelemetry code is loaded. */
+  tracing?: {
+    /** OTLP/HTTP traces URL (the collector's base URL with `/v1/traces` appended) */
+    otlpEndpoint: string
+    serviceName: string
+    /** share of new traces recorded (0..1); a sampled parent's decision is followed */
+    sampleRatio: number
+  }
 }

@@ -75,6 +75,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
     // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
     if (route.upstream === undefined) continue
     const tls = upstreamTls(route.tls)
+    const observed = ctx.obs.upstream(route.prefix) // timing, X-Request-ID, traceparent
     await app.register(httpProxy, {
       upstream: route.upstream,
       undici: { connect: tls },
@@ -84,13 +85,13 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
       websocket: true,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => { await guard(route, request, reply) },
       replyOptions: {
-        rewriteRequestHeaders: (request, headers) => upstreamHeaders(headers, request.sgSession ?? null, {
+        rewriteRequestHeaders: (request, headers) => observed.sent(request, upstreamHeaders(headers, request.sgSession ?? null, {
           forwardAccessToken: route.forwardAccessToken,
           cookie: ctx.jar.stripOwn(headers.cookie)
-        }),
-        rewriteHeaders: (headers) => {
+        })),
+        rewriteHeaders: (headers, request) => {
           const setCookie = ctx.jar.filterSetCookie(headers['set-cookie'])
-          const out = { ...headers }
+          const out = observed.answered(request, { ...headers })
           if (setCookie === undefined) delete out['set-cookie']
           else out['set-cookie'] = setCookie
           return out
@@ -104,7 +105,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
             forwardAccessToken: route.forwardAccessToken,
             cookie: ctx.jar.stripOwn(request.headers.cookie)
           })
-          return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined))
+          return observed.upgrade(request, Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)))
         }
       } as ClientOptions,
       wsHooks: {
@@ -158,7 +159,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
     if (upgrade) {
       carryCookies(request, reply)
       // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
-      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch })
+      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch, kind: 'websocket' })
     }
   }
 }

@@ -8,6 +8,7 @@ import * as oc from 'openid-client'
 import { calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, type JWK } from 'jose'
 import { idpFetch } from './fetch.js'
 import type { Config } from '../config/types.js'
+import type { IdpFetchWrap } from '../obs/observe.js'
 
 /** What a finished login yields. `idClaims` are the validated ID token claims. */
 export interface LoginResult {
@@ -58,26 +59,30 @@ export interface OidcClient {
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** Discovers the IdP and returns a ready client; throws OidcError on an http issuer unless allowed. */
-export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?: number } = {}): Promise<OidcClient> {
+export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?: number, fetch?: IdpFetchWrap } = {}): Promise<OidcClient> {
   const issuerUrl = new URL(cfg.issuer)
   if (issuerUrl.protocol !== 'https:' && !cfg.allowInsecureHttp) {
     throw new OidcError('SG_OIDC_INSECURE', `oidc.issuer ${cfg.issuer} is not https; set oidc.allowInsecureHttp only for local development`)
   }
   const execute = cfg.allowInsecureHttp ? [oc.allowInsecureRequests] : []
   const clientAuth = await clientAuthentication(cfg)
-  const fetchImpl = idpFetch(cfg.ca)
+  const caFetch = idpFetch(cfg.ca) as unknown as oc.CustomFetch | undefined
+  // opts.fetch (metrics, traces) wraps whichever fetch reaches the IdP; it names calls by the metadata.
+  let discovered: oc.ServerMetadata | undefined
+  const fetchImpl = opts.fetch !== undefined ? opts.fetch(caFetch ?? fetch, () => discovered) : caFetch
   let config: oc.Configuration
   try {
     config = await oc.discovery(issuerUrl, cfg.clientId, cfg.clientSecret, clientAuth, {
       execute,
       timeout: opts.timeoutSeconds ?? 5,
-      ...(fetchImpl !== undefined ? { [oc.customFetch]: fetchImpl as unknown as oc.CustomFetch } : {})
+      ...(fetchImpl !== undefined ? { [oc.customFetch]: fetchImpl } : {})
     })
   } catch (err) {
     throw new OidcError('SG_OIDC_DISCOVERY', `discovery of ${cfg.issuer} failed: ${describe(err)}`, { cause: err })
   }
-  if (fetchImpl !== undefined) config[oc.customFetch] = fetchImpl as unknown as oc.CustomFetch
+  if (fetchImpl !== undefined) config[oc.customFetch] = fetchImpl
   const metadata = config.serverMetadata()
+  discovered = metadata
   const usePar = cfg.par !== 'never' && metadata.pushed_authorization_request_endpoint !== undefined
   const algs = metadata.id_token_signing_alg_values_supported
   const idTokenAlg = algs !== undefined && algs.length > 0 && !algs.includes('RS256') ? algs[0]! : 'RS256'

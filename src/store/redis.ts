@@ -53,6 +53,8 @@ export interface StoreLogger {
 export interface RedisStoreOptions {
   redis: RedisConfig
   logger?: StoreLogger
+  /** Wraps every round trip (latency histogram, trace span): see src/obs/observe.ts. */
+  observe?: <T>(op: string, run: () => Promise<T>) => Promise<T>
 }
 
 type Patch = Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>
@@ -128,8 +130,10 @@ export class RedisStore implements Store, SubscriptionSignals {
   private readonly reconnectListeners = new Set<() => void>()
   private readonly troubleListeners = new Set<() => void>()
   private readonly resubscribedListeners = new Set<() => void>()
+  private readonly observe: RedisStoreOptions['observe']
 
   constructor (opts: RedisStoreOptions) {
+    this.observe = opts.observe
     this.keys = new Keys(opts.redis.keyPrefix)
     this.logger = opts.logger ?? { warn: (obj, msg) => console.warn(msg, obj), error: (obj, msg) => console.error(msg, obj) }
     this.timeoutMs = opts.redis.commandTimeoutMs
@@ -409,6 +413,11 @@ export class RedisStore implements Store, SubscriptionSignals {
    * connection generation it runs on.
    */
   private async call<T> (op: string, fn: (c: Client, generation: number) => Promise<T>): Promise<T> {
+    if (this.observe === undefined) return await this.send(op, fn)
+    return await this.observe(op, async () => await this.send(op, fn))
+  }
+
+  private async send<T> (op: string, fn: (c: Client, generation: number) => Promise<T>): Promise<T> {
     try {
       await this.whenReady()
       const pending = fn(this.client, this.generation)

@@ -136,7 +136,7 @@ const KEYS = ['publicUrl', 'listen', 'host', 'port', 'admin', 'token', 'authPref
   'csrf', 'timeouts', 'headers', 'request', 'websocket', 'allowedOrigins', 'identity', 'user', 'groups', 'authorize', 'subjects',
   'emails', 'emailDomains', 'claims', 'forwardAuth', 'allowedHosts', 'cookieDomain', 'bearer', 'tls', 'caFile', 'certFile', 'keyFile',
   'serverName', 'insecureSkipVerify', 'prompt', 'par', 'privateKey', 'tokenEndpointAuthMethod', 'audience', 'accessTokenMaxAge',
-  'pages', 'title', 'logoUrl', 'accentColor', '__proto__', 'constructor', 'toString', 'isuer', 'Routes', '', ' ', 'a b', 'a.b', '[0]', '"q"', '${SG_SHORT}']
+  'pages', 'title', 'logoUrl', 'accentColor', 'rateLimit', 'perMinute', 'tracing', 'otlpEndpoint', 'serviceName', 'sampleRatio', '__proto__', 'constructor', 'toString', 'isuer', 'Routes', '', ' ', 'a b', 'a.b', '[0]', '"q"', '${SG_SHORT}']
 
 const scalar: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('', ' ', 'x', '/', '/auth', '/auth/', '//', '/api', 'auth', 'https://app.example.com',

@@ -36,6 +36,8 @@ export interface StackOptions {
   gatewayClient?: Record<string, unknown>
   /** Start the IdP without back-channel logout. */
   noBackchannel?: boolean
+  /** Called with the built gateway before it listens (a test may add routes to `gateway.public`). */
+  beforeListen?: (gateway: Gateway) => void
 }
 
 export interface Stack {
@@ -90,6 +92,9 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
     session: { ttl: '5m', absoluteTtl: '12h', keys: ['${SG_SESSION_KEY}'] },
     store: opts.redisUrl !== undefined ? { kind: 'redis', redis: { url: opts.redisUrl } } : { kind: 'memory' },
     routes,
+    // Every test signs in from 127.0.0.1: the limiter stays on (its hooks run) but never trips here;
+    // test/integration/rate-limit.test.ts sets its own budget.
+    rateLimit: { enabled: true, perMinute: 100_000 },
     ...opts.config
   }
   const config = parseConfig(stringify(raw), {
@@ -100,6 +105,7 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
   const logs: string[] = []
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(chunk.toString()); cb() } })
   const gateway = await buildGateway(config, { logger: createLogger('debug', sink), processMetrics: false, ...opts.deps })
+  opts.beforeListen?.(gateway)
   await gateway.listen()
   const stack: Stack = {
     gateway,
