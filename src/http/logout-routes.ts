@@ -134,7 +134,9 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     if (typeof iss !== 'string' || typeof sid !== 'string' || sid === '' || !safeEqual(iss, oidc.issuer)) {
       return await reply.code(400).send('<!doctype html><title>bad request</title>')
     }
-    await revoker.idpSession(iss, sid, 'frontchannel', request.log)
+    const ended = await revoker.idpSession(iss, sid, 'frontchannel', request.log)
+    // Not silent: an IdP sending sids the gateway never saw is a misconfiguration worth seeing.
+    if (ended === 0) request.log.info('front-channel logout matched no gateway session (already ended, or the IdP sid is unknown here)')
     return await reply.send('<!doctype html><title>signed out</title>')
   })
 }
