@@ -259,4 +259,8 @@ t.test('forward-auth: NOTES warn when the chart\'s Ingress or HTTPRoute would ex
   t.notMatch(render([fa, { ingress: { enabled: true, paths: safe } }]).notes, /WARNING: config\.forwardAuth/, 'only the sign-in paths: no warning')
   t.notMatch(render([fa, { httpRoute: { enabled: true, parentRefs, matches: [{ path: { type: 'PathPrefix', value: '/auth/login' } }] } }]).notes, /WARNING: config\.forwardAuth/, 'HTTPRoute on the sign-in path only')
   t.notMatch(render([{ ingress: { enabled: true } }]).notes, /WARNING: config\.forwardAuth/, 'forward-auth off: no warning')
+  const open = /WARNING: the public port is open to every pod/
+  t.match(render([fa]).notes, open, 'forward-auth without a NetworkPolicy: the check endpoint is open to every pod')
+  t.notMatch(render([fa, { networkPolicy: { enabled: true, publicFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }] } }]).notes, open, 'public port restricted to the controller: no warning')
+  t.notMatch(render([{}]).notes, open, 'forward-auth off: no warning')
 })
