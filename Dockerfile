@@ -28,6 +28,21 @@ RUN npm run prepare
 
 # ---------------------------------------------------------------- runtime
 FROM node:22-bookworm-slim AS runtime
+# OCI image annotations (docker inspect, registries, scanners). Set the build's own at build time:
+#   docker build --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -t sessiongate:0.1.0 .
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="sessiongate" \
+      org.opencontainers.image.description="Session gateway (BFF reverse proxy) that makes stateless session cookies revocable on every device" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:22-bookworm-slim"
 ENV NODE_ENV=production \
     SG_CONFIG=/etc/sessiongate/config.yaml
 # The gateway never runs npm, yarn or corepack: drop them (smaller image, fewer CVEs).

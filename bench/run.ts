@@ -50,6 +50,9 @@ const POP_ROUNDS = QUICK ? 1 : 2
 const OUT = process.env.BENCH_OUT ?? fileURLToPath(new URL('./results/latest.json', import.meta.url))
 
 const ADMIN_TOKEN = randomBytes(24).toString('base64url')
+const API_AUDIENCE = 'https://api.bench.test'
+/** Scenario 8: three rules that admit alice (the third one), as an admin route of a real site would have. */
+const RULES = [{ groups: ['admins'] }, { emails: ['ops@example.com'] }, { emailDomains: ['example.com'], groups: ['demo-users'] }]
 const CLIENT_SECRET = randomBytes(24).toString('base64url')
 const SESSION_KEY = randomBytes(32).toString('base64url')
 const started = performance.now()
@@ -79,7 +82,7 @@ async function main (): Promise<void> {
   const bare = await startChild('bare', { upstream: upstream.url })
   cleanups.push(bare.stop)
 
-  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort() }
+  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort(), fauth: await freePort() }
   const idp = await startIdp({
     hostname: '127.0.0.1',
     clients: [{
@@ -92,19 +95,21 @@ async function main (): Promise<void> {
     }]
   })
   cleanups.push(idp.close)
-  // A Shared Signals transmitter for scenario 8 (its own keys and JWKS), trusted by the near-cache gateway.
+  // A Shared Signals transmitter for scenario 11 (its own keys and JWKS), trusted by the near-cache gateway.
   const transmitter = await startTransmitter({ audience: `http://127.0.0.1:${ports.on}` })
   cleanups.push(transmitter.close)
 
-  const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string, ssf?: boolean } = {}): Record<string, unknown> => ({
+  const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string, route?: Record<string, unknown>, oidc?: Record<string, unknown>, ssf?: boolean } = {}): Record<string, unknown> => ({
     publicUrl: `http://127.0.0.1:${port}`,
     listen: { host: '127.0.0.1', port },
     admin: { listen: { host: '127.0.0.1', port: 0 }, token: ADMIN_TOKEN },
     logLevel: 'warn',
-    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] },
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: CLIENT_SECRET, allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], prompt: 'consent', ...o.oidc },
     session: { ttl: o.ttl ?? '5m', absoluteTtl: '12h', keys: [SESSION_KEY] },
     store: o.redisUrl !== undefined ? { kind: 'redis', nearCache: o.nearCache ?? false, redis: { url: o.redisUrl } } : { kind: 'memory' },
-    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }],
+    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required', ...o.route }],
+    // The bench measures the gateway, not the limiter (its sign-ins all come from 127.0.0.1).
+    rateLimit: { enabled: false },
     ...(o.ssf === true ? { ssf: { transmitters: [{ issuer: transmitter.issuer, jwksUri: transmitter.jwksUri, pushToken: SSF_PUSH_TOKEN }] } } : {})
   })
   const parsed = (r: Record<string, unknown>): Config => parseConfig(stringify(r), {})
@@ -119,10 +124,15 @@ async function main (): Promise<void> {
     off: raw(ports.off, { redisUrl: redis.url, nearCache: false }),
     on: raw(ports.on, { redisUrl: redis.url, nearCache: true, ssf: true }),
     renew: raw(ports.renew, { redisUrl: redis.url, nearCache: true, ttl: '1s' }),
-    replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true })
+    replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true }),
+    // Scenario 3 plus three rules: the first two do not admit alice, the third does.
+    rules: raw(ports.rules, { redisUrl: redis.url, nearCache: true, route: { authorize: RULES } }),
+    bearer: raw(ports.bearer, { redisUrl: redis.url, nearCache: true, route: { bearer: true }, oidc: { audience: [API_AUDIENCE] } }),
+    // Scenario 3 as an ingress controller asks it: GET /auth/check naming the original request, no proxying.
+    fauth: { ...raw(ports.fauth, { redisUrl: redis.url, nearCache: true }), forwardAuth: { enabled: true } }
   }
-  const [gMem, gOff, gOn, gRenew, gReplica] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica)])
-  log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica].map((g) => g.url).join(' ')}`)
+  const [gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer, gFauth] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica), gateway(cfg.rules), gateway(cfg.bearer), gateway(cfg.fauth)])
+  log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer].map((g) => g.url).join(' ')}`)
 
   // ------------------------------------------------------------------ sessions
   // One real sign-in per store through the IdP; the Redis one is the template for every minted session.
@@ -138,10 +148,14 @@ async function main (): Promise<void> {
   const template = await mainStore.getSession(me.sub, me.sid)
   if (template === null) throw new Error('the real login left no session record')
   const minter = new Minter(parsed(cfg.on), mainStore, template, me.claims)
-  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie]] as const) {
+  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie], [gRules, redisCookie], [gFauth, redisCookie]] as const) {
     const status = await get(g.url, cookie)
     if (status !== 200) throw new Error(`signed-in GET through ${g.url} answered ${status}`)
   }
+  // A JWT access token as the IdP would issue it (its real key, RFC 9068 shape, an IdP session id).
+  const accessToken = await bearerToken(idp, me.sub, idpSidOf(template.idpSid))
+  const bearerAuth = `Bearer ${accessToken}`
+  if (await request(gBearer.url, 'GET', '/', { authorization: bearerAuth }) !== 200) throw new Error('the bearer gateway refused the access token')
   log(`signed in as ${me.sub} (record ${JSON.stringify(template).length} bytes as JSON, tokens ${template.tokens?.length ?? 0} chars)`)
 
   // ------------------------------------------------------------------ main rounds (1-4 with baselines)
@@ -167,6 +181,9 @@ async function main (): Promise<void> {
     { key: 's1', proc: gMem, run: async (s) => await cannon({ url: gMem.url, connections: CONNECTIONS, duration: s, headers: { cookie: memCookie } }) },
     { key: 's2', proc: gOff, run: async (s) => await cannon({ url: gOff.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
     { key: 's3', proc: gOn, run: async (s) => await cannon({ url: gOn.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 's8', proc: gRules, run: async (s) => await cannon({ url: gRules.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 's9', proc: gBearer, run: async (s) => await cannon({ url: gBearer.url, connections: CONNECTIONS, duration: s, headers: { authorization: bearerAuth } }) },
+    { key: 's10', proc: gFauth, run: async (s) => await cannon({ url: `${gFauth.url}/auth/check`, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie, 'x-original-url': 'https://app.example.com/reports', 'x-original-method': 'GET' } }) },
     { key: 's4', proc: gRenew, run: async (s) => await renewal(Math.min(s, RENEWAL_SECONDS)) }
   ]
   for (const t of targets) await t.run(WARMUP_S)
@@ -198,6 +215,8 @@ async function main (): Promise<void> {
   const up = res.upstream!
   const bp = res.bare!
   const nearCache = await nearCacheCounts(gOn)
+  const nearCacheRules = await nearCacheCounts(gRules)
+  const nearCacheBearer = await nearCacheCounts(gBearer)
 
   // ------------------------------------------------------------------ 5: back-channel logout throughput
   const key = await importJWK(idp.signingKey, 'RS256')
@@ -238,10 +257,10 @@ async function main (): Promise<void> {
   }
   const bcl = combine(bclSamples)
 
-  // ------------------------------------------------------------------ 8: Shared Signals SET throughput
+  // ------------------------------------------------------------------ 11: Shared Signals SET throughput
   const setSamples: Sample[] = []
   const setCpu = { proc: 0, redis: 0, ok: 0 }
-  cpu.set('s8', setCpu)
+  cpu.set('s11', setCpu)
   const pushSets = async (bodies: string[]): Promise<Sample> => await cannon({
     url: `${gOn.url}/auth/ssf/push`,
     connections: CONNECTIONS,
@@ -329,10 +348,27 @@ async function main (): Promise<void> {
       }
     },
     pop.row(bp, up),
-    row('8. Shared Signals SET throughput', sets, {
+    row('8. authenticated GET with 3 rules, Redis, near cache on', res.s8!, {
+      p99_added_ms: p99Added(res.s8!),
+      ratio_to_scenario_3: round(res.s8!.rps / res.s3!.rps, 3),
+      near_cache: nearCacheRules,
+      rules: RULES
+    }, 's8'),
+    row('9. bearer JWT, Redis, near cache on, warm JWKS', res.s9!, {
+      p99_added_ms: p99Added(res.s9!),
+      ratio_to_scenario_3: round(res.s9!.rps / res.s3!.rps, 3),
+      near_cache: nearCacheBearer,
+      token_chars: accessToken.length,
+      note: 'Authorization: Bearer <RS256 JWT> with sid; verified once (cached by value), then time checks and the revocation check (user revoked-at, IdP-session marker, epoch) from the near cache on every request'
+    }, 's9'),
+    row('10. forward-auth check, Redis, near cache on', res.s10!, {
+      ratio_to_scenario_3: round(res.s10!.rps / res.s3!.rps, 3),
+      note: 'GET /auth/check with the session cookie and X-Original-URL, as nginx auth_request sends it: the same decision as scenario 3, answered with identity headers instead of proxied'
+    }, 's10'),
+    row('11. Shared Signals SET throughput', sets, {
       unit: 'valid SETs per second pushed to /auth/ssf/push (bearer check, RS256 verification, RISC account-disabled with an iss_sub subject: replay check, revocation of the user (Lua), index cleanup, publish, jti claim); one gateway process',
       sets: sets.ok + sets.non2xx
-    }, 's8')
+    }, 's11')
   ]
   printTable(rows)
   const targetsMet = [
@@ -342,8 +378,11 @@ async function main (): Promise<void> {
     check('scenario 2 p99 added <= 1 ms', p99Added(res.s2!), (x) => x <= 1, 'ms'),
     check('scenario 3 p99 added <= 1 ms', p99Added(res.s3!), (x) => x <= 1, 'ms'),
     check('scenario 6 p99 <= 50 ms', loaded.p99, (x) => x <= 50, 'ms'),
+    check('scenario 8 (3 rules) >= 0.98 of scenario 3 req/s', res.s8!.rps / res.s3!.rps, (x) => x >= 0.98),
+    check('scenario 9 (bearer) >= 0.90 of scenario 3 req/s', res.s9!.rps / res.s3!.rps, (x) => x >= 0.9),
+    check('scenario 10 (forward-auth check) CPU per request <= scenario 3 (proxied)', (cpu.get('s10')!.proc / cpu.get('s10')!.ok) / (cpu.get('s3')!.proc / cpu.get('s3')!.ok), (x) => x <= 1),
     check('Redis <= 400 bytes per device record', pop.bytesPerDevice, (x) => x <= 400, 'B'),
-    check('scenario 8 >= 3,000 SETs/s', sets.rps, (x) => x >= 3000, 'SETs/s')
+    check('scenario 11 >= 3,000 SETs/s', sets.rps, (x) => x >= 3000, 'SETs/s')
   ]
   console.log('\nTargets:')
   for (const t of targetsMet) console.log(`  ${t.ok ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`)
@@ -551,6 +590,20 @@ function withoutTokens (r: SessionRecord): SessionRecord {
 }
 
 // ------------------------------------------------------------------ helpers
+
+/** The IdP session id to put in the bench's access token: the real login's, or a made-up one. */
+function idpSidOf (sid: string | undefined): string {
+  return sid ?? randomBytes(16).toString('base64url')
+}
+
+/** An RFC 9068 access token for `sub`, signed with the IdP's real key (its JWKS publishes it). */
+async function bearerToken (idp: Awaited<ReturnType<typeof startIdp>>, sub: string, sid: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000)
+  return await new SignJWT({ sub, sid, client_id: 'bench-cli', scope: 'api:read', email: `${sub}@example.com`, email_verified: true, groups: ['demo-users', 'staff'] })
+    .setProtectedHeader({ alg: 'RS256', kid: idp.signingKey.kid, typ: 'at+jwt' })
+    .setIssuer(idp.issuer).setAudience(API_AUDIENCE).setIssuedAt(now).setExpirationTime(now + 3000).setJti(randomUUID())
+    .sign(await importJWK(idp.signingKey, 'RS256'))
+}
 
 /** redis-server's own CPU time (user + sys), ms. */
 async function redisCpuMs (r: Redis): Promise<number> {

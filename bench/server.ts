@@ -7,22 +7,30 @@
  * - upstream: a minimal node:http server answering 200 "ok" to everything;
  * - bare: @fastify/http-proxy in front of the upstream, no session logic (the baseline);
  * - gateway: sessiongate built from a raw (YAML-shaped) config with buildGateway.
+ *
+ * Options for the soak benchmark (bench/soak.ts), off unless given: `ws: true` makes the upstream also
+ * echo WebSockets and `keepAliveTimeout` (ms) shortens how long it keeps idle connections;
+ * `soak: { intervalMs }` makes the process sample its own vitals (bench/lib/sampler.ts) and send them
+ * over IPC.
  */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
+import { WebSocketServer } from 'ws'
 import httpProxy from '@fastify/http-proxy'
 import { stringify } from 'yaml'
 import { parseConfig } from '../src/config/loader.js'
 import { buildGateway } from '../src/app.js'
 import { createLogger } from '../src/log.js'
+import { NearCacheStore } from '../src/store/near-cache.js'
+import { startSampler } from './lib/sampler.js'
 
 interface Ready { url: string, admin?: string }
 
 const [role = '', json = '{}'] = process.argv.slice(2)
 const opts = JSON.parse(json) as Record<string, unknown>
 
-async function start (): Promise<{ ready: Ready, stop: () => Promise<void> }> {
+async function start (): Promise<{ ready: Ready, stop: () => Promise<void>, gauges?: () => Record<string, number> }> {
   if (role === 'upstream') {
     const body = Buffer.from('ok')
     const server = createServer((req, res) => {
@@ -30,7 +38,11 @@ async function start (): Promise<{ ready: Ready, stop: () => Promise<void> }> {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
       res.end(body)
     })
-    server.keepAliveTimeout = 60_000
+    server.keepAliveTimeout = typeof opts.keepAliveTimeout === 'number' ? opts.keepAliveTimeout : 60_000
+    if (opts.ws === true) {
+      const wss = new WebSocketServer({ server })
+      wss.on('connection', (ws) => { ws.on('message', (m, binary) => ws.send(m, { binary })) })
+    }
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as AddressInfo
     return {
@@ -49,15 +61,22 @@ async function start (): Promise<{ ready: Ready, stop: () => Promise<void> }> {
     const config = parseConfig(stringify(opts.config), env)
     const gateway = await buildGateway(config, { logger: createLogger(config.logLevel), processMetrics: false })
     const { public: url, admin } = await gateway.listen({ public: config.listen.port, admin: 0 })
-    return { ready: { url, admin }, stop: async () => { await gateway.close() } }
+    const store = gateway.ctx.store
+    const gauges = (): Record<string, number> => ({
+      connections: gateway.ctx.connections.size,
+      ...(store instanceof NearCacheStore ? { nearCacheEntries: store.size } : {})
+    })
+    return { ready: { url, admin }, stop: async () => { await gateway.close() }, gauges }
   }
   throw new Error(`unknown role ${role}`)
 }
 
-const { ready, stop } = await start()
+const { ready, stop, gauges } = await start()
 process.on('message', (msg) => {
   if (msg !== 'stop') return
   stop().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1) })
 })
 process.on('disconnect', () => process.exit(0)) // the parent died: never linger
 process.send?.(ready)
+const soak = opts.soak as { intervalMs?: number } | undefined
+if (soak !== undefined) startSampler(soak.intervalMs ?? 5000, gauges)

@@ -57,6 +57,22 @@ refuse "placeholder without a Secret key" 'SG_REDIS_PASSWORD' \
   "$HELM" template sg "$CHART" -f "$defaults" -f "$out/placeholder-values.yaml"
 refuse "LoadBalancer exposing the admin port" 'allowExternalAdmin' \
   "$HELM" template sg "$CHART" -f "$defaults" --set service.type=LoadBalancer
+redis="--set config.store.kind=redis --set config.store.redis.url=redis://redis:6379"
+# shellcheck disable=SC2086
+refuse "HPA without any metric" 'autoscaling: no metric' \
+  "$HELM" template sg "$CHART" -f "$defaults" $redis --set autoscaling.enabled=true \
+  --set autoscaling.targetCPUUtilizationPercentage=0 --set autoscaling.targetMemoryUtilizationPercentage=0
+refuse "ServiceMonitor behind a NetworkPolicy closing the admin port" 'networkPolicy.adminFrom is empty' \
+  "$HELM" template sg "$CHART" -f "$defaults" --set networkPolicy.enabled=true --set metrics.serviceMonitor.enabled=true
+printf '%s\n' 'image:' '  tag: 1.10' >"$out/number-tag-values.yaml"
+refuse "unquoted number as image.tag" 'image.tag' \
+  "$HELM" template sg "$CHART" -f "$defaults" -f "$out/number-tag-values.yaml"
+refuse "a typo in the gateway config (values.schema.json)" 'isuer' \
+  "$HELM" template sg "$CHART" -f "$defaults" --set config.oidc.isuer=https://idp.example.com
+refuse "a podLabels value changing a selector label" 'podLabels' \
+  "$HELM" template sg "$CHART" -f "$defaults" --set podLabels.app\\.kubernetes\\.io/name=other
+refuse "HTTPRoute without parentRefs" 'parentRefs' \
+  "$HELM" template sg "$CHART" -f "$defaults" --set httpRoute.enabled=true
 
 if [ "$failures" -gt 0 ]; then
   echo "helm-check: $failures check(s) failed"

@@ -2,8 +2,7 @@
  * buildGateway(config, deps): wires the implementations together into two Fastify instances, the public
  * gateway and the admin port. The only place that knows every part.
  */
-import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import cookie from '@fastify/cookie'
 import type { Logger } from 'pino'
 import type { Config } from './config/types.js'
@@ -11,7 +10,7 @@ import { KeyRing, SealError } from './core/sealed-cookie.js'
 import { StoreUnavailableError, type Store } from './store/store.js'
 import { MemoryStore } from './store/memory.js'
 import { RedisStore } from './store/redis.js'
-import { NearCacheStore } from './store/near-cache.js'
+import { NearCacheStore, type NearCacheStats } from './store/near-cache.js'
 import { OidcError } from './oidc/client.js'
 import { createOidcSource, type OidcSourceHandle } from './oidc/source.js'
 import { CookieJar } from './http/cookies.js'
@@ -25,6 +24,9 @@ import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
 import { createRevoker } from './http/revocation.js'
 import { createAuthorizer } from './http/authorization.js'
+import { IdpWarnings, metadataWarnings } from './oidc/warnings.js'
+import { createPages } from './http/pages.js'
+import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
@@ -32,6 +34,18 @@ import { createLogger } from './log.js'
 import { caseConflict, refuseTarget } from './http/request-target.js'
 import { ssfRoutes } from './http/ssf-routes.js'
 import { SsfService } from './ssf/service.js'
+import { RateLimitedError, registerRateLimits } from './http/rate-limit.js'
+import { connectRateLimiter } from './store/rate-limit-redis.js'
+import { startTracing } from './obs/tracing.js'
+import { createObservability, instrumentStore, type Observability } from './obs/observe.js'
+import { REQUEST_ID_HEADER, requestIds } from './obs/request-id.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Metrics and traces label of a proxied route: its configured prefix (Fastify's pattern is `/*`). */
+    sgRoute?: string
+  }
+}
 
 /** Set by rewriteUrl on a raw request whose target is ambiguous; the first onRequest hook answers 400. */
 const kRefusedTarget = Symbol('sessiongate.refusedTarget')
@@ -67,14 +81,27 @@ export interface Gateway {
   close (opts?: { drainMs?: number }): Promise<void>
 }
 
-/** Builds the store named by the config, behind the per-replica near cache when `store.nearCache` is on. */
-export function buildStore (config: Config, log: Logger): Store {
-  const inner = config.store.kind === 'memory' ? new MemoryStore() : new RedisStore({ redis: config.store.redis!, logger: log })
+/**
+ * Builds the store named by the config, behind the per-replica near cache when `store.nearCache` is on.
+ * With `obs`, every operation that reaches the data is timed (the near cache's hits are not).
+ */
+export function buildStore (config: Config, log: Logger, obs?: Pick<Observability, 'storeOp'>): Store {
+  let inner: Store
+  if (config.store.kind === 'memory') {
+    inner = new MemoryStore()
+    if (obs !== undefined) instrumentStore(inner, obs)
+  } else {
+    inner = new RedisStore({ redis: config.store.redis!, logger: log, ...(obs !== undefined ? { observe: obs.storeOp } : {}) })
+  }
   return config.store.nearCache ? new NearCacheStore(inner, { logger: log }) : inner
 }
 
 /** Maps failures to stable JSON answers; never a stack trace, never a 500 for a known outage. */
 function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): unknown {
+  if (err instanceof RateLimitedError) {
+    request.log.debug({ ip: request.ip }, 'rate limited')
+    return reply.code(429).header('cache-control', 'no-store').send({ error: 'rate_limited' })
+  }
   if (err instanceof StoreUnavailableError) {
     request.log.warn({ reason: err.message }, 'store unavailable')
     return reply.code(503).header('cache-control', 'no-store').send({ error: 'store_unavailable' })
@@ -97,23 +124,33 @@ function errorHandler (err: FastifyError, request: FastifyRequest, reply: Fastif
 /** Wires config and dependencies into the public and admin Fastify instances. */
 export async function buildGateway (config: Config, deps: GatewayDeps = {}): Promise<Gateway> {
   const logger = deps.logger ?? createLogger(config.logLevel)
-  const store = deps.store ?? buildStore(config, logger)
-  const oidc: OidcSourceHandle | (OidcSource & { close?: () => void }) = deps.oidc ?? createOidcSource(config.oidc, logger)
+  const connections = new ConnectionRegistry()
+  let nearCache: NearCacheStats | undefined
   const metrics = createMetrics({
     defaults: deps.processMetrics ?? true,
-    ...(store instanceof NearCacheStore ? { nearCache: store.stats } : {})
+    nearCache: { get hits () { return nearCache?.hits ?? 0 }, get misses () { return nearCache?.misses ?? 0 } },
+    connections: () => connections.counts()
   })
-  const connections = new ConnectionRegistry()
+  // Off unless configured; then the OpenTelemetry SDK is imported here, and only here.
+  const tracing = await startTracing(config.tracing, { log: logger })
+  const obs = createObservability(metrics, tracing, deps.store?.kind ?? config.store.kind)
+  const store = deps.store ?? buildStore(config, logger, obs)
+  if (store instanceof NearCacheStore) nearCache = store.stats
+  // The epoch dates the store's revocation state (bearer tokens issued before it are refused): create it
+  // now rather than on the first request. A store that is down creates it on its first use instead.
+  store.epoch().catch((err: Error) => { logger.debug({ reason: err.message }, 'store epoch not read at start-up') })
+  const oidc: OidcSourceHandle | (OidcSource & { close?: () => void }) = deps.oidc ?? createOidcSource(config.oidc, logger, undefined, obs.idpFetch)
 
   const common = {
     loggerInstance: logger as FastifyBaseLogger,
     trustProxy: config.trustProxy,
-    genReqId: () => randomUUID(),
+    // X-Request-ID: kept from a trusted proxy, else generated; logged as reqId
+    genReqId: requestIds(config.trustProxy),
     // the gateway's cookies can be large (chunks); stay well inside Node's defaults otherwise
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // Fastify's two info lines per request cost more than the gate itself; onResponse logs instead.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A slow client (headers or body trickling in) cannot hold a connection: Node answers 408 and closes.
     requestTimeout: config.timeouts.request * 1000,
     // Node checks the two timeouts above on this interval (default 30 s, far too coarse for them).
@@ -131,6 +168,11 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     }
   })
   const admin = Fastify(common)
+  // On every answer, hijacked ones (event streams) included: hence the raw response.
+  pub.addHook('onRequest', (request, reply, done) => {
+    reply.raw.setHeader(REQUEST_ID_HEADER, request.id)
+    done()
+  })
   pub.addHook('onRequest', (request, reply, done) => {
     const refusal = (request.raw as RawWithRefusal)[kRefusedTarget]
     if (refusal === undefined) { done(); return }
@@ -148,11 +190,17 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
     nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
     keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
+    pages: createPages(config.pages),
+    idpWarnings: new IdpWarnings((w) => { logger.warn({ warning: w.code }, w.message) }),
     metrics,
     connections,
+    obs,
     accepting: true
   }
-  const gate = createGate(ctx)
+  // Said once, as soon as the IdP's metadata is known (discovery may succeed only later: /readyz and
+  // the callback look again).
+  oidc.get().then((c) => { ctx.idpWarnings.add(metadataWarnings(c.metadata, config)) }, () => {})
+  const gate = obs.gate(createGate(ctx))
 
   pub.decorateRequest('sgSession', null)
   pub.setErrorHandler(errorHandler)
@@ -160,9 +208,21 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   // Per-request bookkeeping stays synchronous and allocation-light: label children are bound once per
   // (route, method, status), and the access line is written only at debug level or for server errors.
   const bound = new Map<string, { count: ReturnType<typeof metrics.httpRequests.labels>, time: ReturnType<typeof metrics.httpDuration.labels> }>()
+  // A proxied route is labelled by its configured prefix (its plugin's prefix), not by Fastify's `/*`.
+  const proxied = new Set(config.routes.map((r) => r.prefix))
+  pub.addHook('onRoute', (route) => {
+    if (proxied.has(route.prefix)) route.config = { ...route.config, sgRoute: route.prefix }
+  })
+  const routeLabel = (request: FastifyRequest): string => {
+    const ro = request.routeOptions
+    return ro.config?.sgRoute ?? ro.url ?? 'unmatched'
+  }
+  obs.instrument(pub)
+  tracing?.instrument(pub, { label: routeLabel, trustParent: config.trustProxy })
   pub.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched'
+    const route = routeLabel(request)
     const status = reply.statusCode
+    obs.settle(request, route, status)
     const key = `${route} ${request.method} ${status}`
     let m = bound.get(key)
     if (m === undefined) {
@@ -177,13 +237,16 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     done()
   })
   await pub.register(cookie)
+  const closeRateLimits = await registerRateLimits(pub, config,
+    config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis!, logger) : undefined)
   const revoker = createRevoker(ctx)
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
   await pub.register(devicesPage, { ctx, gate, revoker })
-  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix)
-  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer })
-  await pub.register(proxyRoutes, { ctx, gate, authorizer })
+  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix, ctx.pages)
+  const bearer = config.routes.some((r) => r.bearer) ? createBearerGuard(ctx, authorizer) : undefined
+  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
+  await pub.register(proxyRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
   // Shared Signals: CAEP and RISC events end sessions through the same revoker as every logout.
   const ssf = config.ssf.transmitters.length === 0
     ? undefined
@@ -243,7 +306,9 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
       clearTimeout(timer)
       await ssf?.stop()
       oidc.close?.()
+      await closeRateLimits()
       await store.close()
+      await tracing?.shutdown()
     }
   }
 }

@@ -3,17 +3,24 @@
  * sessiongate serve | demo | keygen | check-config <file>
  */
 import { pathToFileURL } from 'node:url'
-import { realpathSync } from 'node:fs'
+import { readFileSync, realpathSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config/loader.js'
 import { generateKey } from './config/keygen.js'
 import { buildGateway, type Gateway } from './app.js'
 import { createLogger } from './log.js'
 
-const USAGE = `usage: sessiongate [serve | demo | keygen | check-config <file>]
-  serve              run the gateway with the config file named by SG_CONFIG (default)
+const USAGE = `usage: sessiongate [serve [FILE] | demo | keygen | check-config FILE | --version]
+  serve [FILE]       run the gateway with the config FILE, else the one named by SG_CONFIG (default)
   demo               run the self-contained demo (embedded IdP, demo app, in-memory store)
   keygen             print a new base64url 32-byte session key
-  check-config FILE  validate a config file and exit (0 valid, 1 invalid)`
+  check-config FILE  validate a config file and exit (0 valid, 1 invalid)
+  --version          print the version`
+
+/** The package version, read from package.json next to dist/ (or src/ when run with tsx). */
+function version (): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+  return pkg.version
+}
 
 /** Stops gracefully on SIGTERM/SIGINT: not ready, drain, close; a second signal exits at once. */
 function onSignals (close: () => Promise<void>): void {
@@ -55,8 +62,8 @@ export async function run (argv: string[]): Promise<void> {
       return
     }
     case 'serve': {
-      const path = process.env.SG_CONFIG
-      if (path === undefined || path === '') throw new Error('SG_CONFIG is not set: name the config file (or run `sessiongate demo`)')
+      const path = args[0] ?? process.env.SG_CONFIG
+      if (path === undefined || path === '') throw new Error('SG_CONFIG is not set and no FILE was given: run `sessiongate serve FILE` (or `sessiongate demo`)')
       let gateway: Gateway
       try {
         const config = loadConfig(path)
@@ -78,6 +85,9 @@ export async function run (argv: string[]): Promise<void> {
       onSignals(() => demo.close())
       return
     }
+    case '-v': case '--version': case 'version':
+      process.stdout.write(`sessiongate ${version()}\n`)
+      return
     case '-h': case '--help': case 'help':
       process.stdout.write(`${USAGE}\n`)
       return

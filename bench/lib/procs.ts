@@ -16,6 +16,10 @@ export interface Child {
   pid: number
   /** CPU time (user + system) the process used so far, in ms; null where /proc is not available. */
   cpuMs (): number | null
+  /** Sends an IPC message to the child (the soak sampler's requests). */
+  send (msg: unknown): void
+  /** True once the child has exited. */
+  exited (): boolean
   stop (): Promise<void>
 }
 
@@ -34,8 +38,11 @@ export function processCpuMs (pid: number): number | null {
   }
 }
 
-/** Forks `bench/server.ts <role> <opts>` and resolves with the URL it reports once it listens. */
-export async function startChild (role: 'upstream' | 'bare' | 'gateway', opts: Record<string, unknown> = {}): Promise<Child> {
+/**
+ * Forks `bench/server.ts <role> <opts>` and resolves with the URL it reports once it listens. Later IPC
+ * messages (the soak sampler's) go to `onMessage`.
+ */
+export async function startChild (role: 'upstream' | 'bare' | 'gateway', opts: Record<string, unknown> = {}, onMessage?: (msg: unknown) => void): Promise<Child> {
   const child = fork(SERVER, [role, JSON.stringify(opts)], {
     // BENCH_CHILD_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter((a) => a !== '')],
@@ -44,13 +51,19 @@ export async function startChild (role: 'upstream' | 'bare' | 'gateway', opts: R
   children.add(child)
   const ready = await new Promise<{ url: string, admin?: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${role} did not start within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS)
-    child.once('message', (msg) => { clearTimeout(timer); resolve(msg as { url: string, admin?: string }) })
+    child.once('message', (msg) => {
+      clearTimeout(timer)
+      resolve(msg as { url: string, admin?: string })
+      if (onMessage !== undefined) child.on('message', onMessage)
+    })
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${role} exited early (code ${String(code)})`)) })
   })
   return {
     ...ready,
     pid: child.pid ?? 0,
     cpuMs: () => processCpuMs(child.pid ?? 0),
+    send: (msg) => { if (child.connected) child.send(msg as Parameters<ChildProcess['send']>[0]) },
+    exited: () => child.exitCode !== null || child.signalCode !== null,
     async stop () {
       if (child.exitCode !== null || child.signalCode !== null) return
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))

@@ -4,11 +4,11 @@
  */
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { parseDocument } from 'yaml'
+import { parseDocument, visit, type Document } from 'yaml'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDuration, parseDurationMs } from './duration.js'
 import { DEFAULTS, RawConfigSchema, type RawConfig, type RawRedis, type RawRoute, type RawRule } from './schema.js'
-import type { AuthzRule, Config, ListenConfig, RedisConfig, RedisNode, RouteConfig } from './types.js'
+import type { AuthzRule, Config, ListenConfig, RedisConfig, RedisNode, RouteConfig, TlsConfig } from './types.js'
 import { HOST_PATTERN } from '../core/hosts.js'
 import { ssfConfig } from './ssf.js'
 
@@ -74,18 +74,29 @@ function isObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-/** Substitutes in every string scalar; map keys only get their references restored, never substituted. */
-function substituteTree (node: unknown, path: Path, env: Env, restore: (s: string) => string): unknown {
+/**
+ * Substitutes in every string scalar; map keys only get their references restored, never substituted.
+ * `inside` holds the lists and mappings being walked: a YAML alias to its own ancestor (`a: &x [*x]`)
+ * makes a cycle, which no config needs.
+ */
+function substituteTree (node: unknown, path: Path, env: Env, restore: (s: string) => string, inside = new Set<object>()): unknown {
   if (typeof node === 'string') return substituteEnv(restore(node), env, formatPath(path))
-  if (Array.isArray(node)) return node.map((v, i) => substituteTree(v, [...path, i], env, restore))
-  if (!isObject(node)) return node
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(node)) {
-    const key = restore(k)
-    // defineProperty: a `__proto__` key stays an ordinary (unknown) key.
-    Object.defineProperty(out, key, { value: substituteTree(v, [...path, key], env, restore), enumerable: true, writable: true, configurable: true })
+  if (typeof node !== 'object' || node === null) return node
+  if (inside.has(node)) throw new ConfigError(formatPath(path), 'refers to itself (a YAML alias inside its own anchor)')
+  inside.add(node)
+  try {
+    if (Array.isArray(node)) return node.map((v, i) => substituteTree(v, [...path, i], env, restore, inside))
+    if (!isObject(node)) return node
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(node)) {
+      const key = restore(k)
+      // defineProperty: a `__proto__` key stays an ordinary (unknown) key.
+      Object.defineProperty(out, key, { value: substituteTree(v, [...path, key], env, restore, inside), enumerable: true, writable: true, configurable: true })
+    }
+    return out
+  } finally {
+    inside.delete(node)
   }
-  return out
 }
 
 // ---------------------------------------------------------------- schema validation
@@ -236,6 +247,8 @@ function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forward
   const own = r.authorize === undefined ? undefined : rules(r.authorize, ['routes', i, 'authorize'])
   if (own !== undefined && auth === 'none') throw new ConfigError(key('authorize'), 'needs auth: required or optional (an auth: none route never looks at the session)')
   const authorize = auth === 'none' ? undefined : own ?? global
+  const bearer = r.bearer ?? DEFAULTS.route.bearer
+  if (bearer && auth === 'none') throw new ConfigError(key('bearer'), 'needs auth: required or optional (an auth: none route checks no credential)')
   return {
     prefix: r.prefix,
     ...(r.host !== undefined ? { host: r.host.toLowerCase() } : {}),
@@ -243,8 +256,15 @@ function route (r: RawRoute, i: number, global: AuthzRule[] | undefined, forward
     auth,
     forwardAccessToken: r.forwardAccessToken ?? DEFAULTS.route.forwardAccessToken,
     csrf: r.csrf ?? DEFAULTS.route.csrf,
-    ...(authorize !== undefined ? { authorize } : {})
+    bearer,
+    ...(authorize !== undefined ? { authorize } : {}),
+    ...(r.tls !== undefined ? { tls: routeTls(r, i) } : {})
   }
+}
+
+function routeTls (r: RawRoute, i: number): TlsConfig {
+  if (r.upstream === undefined || !r.upstream.startsWith('https:')) throw new ConfigError(formatPath(['routes', i, 'tls']), 'applies to an https upstream only')
+  return tls(r.tls!, ['routes', i, 'tls'])
 }
 
 /** Normalises `authorize` rules: emails and domains lower-cased, claim values as strings. */
@@ -327,6 +347,7 @@ function redis (r: RawRedis): RedisConfig {
     ...(r.username !== undefined && { username: r.username }),
     ...(r.password !== undefined && { password: r.password }),
     keyPrefix: r.keyPrefix ?? DEFAULTS.redis.keyPrefix,
+    ...(r.tls !== undefined && { tls: tls(r.tls, [...base, 'tls']) }),
     commandTimeoutMs: duration(r.commandTimeout ?? DEFAULTS.redis.commandTimeout, 'store.redis.commandTimeout', true)
   }
 }
@@ -371,8 +392,12 @@ function normalise (raw: RawConfig): Config {
   const kind = raw.store?.kind ?? DEFAULTS.store.kind
   if (kind === 'redis' && raw.store?.redis === undefined) throw new ConfigError('store.redis', 'required when store.kind is redis')
 
-  const oidc: Config['oidc'] = { issuer: raw.oidc.issuer, clientId: raw.oidc.clientId, scopes, allowInsecureHttp }
-  if (raw.oidc.clientSecret !== undefined) oidc.clientSecret = raw.oidc.clientSecret
+  const bearerRoute = routes.findIndex((r) => r.bearer)
+  if (bearerRoute >= 0 && raw.oidc.audience === undefined) {
+    throw new ConfigError('oidc.audience', `required when a route has bearer: true (routes[${bearerRoute}]): the aud that access tokens for this gateway carry`)
+  }
+  const accessTokenMaxAge = duration(raw.oidc.accessTokenMaxAge ?? DEFAULTS.accessTokenMaxAge, 'oidc.accessTokenMaxAge')
+  const oidc = { ...oidcClient(raw.oidc, scopes, allowInsecureHttp), audience: raw.oidc.audience ?? [], accessTokenMaxAge }
   const store: Config['store'] = { kind, failMode: raw.store?.failMode ?? DEFAULTS.store.failMode, nearCache: raw.store?.nearCache ?? DEFAULTS.store.nearCache }
   if (raw.store?.redis !== undefined) store.redis = redis(raw.store.redis)
 
@@ -397,8 +422,76 @@ function normalise (raw: RawConfig): Config {
     routes,
     identity: identity(raw.identity),
     timeouts: timeouts(raw.timeouts),
+    pages: pages(raw.pages),
     websocket: { allowedOrigins: (raw.websocket?.allowedOrigins ?? []).map((o, i) => origin(o, formatPath(['websocket', 'allowedOrigins', i]))) },
-    ssf: ssfConfig(raw.ssf, publicUrl(raw.publicUrl), allowInsecureHttp)
+    ssf: ssfConfig(raw.ssf, publicUrl(raw.publicUrl), allowInsecureHttp),
+    rateLimit: { enabled: raw.rateLimit?.enabled ?? DEFAULTS.rateLimit.enabled, perMinute: raw.rateLimit?.perMinute ?? DEFAULTS.rateLimit.perMinute },
+    ...(raw.tracing !== undefined ? { tracing: tracing(raw.tracing) } : {})
+  }
+}
+
+/** How the gateway authenticates at the token endpoint, and what it trusts and sends the IdP. */
+function oidcClient (raw: RawConfig['oidc'], scopes: string[], allowInsecureHttp: boolean): Omit<Config['oidc'], 'audience' | 'accessTokenMaxAge'> {
+  const method = raw.tokenEndpointAuthMethod ?? (raw.clientSecret !== undefined ? 'client_secret_basic' : 'none')
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && raw.clientSecret === undefined) {
+    throw new ConfigError('oidc.clientSecret', `required with tokenEndpointAuthMethod ${method}`)
+  }
+  if (method === 'private_key_jwt' && raw.privateKey === undefined) throw new ConfigError('oidc.privateKey', 'required with tokenEndpointAuthMethod private_key_jwt (a PEM PKCS#8 key or a JWK)')
+  if (raw.privateKey !== undefined && method !== 'private_key_jwt') throw new ConfigError('oidc.privateKey', 'used only with tokenEndpointAuthMethod: private_key_jwt')
+  if (raw.prompt !== undefined && raw.prompt !== '' && !/^(none|login|consent|select_account|create)( (login|consent|select_account|create))*$/.test(raw.prompt)) {
+    throw new ConfigError('oidc.prompt', `must be one or more of none, login, consent, select_account, create (got ${JSON.stringify(raw.prompt)})`)
+  }
+  const out: Omit<Config['oidc'], 'audience' | 'accessTokenMaxAge'> = { issuer: raw.issuer, clientId: raw.clientId, scopes, allowInsecureHttp, tokenEndpointAuthMethod: method, par: raw.par ?? 'auto' }
+  if (raw.clientSecret !== undefined) out.clientSecret = raw.clientSecret
+  if (raw.prompt !== undefined && raw.prompt !== '') out.prompt = raw.prompt
+  if (raw.privateKey !== undefined) out.privateKey = raw.privateKey
+  if (raw.caFile !== undefined) out.ca = readPem(raw.caFile, 'oidc.caFile')
+  return out
+}
+
+function readPem (file: string, key: string): Buffer {
+  let buf: Buffer
+  try { buf = readFileSync(file) } catch (err) { throw new ConfigError(key, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err }) }
+  if (!buf.toString('latin1').includes('-----BEGIN ')) throw new ConfigError(key, `${file} is not a PEM file`)
+  return buf
+}
+
+/** TLS material for an upstream or Redis, read once at start-up. */
+function tls (raw: NonNullable<RawRoute['tls']>, base: Path): TlsConfig {
+  const key = (k: string): string => formatPath([...base, k])
+  if ((raw.certFile === undefined) !== (raw.keyFile === undefined)) throw new ConfigError(key(raw.certFile === undefined ? 'certFile' : 'keyFile'), 'certFile and keyFile go together (a client certificate and its key)')
+  const out: TlsConfig = { insecureSkipVerify: raw.insecureSkipVerify ?? false }
+  if (raw.caFile !== undefined) out.ca = readPem(raw.caFile, key('caFile'))
+  if (raw.certFile !== undefined) out.cert = readPem(raw.certFile, key('certFile'))
+  if (raw.keyFile !== undefined) out.key = readPem(raw.keyFile, key('keyFile'))
+  if (raw.serverName !== undefined) out.serverName = raw.serverName
+  return out
+}
+
+function pages (raw: RawConfig['pages']): Config['pages'] {
+  const out: Config['pages'] = {}
+  if (raw?.title !== undefined) out.title = raw.title
+  if (raw?.logoUrl !== undefined) {
+    if (!/^(\/[^/\\]|https:\/\/)/.test(raw.logoUrl) || /["'<>\s]/.test(raw.logoUrl)) throw new ConfigError('pages.logoUrl', 'must be a path on this site (/static/logo.svg) or an https URL')
+    out.logoUrl = raw.logoUrl
+  }
+  if (raw?.accentColor !== undefined) {
+    if (!/^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$/.test(raw.accentColor)) throw new ConfigError('pages.accentColor', `must be a hex colour such as #2450d8 (got ${JSON.stringify(raw.accentColor)})`)
+    out.accentColor = raw.accentColor
+  }
+  return out
+}
+
+/** The collector's OTLP/HTTP base URL (as OTEL_EXPORTER_OTLP_ENDPOINT) becomes its traces URL. */
+function tracing (raw: NonNullable<RawConfig['tracing']>): NonNullable<Config['tracing']> {
+  const u = url(raw.otlpEndpoint, 'tracing.otlpEndpoint', HTTP, HTTP_LABEL)
+  noQueryOrFragment(raw.otlpEndpoint, 'tracing.otlpEndpoint')
+  if (u.username !== '' || u.password !== '') throw new ConfigError('tracing.otlpEndpoint', 'must not contain credentials (the exporter reads OTEL_EXPORTER_OTLP_HEADERS)')
+  const base = (u.origin + u.pathname).replace(/\/+$/, '')
+  return {
+    otlpEndpoint: base.endsWith('/v1/traces') ? base : `${base}/v1/traces`,
+    serviceName: raw.serviceName ?? DEFAULTS.tracing.serviceName,
+    sampleRatio: raw.sampleRatio ?? DEFAULTS.tracing.sampleRatio
   }
 }
 
@@ -437,8 +530,56 @@ function origin (value: string, key: string): string {
 
 // ---------------------------------------------------------------- entry points
 
+/**
+ * Deepest nesting the loader hands to the YAML parser: far beyond any config, far below the ~900 levels
+ * where yaml's recursive parser exhausts the stack (and V8 may then abort the process instead of
+ * throwing, when it compiles a regular expression there).
+ */
+const MAX_NESTING = 200
+
+/**
+ * Line of the first place nested deeper than MAX_NESTING, else undefined. An over-estimate: flow
+ * brackets outside quotes and comments, and on each line the indentation plus leading `- `, `? `, `: `.
+ */
+function tooDeep (text: string): number | undefined {
+  let flow = 0
+  let quote: string | undefined
+  let line = 1
+  let lineStart = true
+  let lead = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (c === '\n') {
+      line++
+      lineStart = true
+      lead = 0
+      continue
+    }
+    if (lineStart) {
+      if (c === ' ' || c === '\t' || ((c === '-' || c === '?' || c === ':') && /[ \t]/.test(text[i + 1] ?? ''))) {
+        if (++lead > MAX_NESTING) return line
+        continue
+      }
+      lineStart = false
+    }
+    if (quote !== undefined) {
+      if (c === '\\' && quote === '"') i++
+      else if (c === quote) quote = undefined
+    } else if (c === '"' || c === "'") quote = c
+    else if (c === '#' && /[ \t]/.test(text[i - 1] ?? ' ')) {
+      const end = text.indexOf('\n', i)
+      i = (end === -1 ? text.length : end) - 1
+    } else if (c === '[' || c === '{') {
+      if (++flow > MAX_NESTING) return line
+    } else if ((c === ']' || c === '}') && flow > 0) flow--
+  }
+  return undefined
+}
+
 function parseUnchecked (rawText: string, env: Env): Config {
   const { text, restore } = protectRefs(rawText)
+  const deep = tooDeep(text)
+  if (deep !== undefined) throw new ConfigError('', `invalid YAML at line ${deep}: nested too deep (more than ${MAX_NESTING} brackets or columns of indentation)`)
   const doc = parseDocument(text, { prettyErrors: false })
   const yamlError = doc.errors[0]
   if (yamlError !== undefined) {
@@ -446,7 +587,16 @@ function parseUnchecked (rawText: string, env: Env): Config {
     const line = text.slice(0, yamlError.pos[0]).split('\n').length
     throw new ConfigError('', `invalid YAML at line ${line}: ${restore(yamlError.message)}`)
   }
-  const tree = substituteTree(doc.toJS({ maxAliasCount: 100 }), [], env, restore)
+  let js: unknown
+  try {
+    js = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // yaml resolves aliases only here, and throws a ReferenceError for a missing anchor or an alias bomb.
+    throw new ConfigError('', aliasProblem(doc, text) ?? `invalid YAML: ${restore((err as Error).message)}`, { cause: err })
+  }
+  // Before substitution: a document that is one `${NAME}` is not a config, whatever NAME holds.
+  if (!isObject(js)) throw new ConfigError('', 'the config must be a YAML mapping (key: value lines)')
+  const tree = substituteTree(js, [], env, restore)
   if (!isObject(tree)) throw new ConfigError('', 'the config must be a YAML mapping (key: value lines)')
   if (!validateRaw(tree)) {
     const errors = validateRaw.errors ?? []
@@ -454,6 +604,20 @@ function parseUnchecked (rawText: string, env: Env): Config {
     throw first === undefined ? new ConfigError('', 'invalid config') : schemaError(first, tree)
   }
   return normalise(tree)
+}
+
+/** `invalid YAML at line N: ...` for the first alias (`*name`) with no anchor (`&name`) before it. */
+function aliasProblem (doc: Document, text: string): string | undefined {
+  let problem: string | undefined
+  visit(doc, {
+    Alias (_key, node) {
+      if (node.resolve(doc) !== undefined) return undefined
+      const line = text.slice(0, node.range?.[0] ?? 0).split('\n').length
+      problem = `invalid YAML at line ${line}: alias *${node.source} has no anchor &${node.source} before it`
+      return visit.BREAK
+    }
+  })
+  return problem
 }
 
 /** Parses, validates and normalises config text; throws ConfigError naming the offending key. */

@@ -19,9 +19,13 @@ export const DEFAULTS = {
   rememberMe: { enabled: true, ttl: '30d', rotationGrace: '5s', checkIdp: false, ask: false },
   store: { kind: 'memory', failMode: 'closed', nearCache: false },
   redis: { keyPrefix: 'sg:', commandTimeout: '1s' },
-  route: { auth: 'required', forwardAccessToken: false, csrf: false },
+  route: { auth: 'required', forwardAccessToken: false, csrf: false, bearer: false },
+  accessTokenMaxAge: '1h',
   timeouts: { headers: '10s', request: '60s' },
-  identity: { user: 'sub', groups: 'groups' }
+  identity: { user: 'sub', groups: 'groups' },
+  // Per client IP and endpoint: far above one person's logins, low enough to stop a flood (issue 15).
+  rateLimit: { enabled: true, perMinute: 300 },
+  tracing: { serviceName: 'sessiongate', sampleRatio: 1 }
 } as const
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -50,6 +54,15 @@ const NonEmpty = Type.String({ minLength: 1 })
 const HostPort = Type.String({ minLength: 1 })
 const Nodes = Type.Array(HostPort, { minItems: 1 })
 
+/** TLS towards an upstream or Redis: files read at start-up. */
+export const RawTlsSchema = Closed({
+  caFile: Opt(NonEmpty),
+  certFile: Opt(NonEmpty),
+  keyFile: Opt(NonEmpty),
+  serverName: Opt(NonEmpty),
+  insecureSkipVerify: Opt(Type.Boolean({ default: false }))
+})
+
 export const RawRedisSchema = Closed({
   url: Opt(NonEmpty),
   sentinel: Opt(Closed({ name: NonEmpty, nodes: Nodes, password: Opt(Type.String()) })),
@@ -57,6 +70,7 @@ export const RawRedisSchema = Closed({
   username: Opt(Type.String()),
   password: Opt(Type.String()),
   keyPrefix: Opt(Type.String({ default: DEFAULTS.redis.keyPrefix })),
+  tls: Opt(RawTlsSchema),
   commandTimeout: Opt(Duration(DEFAULTS.redis.commandTimeout))
 })
 
@@ -81,7 +95,9 @@ export const RawRouteSchema = Closed({
   auth: Opt(Enum(['required', 'optional', 'none'] as const, DEFAULTS.route.auth)),
   forwardAccessToken: Opt(Type.Boolean({ default: DEFAULTS.route.forwardAccessToken })),
   csrf: Opt(Type.Boolean({ default: DEFAULTS.route.csrf })),
-  authorize: Opt(Authorize)
+  bearer: Opt(Type.Boolean({ default: DEFAULTS.route.bearer })),
+  authorize: Opt(Authorize),
+  tls: Opt(RawTlsSchema)
 })
 
 /** One Shared Signals transmitter (CONTRACT section 12); cross-field rules in ssf.ts. */
@@ -110,7 +126,14 @@ export const RawConfigSchema = Closed({
     clientId: NonEmpty,
     clientSecret: Opt(Type.String()),
     scopes: Opt(Type.Array(NonEmpty, { default: [...DEFAULTS.scopes] })),
-    allowInsecureHttp: Opt(Type.Boolean({ default: DEFAULTS.allowInsecureHttp }))
+    allowInsecureHttp: Opt(Type.Boolean({ default: DEFAULTS.allowInsecureHttp })),
+    audience: Opt(NonEmptyList),
+    accessTokenMaxAge: Opt(Duration(DEFAULTS.accessTokenMaxAge)),
+    prompt: Opt(Type.String()),
+    tokenEndpointAuthMethod: Opt(Enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const)),
+    privateKey: Opt(NonEmpty),
+    par: Opt(Enum(['auto', 'never'] as const, 'auto')),
+    caFile: Opt(NonEmpty)
   }),
   session: Closed({
     ttl: Opt(Duration(DEFAULTS.sessionTtl)),
@@ -146,9 +169,24 @@ export const RawConfigSchema = Closed({
     headers: Opt(Duration(DEFAULTS.timeouts.headers)),
     request: Opt(Duration(DEFAULTS.timeouts.request))
   }, { default: {} })),
+  pages: Opt(Closed({
+    title: Opt(NonEmpty),
+    logoUrl: Opt(NonEmpty),
+    accentColor: Opt(NonEmpty)
+  }, { default: {} })),
   websocket: Opt(Closed({
     allowedOrigins: Opt(Type.Array(NonEmpty, { default: [] }))
   }, { default: {} })),
+  // ---- observability and rate limits (CONTRACT section 13)
+  rateLimit: Opt(Closed({
+    enabled: Opt(Type.Boolean({ default: DEFAULTS.rateLimit.enabled })),
+    perMinute: Opt(Type.Integer({ minimum: 1, default: DEFAULTS.rateLimit.perMinute }))
+  }, { default: {} })),
+  tracing: Opt(Closed({
+    otlpEndpoint: NonEmpty,
+    serviceName: Opt(Type.String({ minLength: 1, default: DEFAULTS.tracing.serviceName })),
+    sampleRatio: Opt(Type.Number({ minimum: 0, maximum: 1, default: DEFAULTS.tracing.sampleRatio }))
+  })),
   ssf: Opt(Closed({
     transmitters: Opt(Type.Array(RawTransmitterSchema, { default: [] }))
   }, { default: {} }))

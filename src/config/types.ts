@@ -24,8 +24,22 @@ export interface RouteConfig {
   auth: AuthMode
   forwardAccessToken: boolean
   csrf: boolean
+  /** A request with `Authorization: Bearer <JWT>` is judged by the access token alone (CONTRACT section 9). */
+  bearer: boolean
   /** The route's own rules, else the global ones; undefined: every signed-in user passes. */
   authorize?: AuthzRule[]
+  /** TLS towards an https upstream: private CA, client certificate (mTLS), SNI name. */
+  tls?: TlsConfig
+}
+
+/** TLS material, read from the configured files at start-up. */
+export interface TlsConfig {
+  ca?: Buffer
+  cert?: Buffer
+  key?: Buffer
+  serverName?: string
+  /** Accept any certificate (tests, never production). */
+  insecureSkipVerify: boolean
 }
 
 export interface RedisNode {
@@ -41,6 +55,8 @@ export interface RedisConfig {
   username?: string
   password?: string
   keyPrefix: string
+  /** TLS for every connection (standalone, Sentinel and its master, Cluster nodes). */
+  tls?: TlsConfig
   /** Bound on one command, in milliseconds. */
   commandTimeoutMs: number
 }
@@ -84,6 +100,19 @@ export interface Config {
     clientSecret?: string
     scopes: string[]
     allowInsecureHttp: boolean
+    /** `aud` values a bearer access token may carry (one is enough); empty when no route has `bearer`. */
+    audience: string[]
+    /** seconds: the longest an access token lives (by its iat); logout markers are kept this long */
+    accessTokenMaxAge: number
+    /** Sent as prompt= only when set. */
+    prompt?: string
+    tokenEndpointAuthMethod: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
+    /** PEM (PKCS#8) or JWK JSON, for private_key_jwt. */
+    privateKey?: string
+    /** Pushed authorization requests (RFC 9126) when the IdP advertises them: auto | never. */
+    par: 'auto' | 'never'
+    /** Extra CA certificates trusted for the IdP (discovery, tokens, userinfo, JWKS). */
+    ca?: Buffer
   }
   session: {
     /** seconds */
@@ -136,9 +165,25 @@ export interface Config {
     /** seconds to receive the whole request, body included */
     request: number
   }
+  /** Branding of the gateway's own pages. */
+  pages: { title?: string, logoUrl?: string, accentColor?: string }
   websocket: {
     /** Origins (scheme://host[:port]) allowed to open WebSockets besides publicUrl's own origin. */
     allowedOrigins: string[]
+  }
+  /** Per client IP on login, callback, back-channel logout and SSF push (CONTRACT section 13). */
+  rateLimit: {
+    enabled: boolean
+    /** requests per minute, per client IP and endpoint */
+    perMinute: number
+  }
+  /** OpenTelemetry traces; absent: off, and no OpenTelemetry code is loaded. */
+  tracing?: {
+    /** OTLP/HTTP traces URL (the collector's base URL with `/v1/traces` appended) */
+    otlpEndpoint: string
+    serviceName: string
+    /** share of new traces recorded (0..1); a sampled parent's decision is followed */
+    sampleRatio: number
   }
   /** Shared Signals receiver: CAEP and RISC events from these transmitters revoke sessions. */
   ssf: { transmitters: SsfTransmitterConfig[] }

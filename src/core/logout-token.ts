@@ -40,6 +40,9 @@ export interface LogoutTokenOptions {
   maxAge?: number
 }
 
+/** Three base64url parts (RFC 7515 section 7.1): no padding, no whitespace, nothing else. */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
 /** `typ` values that name another kind of token: such a token is never a logout token. */
 const FOREIGN_TYP = /^(application\/)?(at\+jwt|secevent\+jwt|dpop\+jwt|token-introspection\+jwt|jwt\+id-token)$/i
 
@@ -60,7 +63,13 @@ export function replayWindow (token: Pick<LogoutToken, 'iat' | 'exp'>, now: numb
 export async function validateLogoutToken (token: unknown, opts: LogoutTokenOptions): Promise<LogoutToken> {
   if (typeof token !== 'string' || token === '') throw new LogoutTokenError('logout_token is missing')
   if (token.length > 16_384) throw new LogoutTokenError('logout_token is too large')
-  if (token.split('.').length !== 3) throw new LogoutTokenError('logout_token must be a signed JWT (JWS compact serialization)')
+  if (!COMPACT_JWS.test(token)) throw new LogoutTokenError('logout_token must be a signed JWT (JWS compact serialization)')
+  // jose decodes the signature with atob, which skips whitespace and ignores unused trailing bits: one
+  // signature, many spellings. RFC 7515 allows one (base64url, no padding, no whitespace).
+  const signature = token.slice(token.lastIndexOf('.') + 1)
+  if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) {
+    throw new LogoutTokenError('logout_token signature is not canonical base64url')
+  }
   if (/^HS/.test(opts.algorithm) || opts.algorithm === 'none') throw new LogoutTokenError('no asymmetric algorithm configured for logout tokens')
   const skew = opts.skew ?? 60
 

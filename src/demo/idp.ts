@@ -9,6 +9,8 @@ import { exportJWK, generateKeyPair, type JWK } from 'jose'
 import type { ClientMetadata, Configuration, default as ProviderType } from 'oidc-provider'
 
 export interface IdpOptions {
+  /** Advertise and perform back-channel logout (default true); false plays an IdP without it. */
+  backchannelLogout?: boolean
   /** 0 picks a free port. */
   port?: number
   host?: string
@@ -17,12 +19,21 @@ export interface IdpOptions {
   clients: ClientMetadata[]
   /** Access token lifetime in seconds (default 600). */
   accessTokenTtl?: number
+  /**
+   * API audiences (resource indicators, RFC 8707) for which the IdP issues JWT access tokens (RFC 9068,
+   * RS256) when a client asks with `resource=`, by authorization code or client credentials; each with the
+   * scope it grants. User tokens carry the IdP session's `sid` and Keycloak-shaped claims. Off by default
+   * (the demo issues opaque tokens only).
+   */
+  resourceServers?: Record<string, { scope: string }>
 }
 
 export interface RunningIdp {
   issuer: string
   port: number
   provider: ProviderType
+  /** The HTTP server (tests count the requests the IdP gets). */
+  server: Server
   /** The private signing key (tests sign their own logout tokens with it). */
   signingKey: JWK & { kid: string }
   close (): Promise<void>
@@ -59,7 +70,8 @@ function accountClaims (id: string): Record<string, unknown> {
 
 /** Starts the IdP on `port` and resolves once it listens. */
 export async function startIdp (opts: IdpOptions): Promise<RunningIdp> {
-  const { default: Provider } = await import('oidc-provider')
+  const { default: Provider, errors } = await import('oidc-provider')
+  const resourceServers = opts.resourceServers
   const host = opts.host ?? '127.0.0.1'
   const server: Server = createServer()
   await new Promise<void>((resolve, reject) => {
@@ -86,16 +98,42 @@ export async function startIdp (opts: IdpOptions): Promise<RunningIdp> {
     findAccount: async (_ctx, id) => ({ accountId: id, claims: async () => ({ ...accountClaims(id), sub: id }) }),
     features: {
       devInteractions: { enabled: true },
-      backchannelLogout: { enabled: true },
+      backchannelLogout: { enabled: opts.backchannelLogout ?? true },
       rpInitiatedLogout: { enabled: true },
-      revocation: { enabled: true }
+      revocation: { enabled: true },
+      ...(resourceServers !== undefined
+        ? {
+            clientCredentials: { enabled: true },
+            resourceIndicators: {
+              enabled: true,
+              useGrantedResource: async () => true,
+              getResourceServerInfo: async (_ctx, indicator) => {
+                const rs = resourceServers[indicator]
+                if (rs === undefined) throw new errors.InvalidTarget()
+                return { scope: rs.scope, audience: indicator, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }
+              }
+            }
+          }
+        : {})
     },
+    // JWT access tokens of a user carry what Keycloak's do: the IdP session's sid, roles, email, groups.
+    ...(resourceServers !== undefined
+      ? {
+          extraTokenClaims: async (_ctx, token) => {
+            const t = token as unknown as { accountId?: string, sid?: string }
+            if (t.accountId === undefined) return undefined
+            const { sub: _sub, name: _name, ...claims } = accountClaims(t.accountId)
+            return { ...claims, ...(t.sid !== undefined ? { sid: t.sid } : {}) }
+          }
+        }
+      : {}),
     // Consent is implied for registered clients: the demo is about sessions, not consent screens.
     loadExistingGrant: async (ctx) => {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session?.grantIdFor(ctx.oidc.client!.clientId)
       if (grantId !== undefined) return await ctx.oidc.provider.Grant.find(grantId)
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! })
       grant.addOIDCScope('openid offline_access profile email groups')
+      for (const [resource, { scope }] of Object.entries(resourceServers ?? {})) grant.addResourceScope(resource, scope)
       await grant.save()
       return grant
     },
@@ -116,6 +154,7 @@ export async function startIdp (opts: IdpOptions): Promise<RunningIdp> {
     issuer,
     port,
     provider,
+    server,
     signingKey,
     close: async () => {
       server.closeAllConnections()

@@ -2,6 +2,7 @@
  * The admin port: health, readiness, metrics, and the help-desk API that ends a user's sessions.
  * `/admin/*` needs `Authorization: Bearer <admin.token>`, compared in constant time.
  */
+import { metadataWarnings } from '../oidc/warnings.js'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { GatewayContext } from './context.js'
@@ -35,10 +36,16 @@ export async function adminRoutes (app: FastifyInstance, { ctx, revoker, ssf }: 
   app.get('/readyz', async (_request, reply) => {
     const checks: Record<string, string> = {}
     checks.shutdown = ctx.accepting ? 'ok' : 'shutting down'
-    checks.idp = ctx.oidc.current() !== undefined ? 'ok' : 'metadata not loaded'
-    checks.store = await store.ping().then(() => 'ok', () => 'unreachable')
-    const ready = Object.values(checks).every((v) => v === 'ok')
-    return await reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not ready', checks })
+    const idp = ctx.oidc.current()
+    checks.idp = idp !== undefined ? 'ok' : 'metadata not loaded'
+    if (idp !== undefined) ctx.idpWarnings.add(metadataWarnings(idp.metadata, ctx.config))
+    // failMode open serves sessions on their cookie alone while the store is out: taking every pod out of
+    // the Service then would turn a partial outage into a total one, so the store check only degrades.
+    const failOpen = ctx.config.store.failMode === 'open'
+    checks.store = await store.ping().then(() => 'ok', () => failOpen ? 'degraded' : 'unreachable')
+    const ready = Object.entries(checks).every(([name, v]) => v === 'ok' || (name === 'store' && v === 'degraded'))
+    const warnings = ctx.idpWarnings.list()
+    return await reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not ready', checks, ...(warnings.length > 0 ? { warnings } : {}) })
   })
 
   app.get('/metrics', async (_request, reply) => {

@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { seal, unseal } from '../core/sealed-cookie.js'
 import { safeReturnTo } from '../core/return-to.js'
 import { allowedAbsoluteUrl } from '../core/hosts.js'
+import { metadataWarnings, NO_SID_WARNING } from '../oidc/warnings.js'
 import { buildProfile, identityRefusal } from '../core/identity.js'
 import { claimPathsOf } from '../core/authorize.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
@@ -13,9 +14,10 @@ import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '
 import type { LoginChecks, LoginResult, OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import { watchConnection, type Revoker } from './revocation.js'
+import { sessionOfCookie, watchConnection, type Revoker } from './revocation.js'
 import { publicSession } from './admin.js'
-import { errorPage, escapeHtml, page, pageHeaders } from './pages.js'
+import { escapeHtml } from './pages.js'
+import type { LoginOutcome } from './metrics.js'
 
 const TX_PURPOSE = 'login-tx'
 /** A login must come back from the IdP within this many seconds. */
@@ -36,8 +38,13 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   /** Profile claims from userinfo first, then the ID token. */
   const profileOf = (l: LoginResult): ProfileClaims => buildProfile([l.userinfo, l.idClaims as Record<string, unknown>], config.identity, keptPaths)
 
-  function badLogin (reply: FastifyReply, message: string): FastifyReply {
-    return pageHeaders(reply.code(400)).send(errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
+  // sessiongate_logins_total, by outcome of the callback
+  const logins = ctx.metrics.logins
+  const counted = (result: LoginOutcome): void => { logins.labels(result).inc() }
+
+  function badLogin (reply: FastifyReply, message: string, result: LoginOutcome): FastifyReply {
+    counted(result)
+    return ctx.pages.headers(reply.code(400)).send(ctx.pages.errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
   }
 
   /** Creates the session record and device credential of a finished login and sets both cookies. */
@@ -113,7 +120,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (config.rememberMe.enabled && config.rememberMe.ask && q.remember === undefined) {
       // The person chooses here: "remember me" is a property of this device, decided before the IdP.
       const back = encodeURIComponent(returnTarget(q))
-      return pageHeaders(reply).send(page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
+      return ctx.pages.headers(reply).send(ctx.pages.page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
         '<p style="display:flex;gap:.5rem;flex-wrap:wrap">' +
         `<a id="signin-remember" href="${escapeHtml(`${prefix}/login?remember=1&returnTo=${back}`)}"><button type="button">Sign in and remember this device</button></a>` +
         `<a id="signin" href="${escapeHtml(`${prefix}/login?remember=0&returnTo=${back}`)}"><button type="button" class="secondary">Sign in just for now</button></a></p>` +
@@ -132,7 +139,12 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     return reply.header('cache-control', 'no-store').redirect(url, 302)
   })
 
-  app.get(`${prefix}/callback`, async (request, reply) => {
+  // A thrown outage (IdP or store unreachable) is answered 503 by the error handler; count it here (a 429 is no outcome).
+  const onError = (_q: unknown, _r: unknown, err: { statusCode?: number }, done: () => void): void => {
+    if ((err.statusCode ?? 500) >= 500) counted('unavailable')
+    done()
+  }
+  app.get(`${prefix}/callback`, { onError }, async (request, reply) => {
     const q = request.query as Record<string, unknown>
     const sealedTx = request.cookies[jar.names.tx]
     jar.set(reply, jar.names.tx, '', 0)
@@ -142,19 +154,19 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       tx = unseal(ctx.ring, TX_PURPOSE, sealedTx) as LoginTx
       if (ctx.now() - tx.iat > TX_TTL) throw new Error('login expired')
     } catch {
-      return badLogin(reply, 'This sign-in link has expired or was not started in this browser.')
+      return badLogin(reply, 'This sign-in link has expired or was not started in this browser.', 'expired')
     }
     if (typeof q.error === 'string') {
       request.log.info({ idpError: q.error }, 'IdP returned an error to the callback')
-      return badLogin(reply, 'The identity provider did not complete the sign-in.')
+      return badLogin(reply, 'The identity provider did not complete the sign-in.', 'idp_error')
     }
     if (typeof q.state !== 'string' || !safeEqual(q.state, tx.checks.state)) {
-      return badLogin(reply, 'The sign-in response does not match this browser.')
+      return badLogin(reply, 'The sign-in response does not match this browser.', 'state_mismatch')
     }
     // One use per state: a replayed callback (same cookie, same state) is refused before the IdP sees it.
     // The state is claimed only after the login succeeded, so a failed attempt can be retried.
     if (await store.wasClaimed('state', tx.checks.state)) {
-      return badLogin(reply, 'This sign-in response was already used.')
+      return badLogin(reply, 'This sign-in response was already used.', 'replay')
     }
     const oidc = await ctx.oidc.get()
     let login: LoginResult
@@ -162,19 +174,22 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       login = await oidc.finishLogin(new URL(request.url, config.publicUrl), tx.checks)
     } catch (err) {
       request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
-      return badLogin(reply, 'The identity provider response could not be verified.')
+      return badLogin(reply, 'The identity provider response could not be verified.', 'exchange_failed')
     }
+    ctx.idpWarnings.add(metadataWarnings(oidc.metadata, config))
+    if (typeof login.idClaims.sid !== 'string') ctx.idpWarnings.add([NO_SID_WARNING])
     const refused = identityRefusal(login.idClaims.sub, profileOf(login), config.identity.user)
     if (refused !== undefined) {
       request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')
-      return badLogin(reply, `Your account's ${refused.claim} ${refused.problem}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`)
+      return badLogin(reply, `Your account's ${refused.claim} ${refused.problem}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`, 'refused_identity')
     }
     // Two callbacks racing with one state: the IdP refuses the second code exchange, and should it not,
     // only the first to claim gets a session.
     if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
-      return badLogin(reply, 'This sign-in response was already used.')
+      return badLogin(reply, 'This sign-in response was already used.', 'replay')
     }
     await createSession(request, reply, oidc.issuer, login, tx.remember)
+    counted('success')
     return reply.header('cache-control', 'no-store').redirect(tx.returnTo, 302)
   })
 
@@ -186,7 +201,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   })
 
   /** Local logout: revoke this session and its device credential, clear cookies, go to the IdP. */
-  async function logout (request: FastifyRequest, reply: FastifyReply, s: SessionClaims): Promise<FastifyReply> {
+  async function logout (request: FastifyRequest, reply: FastifyReply, s: Pick<SessionClaims, 'sub' | 'sid'>): Promise<FastifyReply> {
     const record = await store.getSession(s.sub, s.sid)
     await revoker.session(s.sub, s.sid, 'rp', request.log)
     jar.clearAll(request, reply)
@@ -209,19 +224,23 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const s = await gate.resolve(request, reply)
     const q = request.query as Record<string, unknown>
     if (s === null) {
+      // A logout whose store step failed half-way (no event published yet) is retried with the same
+      // link: the cookie's session is refused now, but revoking it again is harmless and finishes it.
+      const stale = sessionOfCookie(ctx, request)
+      if (stale !== null && typeof q.sid === 'string' && safeEqual(q.sid, stale.sid)) return await logout(request, reply, stale)
       jar.clearAll(request, reply)
       return reply.header('cache-control', 'no-store').redirect('/', 302)
     }
     // A bare cross-site GET (an <img>, say) does not know the sid and logs nobody out.
     if (typeof q.sid === 'string' && safeEqual(q.sid, s.sid)) return await logout(request, reply, s)
-    return pageHeaders(reply).send(page('Sign out', `<h1>Sign out?</h1><p>You are signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>.</p>` +
+    return ctx.pages.headers(reply).send(ctx.pages.page('Sign out', `<h1>Sign out?</h1><p>You are signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>.</p>` +
       `<form method="get" action="${escapeHtml(prefix)}/logout"><input type="hidden" name="sid" value="${escapeHtml(s.sid)}">` +
       `<button type="submit">Sign out</button></form>`))
   })
 
   app.post(`${prefix}/logout`, async (request, reply) => {
     if (request.headers['x-csrf'] !== '1') return await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
-    const s = await gate.resolve(request, reply)
+    const s = await gate.resolve(request, reply) ?? sessionOfCookie(ctx, request) // see GET: a retry finishes
     if (s === null) {
       jar.clearAll(request, reply)
       return await reply.code(401).send({ error: 'unauthenticated' })
@@ -268,7 +287,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     })
     res.write(`retry: 5000\nevent: session\ndata: ${JSON.stringify({ sid: s.sid, expiresAt: new Date(s.exp * 1000).toISOString() })}\n\n`)
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
-    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver, epoch: s.epoch }, (reason) => {
+    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver, epoch: s.epoch, kind: 'event_stream' }, (reason) => {
       clearInterval(heartbeat)
       res.end(reason === 'revoked' ? 'event: logout\ndata: {"reason":"revoked"}\n\n' : 'event: shutdown\ndata: {}\n\n')
     }, request.log)

@@ -8,7 +8,7 @@ import type { Counter } from 'prom-client'
 import { admits, type AuthzSubject } from '../core/authorize.js'
 import type { SessionClaims } from '../core/session.js'
 import type { RouteConfig } from '../config/types.js'
-import { escapeHtml, page, pageHeaders } from './pages.js'
+import { createPages, escapeHtml, type Pages } from './pages.js'
 
 export interface Authorizer {
   /** True when the route has no rules or one admits the session; counts the decision. */
@@ -33,7 +33,7 @@ const UNKNOWN = 0
 const ALLOWED = 1
 const DENIED = 2
 
-export function createAuthorizer (routes: readonly RouteConfig[], decisions: Counter<'route' | 'result'>, authPrefix: string): Authorizer {
+export function createAuthorizer (routes: readonly RouteConfig[], decisions: Counter<'route' | 'result'>, authPrefix: string, pages: Pages = createPages()): Authorizer {
   const ruled = routes.filter((r) => r.authorize !== undefined)
   const index = new Map(ruled.map((r, i) => [r, i]))
   const counted = ruled.map((r) => ({ allowed: decisions.labels({ route: r.prefix, result: 'allowed' }), denied: decisions.labels({ route: r.prefix, result: 'denied' }) }))
@@ -56,7 +56,7 @@ export function createAuthorizer (routes: readonly RouteConfig[], decisions: Cou
     const html = request.method === 'GET' && (request.headers.accept ?? '').includes('text/html') && request.headers.upgrade === undefined
     if (!html) return reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden' })
     const who = session.profile.preferred_username ?? session.profile.email ?? session.sub
-    return pageHeaders(reply.code(403)).send(page('Access denied', '<h1>Access denied</h1>' +
+    return pages.headers(reply.code(403)).send(pages.page('Access denied', '<h1>Access denied</h1>' +
       `<p>You are signed in as <strong>${escapeHtml(who)}</strong>, and this account may not open this page.</p>` +
       '<p class="muted">If you need access, ask an administrator, or sign in with another account.</p>' +
       `<form method="get" action="${escapeHtml(authPrefix)}/logout"><input type="hidden" name="sid" value="${escapeHtml(session.sid)}">` +

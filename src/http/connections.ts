@@ -11,7 +11,10 @@ export type Closer = (reason: CloseReason) => void
  * Whose connection it is: the session, its user, the user version the session carries and, once known,
  * the store epoch it belongs to (reconciliation closes it when the store's epoch differs).
  */
-export interface ConnectionOwner { sid: string, sub: string, ver: number, epoch?: string }
+export interface ConnectionOwner { sid: string, sub: string, ver: number, epoch?: string, kind?: ConnectionKind }
+
+/** What the connection is, for the open-connections gauge. */
+export type ConnectionKind = 'websocket' | 'event_stream'
 
 interface Entry { owner: ConnectionOwner, close: Closer }
 
@@ -80,6 +83,13 @@ export class ConnectionRegistry {
     for (const set of this.bySub.values()) for (const e of set) { e.close(reason); n++ }
     this.bySub.clear()
     return n
+  }
+
+  /** Open connections by kind; walks every entry, so it is for scrapes, not for the hot path. */
+  counts (): Record<ConnectionKind, number> {
+    const out: Record<ConnectionKind, number> = { websocket: 0, event_stream: 0 }
+    for (const set of this.bySub.values()) for (const e of set) if (e.owner.kind !== undefined) out[e.owner.kind]++
+    return out
   }
 
   get size (): number {

@@ -11,6 +11,9 @@ import type { CookieJar } from './cookies.js'
 import type { SessionClaims } from '../core/session.js'
 import type { Metrics } from './metrics.js'
 import type { ConnectionRegistry } from './connections.js'
+import type { Observability } from '../obs/observe.js'
+import type { IdpWarnings } from '../oidc/warnings.js'
+import type { Pages } from './pages.js'
 
 /** Gives the discovered IdP client, discovering (again) when needed. */
 export interface OidcSource {
@@ -32,10 +35,16 @@ export interface GatewayContext {
   nowMs (): number
   metrics: Metrics
   connections: ConnectionRegistry
+  /** Latency histograms and (when configured) traces of the store, the IdP and the upstreams. */
+  obs: Observability
   /** False once shutdown has begun: /readyz answers 503. */
   accepting: boolean
   /** Whether some route forwards the access token (then the session cookie carries it). */
   keepsAccessToken: boolean
+  /** The gateway's own pages, branded (config `pages`). */
+  pages: Pages
+  /** What the IdP cannot do (no back-channel logout, no sid...): logged once, shown on /readyz. */
+  idpWarnings: IdpWarnings
 }
 
 declare module 'fastify' {

@@ -4,15 +4,15 @@
  * bound to the current session (a form cannot send the X-CSRF header the JSON API asks for).
  */
 import { createHmac } from 'node:crypto'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import formbody from '@fastify/formbody'
 import { safeEqual } from '../core/device.js'
 import type { SessionClaims } from '../core/session.js'
 import type { SessionRecord } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import type { Revoker } from './revocation.js'
-import { escapeHtml, page, pageHeaders } from './pages.js'
+import { sessionOfCookie, type Revoker } from './revocation.js'
+import { escapeHtml } from './pages.js'
 
 export interface DevicesPageOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
@@ -55,7 +55,7 @@ export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }:
       `<p class="muted">Signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>. Signing a device out ends its session and its "remember me" at once.</p>` +
       `<table><thead><tr><th>Device</th><th>IP</th><th>Last seen</th><th></th></tr></thead><tbody>${rows}</tbody></table>` +
       `<p><a href="/">Back to the app</a></p>`
-    return pageHeaders(reply, { forms: true }).send(page('Your devices', body))
+    return ctx.pages.headers(reply, { forms: true }).send(ctx.pages.page('Your devices', body))
   }
 
   app.get(`${prefix}/devices`, async (request, reply) => {
@@ -64,23 +64,39 @@ export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }:
     return render(reply, s, await ctx.store.listSessions(s.sub))
   })
 
+  /** Signing this very device out: revoke, clear the cookies, leave for the home page. */
+  async function signOutHere (request: FastifyRequest, reply: FastifyReply, sub: string, sid: string): Promise<FastifyReply> {
+    await revoker.session(sub, sid, 'self', request.log)
+    ctx.jar.clearAll(request, reply)
+    return await reply.header('cache-control', 'no-store').redirect('/', 303)
+  }
+
   app.post(`${prefix}/devices`, async (request, reply) => {
-    const s = await gate.resolve(request, reply)
-    if (s === null) return await gate.deny(request, reply)
     const form = (typeof request.body === 'object' && request.body !== null ? request.body : {}) as Record<string, unknown>
-    if (typeof form.csrf !== 'string' || !safeEqual(form.csrf, csrfToken(s.sid))) {
+    const formOk = (sid: string): boolean => typeof form.csrf === 'string' && safeEqual(form.csrf, csrfToken(sid))
+    const s = await gate.resolve(request, reply)
+    if (s === null) {
+      // "Sign out this device" sent again after an error: the store may already refuse the session (the
+      // first attempt stored the revocation, then failed before its event went out). Finish it: the
+      // cookie still proves which session it was, and the form token that it is this page's own form.
+      const own = sessionOfCookie(ctx, request)
+      if (own !== null && form.id === own.sid && formOk(own.sid)) return await signOutHere(request, reply, own.sub, own.sid)
+      return await gate.deny(request, reply)
+    }
+    if (!formOk(s.sid)) {
       return await reply.code(403).type('text/plain').send('invalid form token: reload the page and try again')
     }
     const id = typeof form.id === 'string' ? form.id : ''
-    // Only the caller's own devices: another user's id changes nothing.
-    if (id === '' || await ctx.store.findOwner(id) !== s.sub) {
+    if (id === s.sid) return await signOutHere(request, reply, s.sub, s.sid)
+    // Only the caller's own devices: another user's id changes nothing. An id nobody owns any more may be
+    // one of the caller's devices whose sign-out stopped half-way (record and index gone, the event maybe
+    // never sent): its denylist entry, under the caller's own keys, says so; then finish it.
+    const owner = id === '' ? undefined : await ctx.store.findOwner(id)
+    const mine = owner === s.sub || (owner === null && (await ctx.store.check(s.sub, id)).denied)
+    if (!mine) {
       return render(reply.code(404), s, await ctx.store.listSessions(s.sub), 'That device is not signed in any more.')
     }
     await revoker.session(s.sub, id, 'self', request.log)
-    if (id === s.sid) {
-      ctx.jar.clearAll(request, reply)
-      return await reply.header('cache-control', 'no-store').redirect('/', 303)
-    }
     return render(reply, s, await ctx.store.listSessions(s.sub), 'The device was signed out.')
   })
 }

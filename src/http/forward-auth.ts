@@ -11,9 +11,11 @@ import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { Authorizer } from './authorization.js'
 import { createIdentityHeaders } from './identity-headers.js'
+import type { BearerGuard } from './bearer.js'
+import type { SessionClaims } from '../core/session.js'
 import { caseConflict, refuseTarget } from './request-target.js'
 
-export interface ForwardAuthOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer }
+export interface ForwardAuthOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer, bearer?: BearerGuard }
 
 /** The request the controller asks about. */
 export interface OriginalRequest { method: string, host: string, target: string }
@@ -60,7 +62,7 @@ export function routeFor (routes: readonly RouteConfig[], host: string, path: st
 }
 
 /** Registers the check endpoint (only called when forwardAuth.enabled). */
-export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, authorizer }: ForwardAuthOptions): Promise<void> {
+export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, authorizer, bearer }: ForwardAuthOptions): Promise<void> {
   const checkPath = `${ctx.config.authPrefix}/check`
   const identity = createIdentityHeaders(ctx.config.identity)
   const prefixes = ctx.config.routes.map((r) => r.prefix)
@@ -88,10 +90,21 @@ export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, auth
       return answer(reply, 403, { error: 'forbidden', error_description: 'no route for this host and path' })
     }
     if (route.auth === 'none') return answer(reply, 200)
+    if (route.bearer && bearer !== undefined && request.headers.authorization !== undefined) {
+      // The controller passes the client's Authorization header along: the token alone judges (as proxying).
+      request.sgSession = null
+      await bearer.guard(route, request, reply)
+      if (reply.sent) return reply
+      return identityAnswer(reply, route, request.sgSession!)
+    }
     const session = await gate.resolve(request, reply, { oneCookie: true, accessToken: route.forwardAccessToken })
     if (session === null) return route.auth === 'optional' ? answer(reply, 200) : answer(reply, 401, { error: 'unauthenticated' })
     if (!authorizer.allows(route, session)) return authorizer.forbid(request, reply, route, session)
-    // Identity headers for the controller to copy upstream (it replaces whatever the client sent).
+    return identityAnswer(reply, route, session)
+  }
+
+  /** 200 with the identity headers for the controller to copy upstream (it replaces what the client sent). */
+  function identityAnswer (reply: FastifyReply, route: RouteConfig, session: SessionClaims): FastifyReply {
     const headers = identity({}, session, { forwardAccessToken: route.forwardAccessToken, cookie: undefined })
     for (const [k, v] of Object.entries(headers)) if (v !== undefined) reply.header(k, v)
     return answer(reply, 200)

@@ -21,7 +21,8 @@ class UnsealCache {
   get (key: string): SessionClaims | undefined { return this.map.get(key) }
   set (key: string, value: SessionClaims): void {
     if (this.map.size >= CACHE_MAX) this.map.delete(this.map.keys().next().value as string)
-    this.map.set(key, value)
+    // The value is sliced from the whole Cookie header: a copy keeps only the cookie, not every header.
+    this.map.set(Buffer.from(key, 'latin1').toString('latin1'), value)
   }
 }
 

@@ -5,13 +5,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import formbody from '@fastify/formbody'
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose'
+import { createIdpKeys } from '../oidc/jwks.js'
+import { fetchOption } from '../oidc/fetch.js'
 import { LogoutTokenError, replayWindow, validateLogoutToken } from '../core/logout-token.js'
 import { safeEqual } from '../core/device.js'
 import { StoreUnavailableError } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import type { Revoker } from './revocation.js'
+import { sessionOfCookie, type Revoker } from './revocation.js'
 
 export interface LogoutRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
@@ -36,12 +37,9 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
   // Only this plugin parses forms; proxied bodies stay untouched streams.
   await app.register(formbody, { bodyLimit: 32 * 1024 })
 
-  let jwks: { uri: string, get: JWTVerifyGetKey } | undefined
-  /** The IdP's key set; jose refetches it when a token names an unknown `kid`. */
-  function keys (uri: string): JWTVerifyGetKey {
-    if (jwks?.uri !== uri) jwks = { uri, get: createRemoteJWKSet(new URL(uri), { timeoutDuration: 3000, cooldownDuration: 30_000 }) }
-    return jwks.get
-  }
+  // The IdP's key set, refetched on an unknown `kid` at most every 30 s (logout tokens are rare, and a
+  // key rotation should not delay a logout long).
+  const keys = createIdpKeys(ctx.oidc, { cooldownMs: 30_000, ...fetchOption(ctx.config.oidc.ca) })
 
   function answer (reply: FastifyReply, status: number, body?: Record<string, string>): FastifyReply {
     reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -74,7 +72,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
         issuer: oidc.issuer,
         clientId: oidc.clientId,
         algorithm: oidc.idTokenAlg,
-        keys: keys(jwksUri),
+        keys,
         now: ctx.now(),
         skew: SKEW
       })
@@ -124,7 +122,9 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
         request.log.info({ secFetchSite: request.headers['sec-fetch-site'] }, 'front-channel logout without iss/sid from a foreign page: nothing revoked')
         return await reply.send('<!doctype html><title>signed out</title>')
       }
-      const s = await gate.resolve(request, reply)
+      // A refused cookie may be a revocation stored without its event (a failed first attempt): revoking
+      // again is harmless and announces it.
+      const s = await gate.resolve(request, reply) ?? sessionOfCookie(ctx, request)
       if (s !== null) {
         await revoker.session(s.sub, s.sid, 'frontchannel', request.log)
         ctx.jar.clearAll(request, reply)
@@ -134,7 +134,9 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     if (typeof iss !== 'string' || typeof sid !== 'string' || sid === '' || !safeEqual(iss, oidc.issuer)) {
       return await reply.code(400).send('<!doctype html><title>bad request</title>')
     }
-    await revoker.idpSession(iss, sid, 'frontchannel', request.log)
+    const ended = await revoker.idpSession(iss, sid, 'frontchannel', request.log)
+    // Not silent: an IdP sending sids the gateway never saw is a misconfiguration worth seeing.
+    if (ended === 0) request.log.info('front-channel logout matched no gateway session (already ended, or the IdP sid is unknown here)')
     return await reply.send('<!doctype html><title>signed out</title>')
   })
 }

@@ -9,15 +9,33 @@ import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { ClientOptions, WebSocket } from 'ws'
-import type { RouteConfig } from '../config/types.js'
+import { rootCertificates } from 'node:tls'
+import type { RouteConfig, TlsConfig } from '../config/types.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { ConnectionOwner } from './connections.js'
 import { createIdentityHeaders } from './identity-headers.js'
 import type { Authorizer } from './authorization.js'
 import { watchConnection } from './revocation.js'
+import type { BearerGuard } from './bearer.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/**
+ * TLS towards an https upstream. Always explicit: @fastify/reply-from's default undici options turn
+ * certificate verification off (`tls.rejectUnauthorized: false`), so without this an https upstream
+ * would be trusted whatever certificate it shows.
+ */
+export function upstreamTls (tls: TlsConfig | undefined): { rejectUnauthorized: boolean, ca?: Buffer[], cert?: Buffer, key?: Buffer, servername?: string } {
+  return {
+    rejectUnauthorized: tls?.insecureSkipVerify !== true,
+    // A private CA is trusted in addition to the public roots.
+    ...(tls?.ca !== undefined ? { ca: [...rootCertificates.map((c) => Buffer.from(c)), tls.ca] } : {}),
+    ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
+    ...(tls?.key !== undefined ? { key: tls.key } : {}),
+    ...(tls?.serverName !== undefined ? { servername: tls.serverName } : {})
+  }
+}
 
 /** The router's host constraint for a route `host` pattern: case-insensitive, any port. */
 function hostConstraint (pattern: string): RegExp {
@@ -26,10 +44,10 @@ function hostConstraint (pattern: string): RegExp {
   return new RegExp(`^${body}${pattern.includes(':') ? '' : '(:\\d+)?'}$`, 'i')
 }
 
-export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer }
+export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer, bearer?: BearerGuard }
 
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
-export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer }: ProxyOptions): Promise<void> {
+export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer, bearer }: ProxyOptions): Promise<void> {
   const upstreamHeaders = createIdentityHeaders(ctx.config.identity)
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
   const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
@@ -56,21 +74,24 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
   for (const route of ctx.config.routes) {
     // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
     if (route.upstream === undefined) continue
+    const tls = upstreamTls(route.tls)
+    const observed = ctx.obs.upstream(route.prefix) // timing, X-Request-ID, traceparent
     await app.register(httpProxy, {
       upstream: route.upstream,
+      undici: { connect: tls },
       prefix: route.prefix,
       ...(route.host !== undefined ? { constraints: { host: hostConstraint(route.host) } } : {}),
       rewritePrefix: route.prefix,
       websocket: true,
       preHandler: async (request: FastifyRequest, reply: FastifyReply) => { await guard(route, request, reply) },
       replyOptions: {
-        rewriteRequestHeaders: (request, headers) => upstreamHeaders(headers, request.sgSession ?? null, {
+        rewriteRequestHeaders: (request, headers) => observed.sent(request, upstreamHeaders(headers, request.sgSession ?? null, {
           forwardAccessToken: route.forwardAccessToken,
           cookie: ctx.jar.stripOwn(headers.cookie)
-        }),
-        rewriteHeaders: (headers) => {
+        })),
+        rewriteHeaders: (headers, request) => {
           const setCookie = ctx.jar.filterSetCookie(headers['set-cookie'])
-          const out = { ...headers }
+          const out = observed.answered(request, { ...headers })
           if (setCookie === undefined) delete out['set-cookie']
           else out['set-cookie'] = setCookie
           return out
@@ -78,12 +99,13 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
       },
       // http-proxy calls rewriteRequestHeaders(headers, request) for the upstream WebSocket; its types omit it
       wsClientOptions: {
+        ...tls,
         rewriteRequestHeaders: (_headers: Record<string, unknown>, request: FastifyRequest) => {
           const h = upstreamHeaders({}, request.sgSession ?? null, {
             forwardAccessToken: route.forwardAccessToken,
             cookie: ctx.jar.stripOwn(request.headers.cookie)
           })
-          return Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined))
+          return observed.upgrade(request, Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)))
         }
       } as ClientOptions,
       wsHooks: {
@@ -112,6 +134,11 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
       await reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden', error_description: 'origin not allowed' })
       return
     }
+    // Bearer routes (http/bearer.ts): the token alone judges; no cookie is read, so CSRF does not apply.
+    if (route.bearer && bearer !== undefined && request.headers.authorization !== undefined) {
+      await bearer.guard(route, request, reply)
+      return
+    }
     if (route.csrf && UNSAFE.has(request.method) && request.headers['x-csrf'] !== '1') {
       await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
       return
@@ -132,7 +159,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
     if (upgrade) {
       carryCookies(request, reply)
       // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
-      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch })
+      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch, kind: 'websocket' })
     }
   }
 }

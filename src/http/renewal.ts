@@ -67,6 +67,11 @@ export function createRenewal (ctx: GatewayContext): Renewal {
     if (device === null) return refuse(request, reply, 'malformed')
     const sub = await store.findOwner(device.sid)
     const rec = sub === null ? null : await store.getSession(sub, device.sid)
+    if (sub !== null && rec === null) {
+      // The owner index outlives the record only while a revocation is unfinished (its event not yet
+      // published): finish it, so every replica hears of it.
+      await store.revokeSessions(sub, [device.sid], config.session.ttl)
+    }
     if (sub === null || rec === null) return refuse(request, reply, 'unknown_device')
     const nowMs = ctx.nowMs()
     const [state, epoch] = await Promise.all([store.check(sub, rec.sid), store.epoch()])

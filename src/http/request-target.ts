@@ -82,13 +82,23 @@ export function refuseTarget (url: string): TargetRefusal | undefined {
  * When a path's case decides which of two configured prefixes applies (`/Admin/x` skips `/admin`), the
  * target is refused: returns the prefix it would reach case-folded, or undefined.
  */
-export function caseConflict (path: string, prefixes: readonly string[]): string | undefined {
+export function caseConflict (raw: string, prefixes: readonly string[]): string | undefined {
+  // The router matches the percent-decoded path (`/%41dmin` is `/Admin` to it): judge that one.
+  const path = decodedPath(raw)
   const lower = path.toLowerCase()
   if (lower === path) return undefined
   const exact = longestPrefix(path, prefixes)
   const folded = longestPrefix(lower, prefixes.map((p) => p.toLowerCase()))
   if (folded === undefined || exact === undefined) return undefined
   return prefixes[folded] !== prefixes[exact] && prefixes[folded]!.toLowerCase() !== prefixes[exact]!.toLowerCase() ? prefixes[folded] : undefined
+}
+
+function decodedPath (path: string): string {
+  try {
+    return decodeURIComponent(path)
+  } catch {
+    return path // not UTF-8 once decoded: the router refuses it anyway
+  }
 }
 
 function longestPrefix (path: string, prefixes: readonly string[]): number | undefined {

@@ -2,9 +2,13 @@
  * Every way to end sessions (back-channel, front-channel, RP-initiated, admin, the user's own device
  * page, Shared Signals) comes through here: one store operation plus one published event, counted and logged alike.
  */
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { unseal } from '../core/sealed-cookie.js'
+import { asSessionClaims } from '../core/session.js'
 import type { GatewayContext } from './context.js'
 import { endsConnection, type Closer, type ConnectionOwner } from './connections.js'
+import { SESSION_PURPOSE } from './gate.js'
+import { bearerStateTtl } from '../bearer/bearer-check.js'
 
 export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self' | 'ssf'
 
@@ -21,6 +25,9 @@ export interface Revoker {
 export function createRevoker (ctx: GatewayContext): Revoker {
   const { store, metrics } = ctx
   const denyTtl = ctx.config.session.ttl
+  // Bearer tokens: the revocation time and IdP-session markers live as long as an access token can.
+  const tokenTtl = bearerStateTtl(ctx.config)
+  const bearerRoutes = ctx.config.routes.some((r) => r.bearer)
 
   return {
     async session (sub, sid, channel, log) {
@@ -29,12 +36,14 @@ export function createRevoker (ctx: GatewayContext): Revoker {
       log.info({ sid, channel }, 'session revoked')
     },
     async user (sub, channel, log) {
-      const event = await store.revokeUser(sub, denyTtl)
+      const event = await store.revokeUser(sub, denyTtl, bearerRoutes ? tokenTtl : 0)
       metrics.logouts.inc({ channel })
       log.info({ sessions: event.sids.length, version: event.version, channel }, 'all sessions of a user revoked')
       return event.sids.length
     },
     async idpSession (iss, idpSid, channel, log, onlySub) {
+      // First, so an API client's tokens are refused even when no gateway session was created under it.
+      if (bearerRoutes) await store.logoutIdpSession(iss, idpSid, tokenTtl)
       const found = await store.sessionsForIdpSession(iss, idpSid)
       const bySub = new Map<string, string[]>()
       for (const { sub, sid } of found) {
@@ -64,4 +73,22 @@ export function watchConnection (ctx: GatewayContext, owner: ConnectionOwner, cl
     log.warn({ reason: err.message }, 'could not re-check a new long-lived connection; revocation events still apply')
   })
   return remove
+}
+
+/**
+ * The session a request's session cookie names, whatever the gate thinks of it now (revoked, expired);
+ * null when no cookie opens with our keys. For a logout endpoint asked again to end a session the gate
+ * already refuses: the first attempt may have stored the revocation and failed before its event went
+ * out (the store answered an error, the replicas heard nothing). Ending it once more is idempotent,
+ * touches only that user's keys, and publishes the event, so a retry can finish what the first began.
+ */
+export function sessionOfCookie (ctx: GatewayContext, request: FastifyRequest): { sub: string, sid: string } | null {
+  const sealed = ctx.jar.readSession(request)
+  if (sealed === undefined) return null
+  try {
+    const claims = asSessionClaims(unseal(ctx.ring, SESSION_PURPOSE, sealed))
+    return claims === null ? null : { sub: claims.sub, sid: claims.sid }
+  } catch {
+    return null
+  }
 }

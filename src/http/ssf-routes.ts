@@ -10,6 +10,7 @@ import { MAX_SET_LENGTH } from '../ssf/set.js'
 import type { SsfService } from '../ssf/service.js'
 import type { TransmitterLink } from '../ssf/transmitter.js'
 import type { GatewayContext } from './context.js'
+import { RateLimitedError } from './rate-limit.js'
 
 export interface SsfRoutesOptions { ctx: GatewayContext, ssf: SsfService }
 
@@ -30,6 +31,8 @@ export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOp
   // Body problems (too large, a type nothing parses) are invalid requests in RFC 8935's terms.
   app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     const status = err.statusCode ?? 500
+    // The rate limiter's 429 is the gateway's to answer (app.ts), like on every limited endpoint.
+    if (err instanceof RateLimitedError) throw err
     if (status >= 500) {
       request.log.error({ err }, 'SSF push failed')
       return answer(reply, 500, 'temporarily_unavailable', 'internal error')
@@ -47,8 +50,9 @@ export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOp
   })
 
   app.post(path, {
-    // Who is pushing is settled before the body is read: an unauthenticated request costs no parsing.
-    onRequest: async (request, reply) => {
+    // Who is pushing is settled before the body is read (an unauthenticated request costs no parsing),
+    // and after the onRequest hooks: the rate limiter counts every request, authenticated or not.
+    preParsing: async (request, reply) => {
       const h = request.headers.authorization
       const bearer = typeof h === 'string' && /^bearer /i.test(h) ? h.slice(7).trim() : undefined
       const link = bearer === undefined || bearer === '' ? undefined : ssf.pushTransmitter(bearer)

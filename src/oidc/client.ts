@@ -3,8 +3,12 @@
  * PKCE (S256), state and nonce, code exchange with ID token validation, userinfo, refresh, RP-initiated
  * logout URL and RFC 7009 token revocation. Nothing here knows about HTTP frameworks or cookies.
  */
+import { createPrivateKey, type webcrypto } from 'node:crypto'
 import * as oc from 'openid-client'
+import { calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, type JWK } from 'jose'
+import { idpFetch } from './fetch.js'
 import type { Config } from '../config/types.js'
+import type { IdpFetchWrap } from '../obs/observe.js'
 
 /** What a finished login yields. `idClaims` are the validated ID token claims. */
 export interface LoginResult {
@@ -55,20 +59,31 @@ export interface OidcClient {
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** Discovers the IdP and returns a ready client; throws OidcError on an http issuer unless allowed. */
-export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?: number } = {}): Promise<OidcClient> {
+export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?: number, fetch?: IdpFetchWrap } = {}): Promise<OidcClient> {
   const issuerUrl = new URL(cfg.issuer)
   if (issuerUrl.protocol !== 'https:' && !cfg.allowInsecureHttp) {
     throw new OidcError('SG_OIDC_INSECURE', `oidc.issuer ${cfg.issuer} is not https; set oidc.allowInsecureHttp only for local development`)
   }
   const execute = cfg.allowInsecureHttp ? [oc.allowInsecureRequests] : []
-  const clientAuth = cfg.clientSecret !== undefined ? oc.ClientSecretBasic(cfg.clientSecret) : oc.None()
+  const clientAuth = await clientAuthentication(cfg)
+  const caFetch = idpFetch(cfg.ca) as unknown as oc.CustomFetch | undefined
+  // opts.fetch (metrics, traces) wraps whichever fetch reaches the IdP; it names calls by the metadata.
+  let discovered: oc.ServerMetadata | undefined
+  const fetchImpl = opts.fetch !== undefined ? opts.fetch(caFetch ?? fetch, () => discovered) : caFetch
   let config: oc.Configuration
   try {
-    config = await oc.discovery(issuerUrl, cfg.clientId, cfg.clientSecret, clientAuth, { execute, timeout: opts.timeoutSeconds ?? 5 })
+    config = await oc.discovery(issuerUrl, cfg.clientId, cfg.clientSecret, clientAuth, {
+      execute,
+      timeout: opts.timeoutSeconds ?? 5,
+      ...(fetchImpl !== undefined ? { [oc.customFetch]: fetchImpl } : {})
+    })
   } catch (err) {
-    throw new OidcError('SG_OIDC_DISCOVERY', `discovery of ${cfg.issuer} failed: ${(err as Error).message}`, { cause: err })
+    throw new OidcError('SG_OIDC_DISCOVERY', `discovery of ${cfg.issuer} failed: ${describe(err)}`, { cause: err })
   }
+  if (fetchImpl !== undefined) config[oc.customFetch] = fetchImpl
   const metadata = config.serverMetadata()
+  discovered = metadata
+  const usePar = cfg.par !== 'never' && metadata.pushed_authorization_request_endpoint !== undefined
   const algs = metadata.id_token_signing_alg_values_supported
   const idTokenAlg = algs !== undefined && algs.length > 0 && !algs.includes('RS256') ? algs[0]! : 'RS256'
 
@@ -79,7 +94,7 @@ export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?
     idTokenAlg,
     newChecks: () => ({ state: oc.randomState(), nonce: oc.randomNonce(), codeVerifier: oc.randomPKCECodeVerifier() }),
     async authorizationUrl (checks, redirectUri, scopes) {
-      const url = oc.buildAuthorizationUrl(config, {
+      const params: Record<string, string> = {
         redirect_uri: redirectUri,
         scope: scopes.join(' '),
         response_type: 'code',
@@ -87,10 +102,18 @@ export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?
         nonce: checks.nonce,
         code_challenge: await oc.calculatePKCECodeChallenge(checks.codeVerifier),
         code_challenge_method: 'S256',
-        // offline_access needs consent at most IdPs
-        ...(scopes.includes('offline_access') ? { prompt: 'consent' } : {})
-      })
-      return url.href
+        // Only when configured: IdPs differ (LemonLDAP::NG shows a consent page at every login with it).
+        ...(cfg.prompt !== undefined ? { prompt: cfg.prompt } : {})
+      }
+      // RFC 9126: the parameters go to the IdP server to server; the browser carries only a request_uri.
+      if (usePar) {
+        try {
+          return (await oc.buildAuthorizationUrlWithPAR(config, params)).href
+        } catch (err) {
+          throw new OidcError('SG_OIDC_PAR', `pushed authorization request failed: ${describe(err)}`, { cause: err })
+        }
+      }
+      return oc.buildAuthorizationUrl(config, params).href
     },
     async finishLogin (callbackUrl, checks) {
       let tokens: Awaited<ReturnType<typeof oc.authorizationCodeGrant>>
@@ -148,9 +171,57 @@ export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?
   }
 }
 
-/** A log-safe description of an openid-client error: its code and message, never a token. */
-function describe (err: unknown): string {
-  if (err instanceof oc.ResponseBodyError) return `${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`
-  if (err instanceof Error) return `${(err as Error & { code?: string }).code ?? err.name}: ${err.message}`
-  return 'unknown error'
+/** The token endpoint authentication of `oidc.tokenEndpointAuthMethod`. */
+async function clientAuthentication (cfg: Config['oidc']): Promise<oc.ClientAuth> {
+  switch (cfg.tokenEndpointAuthMethod) {
+    case 'client_secret_basic': return oc.ClientSecretBasic(cfg.clientSecret)
+    case 'client_secret_post': return oc.ClientSecretPost(cfg.clientSecret)
+    case 'private_key_jwt': return oc.PrivateKeyJwt(await importClientKey(cfg.privateKey!))
+    case 'none': return oc.None()
+  }
+}
+
+/**
+ * The client's private key for private_key_jwt (RFC 7523): a JWK (JSON) or a PKCS#8 PEM. The JWS
+ * algorithm follows the key (RSA RS256, P-256/384/521 ES256/384/512, Ed25519 EdDSA) unless a JWK names one.
+ */
+export async function importClientKey (text: string): Promise<{ key: webcrypto.CryptoKey, kid?: string }> {
+  try {
+    if (text.trim().startsWith('{')) {
+      const jwk = JSON.parse(text) as JWK
+      const alg = jwk.alg ?? algFor(jwk.kty, jwk.crv)
+      const key = await importJWK(jwk, alg)
+      if (key instanceof Uint8Array || key.type !== 'private') throw new Error('the JWK is not a private key')
+      return { key, ...(jwk.kid !== undefined ? { kid: jwk.kid } : {}) }
+    }
+    const pem = createPrivateKey(text)
+    const details = pem.asymmetricKeyDetails
+    const alg = algFor(pem.asymmetricKeyType === 'rsa' ? 'RSA' : pem.asymmetricKeyType === 'ec' ? 'EC' : 'OKP', details?.namedCurve === 'prime256v1' ? 'P-256' : details?.namedCurve === 'secp384r1' ? 'P-384' : details?.namedCurve === 'secp521r1' ? 'P-521' : 'Ed25519')
+    const key = await importPKCS8(pem.export({ format: 'pem', type: 'pkcs8' }).toString(), alg, { extractable: true })
+    // A key id the IdP can find the public key by: the RFC 7638 thumbprint, as most registrations use.
+    const kid = await calculateJwkThumbprint(await exportJWK(key))
+    return { key, kid }
+  } catch (err) {
+    throw new OidcError('SG_OIDC_CLIENT_KEY', `oidc.privateKey cannot be used: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function algFor (kty: string | undefined, crv: string | undefined): string {
+  if (kty === 'RSA') return 'RS256'
+  if (kty === 'EC') return crv === 'P-384' ? 'ES384' : crv === 'P-521' ? 'ES512' : 'ES256'
+  if (kty === 'OKP') return 'EdDSA'
+  throw new Error(`unsupported key type ${String(kty)}`)
+}
+
+/**
+ * A log-safe description of an openid-client error: its code and message and those of its causes
+ * (a failed code exchange says why: the IdP's error, a TLS failure, a refused connection), never a token.
+ */
+export function describe (err: unknown, depth = 0): string {
+  let text: string
+  if (err instanceof oc.ResponseBodyError) text = `${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`
+  else if (err instanceof Error) text = `${(err as Error & { code?: string }).code ?? err.name}: ${err.message}`
+  else return 'unknown error'
+  const cause = (err as { cause?: unknown }).cause
+  return cause instanceof Error && depth < 3 ? `${text}; cause: ${describe(cause, depth + 1)}` : text
 }

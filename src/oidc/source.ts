@@ -5,6 +5,7 @@
 import type { Logger } from 'pino'
 import type { Config } from '../config/types.js'
 import { discoverOidc, type OidcClient } from './client.js'
+import type { IdpFetchWrap } from '../obs/observe.js'
 
 export interface OidcSourceHandle {
   get (): Promise<OidcClient>
@@ -13,15 +14,15 @@ export interface OidcSourceHandle {
   close (): void
 }
 
-/** Starts discovery now and keeps retrying every `retryMs` until it succeeds. */
-export function createOidcSource (cfg: Config['oidc'], log: Logger, retryMs = 5000): OidcSourceHandle {
+/** Starts discovery now and keeps retrying every `retryMs` until it succeeds; `fetch` instruments the IdP calls. */
+export function createOidcSource (cfg: Config['oidc'], log: Logger, retryMs = 5000, fetch?: IdpFetchWrap): OidcSourceHandle {
   let client: OidcClient | undefined
   let inflight: Promise<OidcClient> | undefined
   let timer: NodeJS.Timeout | undefined
   let closed = false
 
   function attempt (): Promise<OidcClient> {
-    inflight ??= discoverOidc(cfg).then((c) => {
+    inflight ??= discoverOidc(cfg, fetch !== undefined ? { fetch } : {}).then((c) => {
       client = c
       log.info({ issuer: c.issuer }, 'IdP metadata loaded')
       return c

@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import {
   StoreUnavailableError,
+  newEpoch,
+  type BearerCheck,
   type RevocationEvent,
   type RotateResult,
   type SessionCheck,
@@ -47,8 +49,10 @@ export class MemoryStore implements Store {
   readonly kind = 'memory'
   private readonly now: () => number
   private readonly logger: MemoryStoreLogger
-  private readonly epochValue = randomBytes(16).toString('base64url')
+  private readonly epochValue: string
   private readonly versions = new Map<string, Expiring<number>>()
+  private readonly revokedAt = new Map<string, Expiring<number>>() // sub -> epoch seconds
+  private readonly idpLogouts = new Map<string, number>() // pair(iss, idpSid) -> expiresAt
   private readonly denied = new Map<string, number>() // pair(sub, sid) -> expiresAt
   private readonly records = new Map<string, Map<string, SessionRecord>>() // sub -> sid -> record
   private readonly owners = new Map<string, string>() // sid -> sub
@@ -63,6 +67,7 @@ export class MemoryStore implements Store {
 
   constructor (opts: MemoryStoreOptions = {}) {
     this.now = opts.now ?? Date.now
+    this.epochValue = newEpoch(randomBytes(16).toString('base64url'), this.now())
     this.logger = opts.logger ?? { error: (obj, msg) => console.error(msg, obj) }
     this.events.setMaxListeners(0) // one per near cache / SSE registry; not a leak
     this.sweeper = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 60_000)
@@ -173,10 +178,14 @@ export class MemoryStore implements Store {
     return this.publish({ sub, sids: [...sids], at: this.now() })
   }
 
-  async revokeUser (sub: string, denyTtl: number): Promise<RevocationEvent> {
+  async revokeUser (sub: string, denyTtl: number, tokenTtl = 0): Promise<RevocationEvent> {
     this.assertOpen()
     const now = this.now()
     const until = now + secondsToMs(denyTtl)
+    // Never moved back, never shortened: a later revocation of another replica may have landed first.
+    const prev = this.liveRevokedAt(sub)
+    const revokedAt = Math.max(prev?.value ?? 0, Math.floor(now / 1000))
+    this.revokedAt.set(sub, { value: revokedAt, expiresAt: Math.max(prev?.expiresAt ?? 0, now + secondsToMs(Math.max(denyTtl, tokenTtl))) })
     const sids = [...(this.records.get(sub)?.values() ?? [])].filter((r) => r.expiresAt > now).map((r) => r.sid)
     for (const sid of [...(this.records.get(sub)?.keys() ?? [])]) this.deleteRecord(sub, sid)
     for (const sid of sids) this.denied.set(pair(sub, sid), until)
@@ -185,7 +194,24 @@ export class MemoryStore implements Store {
     ver.value += 1
     ver.expiresAt = Math.max(ver.expiresAt, until)
     this.versions.set(sub, ver)
-    return this.publish({ sub, sids, version: ver.value, at: now })
+    return this.publish({ sub, sids, version: ver.value, revokedAt, at: now })
+  }
+
+  async logoutIdpSession (iss: string, idpSid: string, ttl: number): Promise<RevocationEvent> {
+    this.assertOpen()
+    const key = pair(iss, idpSid)
+    const until = this.now() + secondsToMs(ttl)
+    this.idpLogouts.set(key, Math.max(this.idpLogouts.get(key) ?? 0, until))
+    return this.publish({ sub: '', sids: [], idpSession: { iss, sid: idpSid }, at: this.now() })
+  }
+
+  async checkBearer (sub: string, iss: string, idpSid: string | undefined): Promise<BearerCheck> {
+    this.assertOpen()
+    return this.bearerState(sub, iss, idpSid)
+  }
+
+  peekBearer (sub: string, iss: string, idpSid: string | undefined): BearerCheck | undefined {
+    return this.closed ? undefined : this.bearerState(sub, iss, idpSid)
   }
 
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> {
@@ -274,6 +300,8 @@ export class MemoryStore implements Store {
   sweep (): void {
     const now = this.now()
     for (const [key, v] of this.versions) if (v.expiresAt <= now) this.versions.delete(key)
+    for (const [key, v] of this.revokedAt) if (v.expiresAt <= now) this.revokedAt.delete(key)
+    for (const [key, at] of this.idpLogouts) if (at <= now) this.idpLogouts.delete(key)
     for (const [key, at] of this.denied) if (at <= now) this.denied.delete(key)
     for (const [key, at] of this.claims) if (at <= now) this.claims.delete(key)
     for (const [key, v] of this.leases) if (v.expiresAt <= now) this.leases.delete(key)
@@ -284,9 +312,21 @@ export class MemoryStore implements Store {
   }
 
   private publish (event: RevocationEvent): RevocationEvent {
-    // Asynchronous like pub/sub: listeners never run inside the revoking call.
-    setImmediate(() => this.events.emit(EVENT, { ...event, sids: [...event.sids] }))
+    // Asynchronous like pub/sub: listeners never run inside the revoking call; each gets its own copy.
+    setImmediate(() => this.events.emit(EVENT, { ...event, sids: [...event.sids], ...(event.idpSession !== undefined ? { idpSession: { ...event.idpSession } } : {}) }))
     return event
+  }
+
+  private bearerState (sub: string, iss: string, idpSid: string | undefined): BearerCheck {
+    return {
+      revokedAt: this.liveRevokedAt(sub)?.value ?? null,
+      idpLoggedOut: idpSid !== undefined && (this.idpLogouts.get(pair(iss, idpSid)) ?? 0) > this.now()
+    }
+  }
+
+  private liveRevokedAt (sub: string): Expiring<number> | undefined {
+    const v = this.revokedAt.get(sub)
+    return v !== undefined && v.expiresAt > this.now() ? v : undefined
   }
 
   private deleteRecord (sub: string, sid: string): void {

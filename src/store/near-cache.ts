@@ -5,9 +5,12 @@
  * What it caches, per replica, in one LRU map (insertion order of a Map; a hit moves the entry to the end):
  * - the user's token version, by `sub` (a number, or null when the store holds no state for the user);
  * - the denylist verdict of a gateway session id, by (`sub`, `sid`): denied or known-not-denied;
- * - the store's epoch.
- * Entries are filled on a miss (the inner store's `check`) and kept true by the inner store's revocation
- * events: an event for (sub, sids, version) marks those cached sids denied and raises the cached version.
+ * - the store's epoch;
+ * - for bearer tokens: the user's revocation time, by `sub`, and whether an IdP session (`iss`, `sid`)
+ *   was logged out.
+ * Entries are filled on a miss (the inner store's `check` / `checkBearer`) and kept true by the inner
+ * store's revocation events: an event for (sub, sids, version, revokedAt) marks those cached sids denied
+ * and raises the cached version and revocation time; an IdP-session event marks that session logged out.
  * This replica's own writes apply their returned event at once (before the published copy comes back).
  *
  * Safety rules (a stale "live" verdict lets a revoked session in, so every doubt bypasses the cache):
@@ -32,7 +35,7 @@
  * cache assumes the subscription is live and current (true for MemoryStore, whose events are in-process)
  * and relies on `maxAgeMs` alone.
  */
-import type { RevocationEvent, RotateResult, SessionCheck, SessionRecord, Store } from './store.js'
+import type { BearerCheck, RevocationEvent, RotateResult, SessionCheck, SessionRecord, Store } from './store.js'
 
 /** Optional signals of the inner store that let the cache know when events may have been missed. */
 export interface SubscriptionSignals {
@@ -86,6 +89,8 @@ const DEFAULT_MAX_AGE_MS = 5_000
 // Key spaces of the one LRU map. The sub's length makes (sub, sid) pairs unambiguous whatever they contain.
 const verKey = (sub: string): string => `v${sub}`
 const sidKey = (sub: string, sid: string): string => `s${sub.length}:${sub}${sid}`
+const revatKey = (sub: string): string => `r${sub}`
+const idpKey = (iss: string, sid: string): string => `i${iss.length}:${iss}${sid}`
 
 export class NearCacheStore implements Store {
   readonly kind: Store['kind']
@@ -173,6 +178,40 @@ export class NearCacheStore implements Store {
     return { denied: denied.value as boolean, version: ver.value as number | null }
   }
 
+  async checkBearer (sub: string, iss: string, idpSid: string | undefined): Promise<BearerCheck> {
+    const cached = this.peekBearer(sub, iss, idpSid)
+    if (cached !== undefined) return cached
+    this.stats.misses++
+    if (!this.usable()) {
+      this.stats.bypassed++
+      return await this.inner.checkBearer(sub, iss, idpSid)
+    }
+    const seq = this.seq
+    const at = this.now()
+    const result = await this.inner.checkBearer(sub, iss, idpSid)
+    if (seq === this.seq && this.usable()) {
+      this.put(revatKey(sub), result.revokedAt, at)
+      if (idpSid !== undefined) this.put(idpKey(iss, idpSid), result.idpLoggedOut, at)
+    }
+    return result
+  }
+
+  /** The cached bearer verdict, counted as a hit, or undefined (call `checkBearer`). Synchronous. */
+  peekBearer (sub: string, iss: string, idpSid: string | undefined): BearerCheck | undefined {
+    if (!this.usable()) return undefined
+    const now = this.now()
+    const revokedAt = this.fresh(revatKey(sub), now)
+    if (revokedAt === undefined) return undefined
+    let idpLoggedOut = false
+    if (idpSid !== undefined) {
+      const marker = this.fresh(idpKey(iss, idpSid), now)
+      if (marker === undefined) return undefined
+      idpLoggedOut = marker.value as boolean
+    }
+    this.stats.hits++
+    return { revokedAt: revokedAt.value as number | null, idpLoggedOut }
+  }
+
   async createSession (rec: Omit<SessionRecord, 'version'>, userStateTtl: number): Promise<number> {
     this.seq++
     try {
@@ -208,12 +247,24 @@ export class NearCacheStore implements Store {
     return event
   }
 
-  async revokeUser (sub: string, denyTtl: number): Promise<RevocationEvent> {
+  async revokeUser (sub: string, denyTtl: number, tokenTtl?: number): Promise<RevocationEvent> {
     let event: RevocationEvent
     try {
-      event = await this.inner.revokeUser(sub, denyTtl)
+      event = await this.inner.revokeUser(sub, denyTtl, tokenTtl)
     } catch (err) {
-      this.drop(verKey(sub))
+      this.drop(verKey(sub), revatKey(sub))
+      throw err
+    }
+    this.apply(event)
+    return event
+  }
+
+  async logoutIdpSession (iss: string, idpSid: string, ttl: number): Promise<RevocationEvent> {
+    let event: RevocationEvent
+    try {
+      event = await this.inner.logoutIdpSession(iss, idpSid, ttl)
+    } catch (err) {
+      this.drop(idpKey(iss, idpSid))
       throw err
     }
     this.apply(event)
@@ -261,6 +312,16 @@ export class NearCacheStore implements Store {
       const cur = this.entries.get(key)
       // max(): events of two replicas' INCRs may arrive out of order; versions only grow.
       if (cur !== undefined && (cur.value === null || (cur.value as number) < event.version)) this.put(key, event.version, now)
+    }
+    if (event.revokedAt !== undefined) {
+      const key = revatKey(event.sub)
+      const cur = this.entries.get(key)
+      // max() again: revocation times only grow.
+      if (cur !== undefined && (cur.value === null || (cur.value as number) < event.revokedAt)) this.put(key, event.revokedAt, now)
+    }
+    if (event.idpSession !== undefined) {
+      const key = idpKey(event.idpSession.iss, event.idpSession.sid)
+      if (this.entries.has(key)) this.put(key, true, now)
     }
   }
 

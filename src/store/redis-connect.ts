@@ -3,7 +3,8 @@
  * store's bounded-call settings, and classifies errors into "store unavailable" versus "bad request".
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
-import type { RedisConfig } from '../config/types.js'
+import { rootCertificates, type ConnectionOptions } from 'node:tls'
+import type { RedisConfig, TlsConfig } from '../config/types.js'
 
 export type Client = Redis | Cluster
 
@@ -28,7 +29,19 @@ export function nodeOptions (cfg: RedisConfig): RedisOptions {
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 1,
     ...(cfg.username !== undefined ? { username: cfg.username } : {}),
-    ...(cfg.password !== undefined ? { password: cfg.password } : {})
+    ...(cfg.password !== undefined ? { password: cfg.password } : {}),
+    ...(cfg.tls !== undefined ? { tls: tlsOptions(cfg.tls) } : {})
+  }
+}
+
+/** `store.redis.tls` as Node TLS options: a private CA on top of the public roots, a client certificate, SNI. */
+export function tlsOptions (tls: TlsConfig): ConnectionOptions {
+  return {
+    rejectUnauthorized: !tls.insecureSkipVerify,
+    ...(tls.ca !== undefined ? { ca: [...rootCertificates, tls.ca.toString('utf8')] } : {}),
+    ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
+    ...(tls.key !== undefined ? { key: tls.key } : {}),
+    ...(tls.serverName !== undefined ? { servername: tls.serverName } : {})
   }
 }
 
@@ -39,7 +52,12 @@ export function nodeOptions (cfg: RedisConfig): RedisOptions {
  */
 export function connect (cfg: RedisConfig): Client {
   const common: RedisOptions = { ...nodeOptions(cfg), retryStrategy: backoff }
-  if (cfg.url !== undefined) return new Redis({ ...parseRedisUrl(cfg.url), ...common, enableAutoPipelining: true })
+  if (cfg.url !== undefined) {
+    const fromUrl = parseRedisUrl(cfg.url)
+    // rediss:// turns TLS on; store.redis.tls adds a CA, a client certificate or a name to it.
+    const tls = fromUrl.tls !== undefined && common.tls !== undefined ? { ...fromUrl.tls, ...common.tls } : fromUrl.tls ?? common.tls
+    return new Redis({ ...fromUrl, ...common, ...(tls !== undefined ? { tls } : {}), enableAutoPipelining: true })
+  }
   if (cfg.sentinel !== undefined) {
     // username/password are the data nodes'; sentinelPassword the sentinels'. duplicate() (the subscriber)
     // copies all of it, so both connections ask the sentinels for the master on every reconnect.
@@ -51,6 +69,8 @@ export function connect (cfg: RedisConfig): Client {
       role: 'master',
       ...(cfg.sentinel.password !== undefined ? { sentinelPassword: cfg.sentinel.password } : {}),
       sentinelCommandTimeout: cfg.commandTimeoutMs,
+      // The same TLS settings for the sentinels as for the data nodes.
+      ...(common.tls !== undefined ? { sentinelTLS: common.tls, enableTLSForSentinelMode: true } : {}),
       // Listens to +switch-master on the sentinels and reconnects at once: without it a client stays on a
       // demoted-to-be master (which still accepts writes that the failover then discards) until the
       // sentinel reconfigures that node, seconds later.
@@ -75,7 +95,9 @@ export function connect (cfg: RedisConfig): Client {
       retryDelayOnMoved: 0,
       retryDelayOnFailover: 100,
       retryDelayOnClusterDown: 100,
-      retryDelayOnTryAgain: 100
+      retryDelayOnTryAgain: 100,
+      // Nodes announce IPs; with TLS the certificate names the host, so resolve without rewriting it.
+      ...(common.tls !== undefined ? { dnsLookup: (address: string, callback: (err: Error | null, address: string) => void) => callback(null, address) } : {})
     }
     return new Cluster(cfg.cluster.nodes, options)
   }
@@ -110,8 +132,12 @@ const UNAVAILABLE_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READON
  */
 export function isUnavailable (err: unknown): boolean {
   if (!(err instanceof Error)) return false
-  return err.name !== 'ReplyError' || UNAVAILABLE_REPLY.test(err.message)
+  return err.name !== 'ReplyError' || UNAVAILABLE_REPLY.test(err.message) || NOT_PERMITTED.test(err.message)
 }
+
+// An ACL that refuses a command (also inside a script): the store cannot do the work, and says so as an
+// outage (503 store_unavailable, retryable once the ACL is fixed) rather than a 500.
+const NOT_PERMITTED = /^NOPERM\b|user executing the script can't run this command/
 
 /** Quits cleanly when connected, else just drops the socket (no offline queue to flush). */
 export async function quit (client: Client): Promise<void> {

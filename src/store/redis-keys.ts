@@ -19,6 +19,10 @@ export class Keys {
   deny (sub: string, sid: string): string { return `${this.prefix}deny:${this.tag(sub)}:${sid}` }
   dev (sub: string, sid: string): string { return `${this.prefix}dev:${this.tag(sub)}:${sid}` }
   devs (sub: string): string { return `${this.prefix}devs:${this.tag(sub)}` }
+  /** The user's last revocation time (epoch seconds), for bearer tokens; beside `ver` in the user's slot. */
+  revat (sub: string): string { return `${this.prefix}revat:${this.tag(sub)}` }
+  /** Marker of a logged-out IdP session, for bearer tokens carrying its `sid`. */
+  idpout (iss: string, idpSid: string): string { return `${this.prefix}idpout:${iss}:${idpSid}` }
   idpsid (iss: string, idpSid: string): string { return `${this.prefix}idpsid:${iss}:${idpSid}` }
   sidx (sid: string): string { return `${this.prefix}sidx:${sid}` }
   jti (kind: string, id: string): string { return `${this.prefix}jti:${kind}:${id}` }

@@ -43,22 +43,43 @@ local life = tonumber(ARGV[2]) - tonumber(ARGV[4])
 if life > 0 and redis.call('PTTL', KEYS[3]) < life then redis.call('PEXPIRE', KEYS[3], life) end
 return version`)
 
-// KEYS: devs, then dev and deny of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid, email per deleted record.
+// KEYS: devs, then dev and deny of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid, email per
+// deleted record.
+// The record goes first: a script stopped half-way (an ACL refusing a command) must not leave the device
+// credential alive behind a denylist entry that expires. The denylist entry keeps the record's iss, IdP
+// sid and email, so a retry after a lost reply or a failed publish still reports them (the caller drops
+// the indexes and publishes again).
 export const REVOKE_SESSIONS = new Script('revokeSessions', `
 local out = {}
 for i = 2, #KEYS, 2 do
   local sid = ARGV[i / 2 + 1]
   local meta = redis.call('HMGET', KEYS[i], 'iss', 'idpSid', 'email')
-  redis.call('SET', KEYS[i + 1], '1', 'EX', ARGV[1])
+  local iss, idp, email = meta[1], meta[2], meta[3]
+  local fresh = redis.call('DEL', KEYS[i]) == 1
+  if not fresh then
+    local prev = redis.call('GET', KEYS[i + 1])
+    if prev and prev ~= '1' then
+      local cut = string.find(prev, '\\n', 1, true)
+      if cut then
+        iss = string.sub(prev, 1, cut - 1)
+        local rest = string.sub(prev, cut + 1)
+        local cut2 = string.find(rest, '\\n', 1, true)
+        if cut2 then idp = string.sub(rest, 1, cut2 - 1); email = string.sub(rest, cut2 + 1) else idp = rest; email = '' end
+      end
+    end
+  end
+  local known = fresh or (iss and iss ~= '')
+  redis.call('SET', KEYS[i + 1], known and ((iss or '') .. '\\n' .. (idp or '') .. '\\n' .. (email or '')) or '1', 'EX', ARGV[1])
   redis.call('SREM', KEYS[1], sid)
-  if redis.call('DEL', KEYS[i]) == 1 then
-    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or ''); table.insert(out, meta[3] or '')
+  if known then
+    table.insert(out, sid); table.insert(out, iss or ''); table.insert(out, idp or ''); table.insert(out, email or '')
   end
 end
 return out`)
 
-// KEYS: ver, devs. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS).
-// Returns the new version, then sid, iss, idpSid, email per deleted record.
+// KEYS: ver, devs, revat. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS), now s, revat ttl s.
+// Returns the new version, the revocation time, then sid, iss, idpSid, email per deleted record.
+// The revocation time (for bearer tokens) never moves back and its TTL never shrinks.
 export const REVOKE_USER = new Script('revokeUser', `
 local out = {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -74,8 +95,24 @@ local existed = redis.call('EXISTS', KEYS[1]) == 1
 local version = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
 if (not existed) or (ttl >= 0 and ttl < want) then redis.call('PEXPIRE', KEYS[1], want) end
+local at = tonumber(ARGV[4])
+local prev = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+if prev > at then at = prev end
+local keep = tonumber(ARGV[5])
+local left = redis.call('TTL', KEYS[3])
+if left > keep then keep = left end
+redis.call('SET', KEYS[3], string.format('%d', at), 'EX', keep)
+table.insert(out, 1, at)
 table.insert(out, 1, version)
 return out`)
+
+// KEYS: idpout marker. ARGV: ttl s. Its TTL never shrinks (an IdP may repeat a logout).
+export const IDP_LOGOUT = new Script('idpLogout', `
+local keep = tonumber(ARGV[1])
+local left = redis.call('TTL', KEYS[1])
+if left > keep then keep = left end
+redis.call('SET', KEYS[1], '1', 'EX', keep)
+return 0`)
 
 // KEYS: dev. ARGV: expected, new, now, graceUntil.
 export const ROTATE = new Script('rotate', `

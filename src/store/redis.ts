@@ -30,9 +30,11 @@ import { connect, isUnavailable, nodeOptions, quit, type Client } from './redis-
 import { Keys } from './redis-keys.js'
 import type { SubscriptionSignals } from './near-cache.js'
 import { feedFor, type Feed } from './redis-pubsub.js'
-import { CREATE, EPOCH, INDEX, LEASE, RELEASE, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
+import { CREATE, EPOCH, IDP_LOGOUT, INDEX, LEASE, RELEASE, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
 import {
   StoreUnavailableError,
+  newEpoch,
+  type BearerCheck,
   type RevocationEvent,
   type RotateResult,
   type SessionCheck,
@@ -51,6 +53,8 @@ export interface StoreLogger {
 export interface RedisStoreOptions {
   redis: RedisConfig
   logger?: StoreLogger
+  /** Wraps every round trip (latency histogram, trace span): see src/obs/observe.ts. */
+  observe?: <T>(op: string, run: () => Promise<T>) => Promise<T>
 }
 
 type Patch = Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>
@@ -126,8 +130,10 @@ export class RedisStore implements Store, SubscriptionSignals {
   private readonly reconnectListeners = new Set<() => void>()
   private readonly troubleListeners = new Set<() => void>()
   private readonly resubscribedListeners = new Set<() => void>()
+  private readonly observe: RedisStoreOptions['observe']
 
   constructor (opts: RedisStoreOptions) {
+    this.observe = opts.observe
     this.keys = new Keys(opts.redis.keyPrefix)
     this.logger = opts.logger ?? { warn: (obj, msg) => console.warn(msg, obj), error: (obj, msg) => console.error(msg, obj) }
     this.timeoutMs = opts.redis.commandTimeoutMs
@@ -187,7 +193,7 @@ export class RedisStore implements Store, SubscriptionSignals {
   async epoch (): Promise<string> {
     if (this.epochCache !== undefined) return this.epochCache
     const gen = this.generation
-    const value = await this.call('epoch', async (c) => await EPOCH.run(c, [this.keys.epoch], [randomBytes(16).toString('base64url')]))
+    const value = await this.call('epoch', async (c) => await EPOCH.run(c, [this.keys.epoch], [newEpoch(randomBytes(16).toString('base64url'), Date.now())]))
     if (typeof value !== 'string') throw new Error('store: epoch reply is not a string')
     if (gen === this.generation) this.epochCache = value
     return value
@@ -263,23 +269,50 @@ export class RedisStore implements Store, SubscriptionSignals {
       gen = g
       return await REVOKE_SESSIONS.run(c, keys, [secondsToS(denyTtl), ...sids])
     })
-    await this.dropIndexes(sub, toDeleted(reply))
     await this.replicated('revokeSessions', gen)
-    return await this.publish({ sub, sids: [...sids], at: Date.now() })
+    // Published before the indexes go: a retry after a failed publish must still find the sessions.
+    const event = await this.publish({ sub, sids: [...sids], at: Date.now() })
+    await this.dropIndexes(sub, toDeleted(reply))
+    return event
   }
 
-  async revokeUser (sub: string, denyTtl: number): Promise<RevocationEvent> {
+  async revokeUser (sub: string, denyTtl: number, tokenTtl = 0): Promise<RevocationEvent> {
     let gen = 0
+    const denyS = secondsToS(denyTtl)
     const reply = await this.call('revokeUser', async (c, g) => {
       gen = g
-      return await REVOKE_USER.run(c, [this.keys.ver(sub), this.keys.devs(sub)], [secondsToS(denyTtl), this.keys.dev(sub, ''), this.keys.deny(sub, '')])
+      return await REVOKE_USER.run(c, [this.keys.ver(sub), this.keys.devs(sub), this.keys.revat(sub)], [
+        denyS, this.keys.dev(sub, ''), this.keys.deny(sub, ''), Math.floor(Date.now() / 1000), Math.max(denyS, secondsToS(tokenTtl))
+      ])
     })
     if (!Array.isArray(reply)) throw new Error('store: unexpected revokeUser reply')
-    const [version, ...rest] = reply as unknown[]
+    const [version, revokedAt, ...rest] = reply as unknown[]
     const deleted = toDeleted(rest)
-    await this.dropIndexes(sub, deleted)
     await this.replicated('revokeUser', gen)
-    return await this.publish({ sub, sids: deleted.map((d) => d.sid), version: toInt(version, 'ver'), at: Date.now() })
+    const event = await this.publish({ sub, sids: deleted.map((d) => d.sid), version: toInt(version, 'ver'), revokedAt: toInt(revokedAt, 'revat'), at: Date.now() })
+    await this.dropIndexes(sub, deleted)
+    return event
+  }
+
+  async logoutIdpSession (iss: string, idpSid: string, ttl: number): Promise<RevocationEvent> {
+    let gen = 0
+    await this.call('logoutIdpSession', async (c, g) => {
+      gen = g
+      return await IDP_LOGOUT.run(c, [this.keys.idpout(iss, idpSid)], [secondsToS(ttl)])
+    })
+    await this.replicated('logoutIdpSession', gen)
+    return await this.publish({ sub: '', sids: [], idpSession: { iss, sid: idpSid }, at: Date.now() })
+  }
+
+  async checkBearer (sub: string, iss: string, idpSid: string | undefined): Promise<BearerCheck> {
+    const revat = this.keys.revat(sub)
+    const [at, out] = await this.call('checkBearer', async (c) => {
+      if (idpSid === undefined) return [await c.get(revat), null]
+      const marker = this.keys.idpout(iss, idpSid)
+      // Two slots in a Cluster: two commands, sent together (auto-pipelined per node); one MGET elsewhere.
+      return c instanceof Cluster ? await Promise.all([c.get(revat), c.get(marker)]) : await c.mget(revat, marker)
+    })
+    return { revokedAt: at == null ? null : toInt(at, 'revat'), idpLoggedOut: out != null }
   }
 
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> {
@@ -407,6 +440,11 @@ export class RedisStore implements Store, SubscriptionSignals {
    * connection generation it runs on.
    */
   private async call<T> (op: string, fn: (c: Client, generation: number) => Promise<T>): Promise<T> {
+    if (this.observe === undefined) return await this.send(op, fn)
+    return await this.observe(op, async () => await this.send(op, fn))
+  }
+
+  private async send<T> (op: string, fn: (c: Client, generation: number) => Promise<T>): Promise<T> {
     try {
       await this.whenReady()
       const pending = fn(this.client, this.generation)
@@ -456,13 +494,22 @@ export class RedisStore implements Store, SubscriptionSignals {
   }
 
   /** Removes deleted sessions from the indexes that live outside the user's slot. */
+  /**
+   * Drops the lookup indexes of revoked sessions, once the revocation is stored and announced. A failure
+   * here does not undo the logout: a stale entry leads to no record (and expires with it), so it is
+   * logged, not thrown.
+   */
   private async dropIndexes (sub: string, deleted: Deleted[]): Promise<void> {
     if (deleted.length === 0) return
-    await this.call('revoke', async (c) => await Promise.all(deleted.flatMap((d) => [
-      c.del(this.keys.sidx(d.sid)),
-      ...(d.idpSid !== '' ? [c.srem(this.keys.idpsid(d.iss, d.idpSid), JSON.stringify([sub, d.sid]))] : []),
-      ...(d.email !== '' ? [c.srem(this.keys.email(d.email), JSON.stringify([sub, d.sid]))] : [])
-    ])))
+    try {
+      await this.call('revoke', async (c) => await Promise.all(deleted.flatMap((d) => [
+        c.del(this.keys.sidx(d.sid)),
+        ...(d.idpSid !== '' ? [c.srem(this.keys.idpsid(d.iss, d.idpSid), JSON.stringify([sub, d.sid]))] : []),
+        ...(d.email !== '' ? [c.srem(this.keys.email(d.email), JSON.stringify([sub, d.sid]))] : [])
+      ])))
+    } catch (err) {
+      this.logger.warn({ reason: (err as Error).message, sessions: deleted.length }, 'store: revoked, but its lookup indexes could not be dropped (they expire with the records)')
+    }
   }
 
   /** Publishes to every replica (this one included, through its subscriber). */
@@ -691,7 +738,21 @@ export function parseEvent (message: string): RevocationEvent | null {
   if (typeof o.sub !== 'string' || typeof o.at !== 'number') return null
   if (!Array.isArray(o.sids) || !o.sids.every((s) => typeof s === 'string')) return null
   if (o.version !== undefined && typeof o.version !== 'number') return null
-  return { sub: o.sub, sids: o.sids as string[], at: o.at, ...(typeof o.version === 'number' ? { version: o.version } : {}) }
+  if (o.revokedAt !== undefined && typeof o.revokedAt !== 'number') return null
+  let idpSession: { iss: string, sid: string } | undefined
+  if (o.idpSession !== undefined) {
+    const m = o.idpSession as Record<string, unknown> | null
+    if (typeof m !== 'object' || m === null || typeof m.iss !== 'string' || typeof m.sid !== 'string') return null
+    idpSession = { iss: m.iss, sid: m.sid }
+  }
+  return {
+    sub: o.sub,
+    sids: o.sids as string[],
+    at: o.at,
+    ...(typeof o.version === 'number' ? { version: o.version } : {}),
+    ...(typeof o.revokedAt === 'number' ? { revokedAt: o.revokedAt } : {}),
+    ...(idpSession !== undefined ? { idpSession } : {})
+  }
 }
 
 interface SentinelView { at: string, runId: string, ip: string, port: number, flags: string }

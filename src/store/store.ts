@@ -38,11 +38,16 @@ export interface SessionRecord {
 
 /** Published on every revocation; every replica applies it. `at` is the publish time (ms). */
 export interface RevocationEvent {
+  /** The user; '' for an IdP-session logout marker (`idpSession`), which names no user. */
   sub: string
   /** Revoked gateway session ids (may be empty for a user-wide revocation of a user with no records). */
   sids: string[]
   /** The user's new token version when the whole user was revoked. */
   version?: number
+  /** With `version`: the user's revocation time (epoch seconds); bearer tokens issued until then are refused. */
+  revokedAt?: number
+  /** An IdP session was logged out (`logoutIdpSession`): bearer tokens carrying its `sid` are refused. */
+  idpSession?: { iss: string, sid: string }
   at: number
 }
 
@@ -51,6 +56,14 @@ export interface SessionCheck {
   denied: boolean
   /** The user's current token version; null when the store holds no state for the user (lost data). */
   version: number | null
+}
+
+/** Revocation state of a bearer access token (Store.checkBearer). */
+export interface BearerCheck {
+  /** When the user was last revoked as a whole (epoch seconds), or null when not within the kept window. */
+  revokedAt: number | null
+  /** True when the token's IdP session (`iss`, `sid`) was logged out within the kept window. */
+  idpLoggedOut: boolean
 }
 
 export type RotateResult =
@@ -67,6 +80,23 @@ export class StoreUnavailableError extends Error {
     super(message, options)
     this.name = 'StoreUnavailableError'
   }
+}
+
+/**
+ * When a store epoch was created (epoch seconds), for epochs that say so (`<random>.<seconds>`); older
+ * epochs (a plain random value) say nothing. A bearer token issued before its store's epoch may have been
+ * revoked in the state the store lost, so it is refused.
+ */
+export function epochCreatedAt (epoch: string): number | undefined {
+  const dot = epoch.lastIndexOf('.')
+  if (dot < 0) return undefined
+  const n = Number(epoch.slice(dot + 1))
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined
+}
+
+/** A new epoch value: random, with its creation time (epoch seconds). */
+export function newEpoch (random: string, nowMs: number): string {
+  return `${random}.${Math.floor(nowMs / 1000)}`
 }
 
 export interface Store {
@@ -115,8 +145,27 @@ export interface Store {
    */
   revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent>
 
-  /** Revokes every session of the user: bumps the version, deletes all records, publishes one event. */
-  revokeUser (sub: string, denyTtl: number): Promise<RevocationEvent>
+  /**
+   * Revokes every session of the user: bumps the version, deletes all records, records the revocation
+   * time for bearer tokens (epoch seconds, never moved back, kept max(denyTtl, tokenTtl) seconds), and
+   * publishes one event carrying `version` and `revokedAt`. Atomic per user.
+   */
+  revokeUser (sub: string, denyTtl: number, tokenTtl?: number): Promise<RevocationEvent>
+
+  /**
+   * Records that an IdP session was logged out, for `ttl` seconds (as long as an access token lives),
+   * whether or not a gateway session was created under it, and publishes an event with `idpSession`.
+   */
+  logoutIdpSession (iss: string, idpSid: string, ttl: number): Promise<RevocationEvent>
+
+  /**
+   * Bearer hot path: the user's revocation time and, when the token names one, whether its IdP session
+   * was logged out. One round trip (two keys of two slots in a Cluster: pipelined).
+   */
+  checkBearer (sub: string, iss: string, idpSid: string | undefined): Promise<BearerCheck>
+
+  /** Optional, synchronous: what `checkBearer` would answer, when this replica knows it for sure. */
+  peekBearer? (sub: string, iss: string, idpSid: string | undefined): BearerCheck | undefined
 
   /** The gateway sessions created under one IdP session. */
   sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>>

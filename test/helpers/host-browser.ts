@@ -45,16 +45,14 @@ export class HostBrowser {
     }
   }
 
-  async fetch (url: string, init: { method?: string, headers?: Record<string, string> } = {}): Promise<HostResponse> {
+  async fetch (url: string, init: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<HostResponse> {
     const u = new URL(url)
     const headers: Record<string, string> = { ...init.headers }
     const cookie = this.cookieHeader(url)
     if (cookie !== '' && headers.cookie === undefined) headers.cookie = cookie
+    if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body))
     return await new Promise((resolve, reject) => {
-      const req = request({
-        host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: init.method ?? 'GET', headers,
-        lookup: loopback
-      }, (res) => {
+      const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: init.method ?? 'GET', headers, lookup: loopback }, (res) => {
         let body = ''
         res.on('data', (c: Buffer) => { body += c.toString() })
         res.on('end', () => {
@@ -64,7 +62,7 @@ export class HostBrowser {
         })
       })
       req.on('error', reject)
-      req.end()
+      req.end(init.body)
     })
   }
 
@@ -96,24 +94,6 @@ export class HostBrowser {
   }
 
   async post (url: string, body: string): Promise<HostResponse> {
-    const u = new URL(url)
-    const cookie = this.cookieHeader(url)
-    return await new Promise((resolve, reject) => {
-      const req = request({
-        host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)), ...(cookie !== '' ? { cookie } : {}) },
-        lookup: loopback
-      }, (res) => {
-        let text = ''
-        res.on('data', (c: Buffer) => { text += c.toString() })
-        res.on('end', () => {
-          const setCookies = [res.headers['set-cookie'] ?? []].flat()
-          this.store(url, setCookies)
-          resolve({ status: res.statusCode ?? 0, url, headers: res.headers, body: text, setCookies })
-        })
-      })
-      req.on('error', reject)
-      req.end(body)
-    })
+    return await this.fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })
   }
 }

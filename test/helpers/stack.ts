@@ -11,7 +11,7 @@ import { parseConfig } from '../../src/config/loader.js'
 import type { Config } from '../../src/config/types.js'
 import { buildGateway, type Gateway, type GatewayDeps } from '../../src/app.js'
 import { createLogger } from '../../src/log.js'
-import { startIdp, type RunningIdp } from '../../src/demo/idp.js'
+import { startIdp, type IdpOptions, type RunningIdp } from '../../src/demo/idp.js'
 import { freePort } from './ports.js'
 import { startUpstream, type Upstream } from './upstream.js'
 
@@ -24,8 +24,20 @@ export interface StackOptions {
   redisUrl?: string
   deps?: Partial<GatewayDeps>
   accessTokenTtl?: number
+  /** Extra raw `oidc` keys merged into the default oidc block (e.g. `audience`). */
+  oidc?: Record<string, unknown>
+  /** JWT access tokens for these API audiences (IdpOptions.resourceServers). */
+  resourceServers?: IdpOptions['resourceServers']
+  /** More IdP clients, given the gateway's URL. */
+  idpClients?: (gatewayUrl: string) => IdpOptions['clients']
   /** Host name in publicUrl (default 127.0.0.1); the test must resolve it to loopback itself. */
   publicHost?: string
+  /** Overrides of the gateway's client registration at the IdP (auth method, jwks...). */
+  gatewayClient?: Record<string, unknown>
+  /** Start the IdP without back-channel logout. */
+  noBackchannel?: boolean
+  /** Called with the built gateway before it listens (a test may add routes to `gateway.public`). */
+  beforeListen?: (gateway: Gateway) => void
 }
 
 export interface Stack {
@@ -53,8 +65,10 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
   const upstream = await startUpstream()
   const idp = await startIdp({
     hostname: '127.0.0.1',
+    ...(opts.noBackchannel === true ? { backchannelLogout: false } : {}),
     ...(opts.accessTokenTtl !== undefined ? { accessTokenTtl: opts.accessTokenTtl } : {}),
-    clients: [{
+    ...(opts.resourceServers !== undefined ? { resourceServers: opts.resourceServers } : {}),
+    clients: [...(opts.idpClients?.(url) ?? []), {
       client_id: 'gateway',
       client_secret: clientSecret,
       redirect_uris: [`${publicUrl}/auth/callback`],
@@ -63,7 +77,8 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
       backchannel_logout_session_required: true,
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic'
+      token_endpoint_auth_method: 'client_secret_basic',
+      ...opts.gatewayClient
     }]
   })
   const routes = (opts.routes ?? [{ prefix: '/', upstream: '{upstream}', auth: 'required' }])
@@ -73,10 +88,13 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
     listen: { host: '127.0.0.1', port: gwPort },
     admin: { listen: { host: '127.0.0.1', port: adminPort }, token: '${SG_ADMIN_TOKEN}' },
     logLevel: 'debug',
-    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: '${SG_CLIENT_SECRET}', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'] },
+    oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: '${SG_CLIENT_SECRET}', allowInsecureHttp: true, scopes: ['openid', 'profile', 'email', 'offline_access', 'groups'], prompt: 'consent', ...opts.oidc },
     session: { ttl: '5m', absoluteTtl: '12h', keys: ['${SG_SESSION_KEY}'] },
     store: opts.redisUrl !== undefined ? { kind: 'redis', redis: { url: opts.redisUrl } } : { kind: 'memory' },
     routes,
+    // Every test signs in from 127.0.0.1: the limiter stays on (its hooks run) but never trips here;
+    // test/integration/rate-limit.test.ts sets its own budget.
+    rateLimit: { enabled: true, perMinute: 100_000 },
     ...opts.config
   }
   const config = parseConfig(stringify(raw), {
@@ -87,6 +105,7 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
   const logs: string[] = []
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(chunk.toString()); cb() } })
   const gateway = await buildGateway(config, { logger: createLogger('debug', sink), processMetrics: false, ...opts.deps })
+  opts.beforeListen?.(gateway)
   await gateway.listen()
   const stack: Stack = {
     gateway,

@@ -157,7 +157,7 @@ t.test('store outage and data loss', async (t) => {
   await redis.restart()
   // ioredis reconnects with backoff; the same cookie works again once it is back (AOF kept the data).
   let ok = false
-  for (let i = 0; i < 40 && !ok; i++) {
+  for (let i = 0; i < 100 && !ok; i++) {
     const r = await f.b.fetch(`${s.url}/api/ping`, { headers: { accept: 'application/json' } })
     ok = r.status === 200
     if (!ok) await new Promise((resolve) => setTimeout(resolve, 100))

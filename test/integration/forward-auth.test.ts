@@ -140,3 +140,23 @@ t.test('the check endpoint is 404 when forward-auth is off', async (t) => {
   const res = await fetch(`${s.url}/auth/check`, { headers: { 'x-original-url': `${s.url}/x` } })
   t.equal(res.status, 404)
 })
+
+t.test('bearer tokens on /auth/check, on bearer routes', async (t) => {
+  const { signedAccessToken } = await import('../helpers/access-token.js')
+  const s = await startStack(t, {
+    routes: [{ prefix: '/api', auth: 'required', bearer: true }, { prefix: '/', auth: 'required' }],
+    oidc: { audience: ['https://api.example.test'] },
+    config: { forwardAuth: { enabled: true, allowedHosts: ['*.example.test'] } }
+  })
+  const token = await signedAccessToken(s.idp.signingKey, s.idp.issuer, 'https://api.example.test', { claims: { sub: 'api-user' } })
+  const check = async (uri: string, authorization?: string): Promise<Response> => await fetch(`${s.url}/auth/check`, {
+    headers: { 'x-forwarded-host': 'app.example.test', 'x-forwarded-uri': uri, ...(authorization !== undefined ? { authorization } : {}) }
+  })
+  const ok = await check('/api/orders', `Bearer ${token}`)
+  t.equal(ok.status, 200)
+  t.equal(ok.headers.get('x-forwarded-user'), 'api-user', 'identity from the token')
+  const bad = await check('/api/orders', 'Bearer not.a.jwt')
+  t.equal(bad.status, 401)
+  t.equal(bad.headers.get('www-authenticate'), 'Bearer error="invalid_token"')
+  t.equal((await check('/other', `Bearer ${token}`)).status, 401, 'a route without bearer: the token is not a session')
+})

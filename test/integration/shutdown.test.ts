@@ -13,7 +13,8 @@ import { freePort } from '../helpers/ports.js'
 
 t.test('SIGTERM during in-flight requests: all complete, process exits 0', async (t) => {
   // A slow upstream: every answer takes 600 ms, so requests are in flight when the signal arrives
-  const upstream = createServer((_req, res) => { setTimeout(() => res.end('slow ok'), 600) })
+  let arrived = 0
+  const upstream = createServer((_req, res) => { arrived++; setTimeout(() => res.end('slow ok'), 600) })
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { upstream.closeAllConnections(); upstream.close() })
   const upPort = (upstream.address() as { port: number }).port
@@ -50,7 +51,9 @@ routes:
     const res = await fetch(`http://127.0.0.1:${port}/work/${i}`)
     return { status: res.status, body: await res.text() }
   })
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // Every request in flight (reached the upstream) before the signal, however slow the machine is.
+  for (let i = 0; i < 200 && arrived < 30; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  t.equal(arrived, 30, 'all 30 requests in flight')
   child.kill('SIGTERM')
   const results = await Promise.allSettled(inflight)
   const failed = results.filter((r) => r.status === 'rejected')

@@ -2,20 +2,21 @@
  * The Helm chart, checked without the helm binary:
  * - Chart.yaml and values.yaml are well-formed; every value has a comment; every `.Values.x.y` a
  *   template reads exists in values.yaml; the ci/ values files only set keys the chart has.
- * - The gateway config the chart renders (values.yaml `config` plus the few keys the chart sets, see
- *   `sessiongate.config` in templates/_helpers.tpl) passes the gateway's own config loader, for the
- *   defaults and for each ci/*-values.yaml merged over them as helm merges values.
+ * - The gateway config the chart renders (the ConfigMap's config.yaml, rendered by the helm stand-in
+ *   test/helpers/helm-template.ts) passes the gateway's own config loader with the environment the
+ *   Deployment sets, for the defaults and for each ci/*-values.yaml.
  * - Templates keep the security and operations settings the issue asks for.
  * - scripts/helm-check.sh runs helm lint/template when helm is on PATH; otherwise the helm part is
  *   reported as skipped, never as passed.
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readFileSync, readdirSync } from 'node:fs'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
+import { join, sep } from 'node:path'
 import { LineCounter, parse, parseDocument, stringify, isMap, isPair, isScalar, visit } from 'yaml'
 import { parseConfig } from '../../src/config/loader.js'
+import { helmMerge, loadChart, readHelmYaml, renderChart } from '../helpers/helm-template.js'
 import { generateKey } from '../../src/config/keygen.js'
 
 type Obj = Record<string, unknown>
@@ -27,20 +28,12 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 const valuesText = read('values.yaml')
 const values = parse(valuesText) as Obj
-const templateFiles = readdirSync(join(chartDir, 'templates')).sort()
+const templateFiles = (readdirSync(join(chartDir, 'templates'), { recursive: true }) as string[])
+  .filter(f => !statSync(join(chartDir, 'templates', f)).isDirectory()).map(f => f.split(sep).join('/')).sort()
 const templates = new Map(templateFiles.map(f => [f, read('templates', f)]))
 const ciFiles = readdirSync(join(chartDir, 'ci')).filter(f => f.endsWith('-values.yaml')).sort()
 
-/** helm's value merge: maps merge key by key, null deletes a key, anything else replaces. */
-function helmMerge (base: unknown, over: unknown): unknown {
-  if (!isObj(base) || !isObj(over)) return structuredClone(over)
-  const out: Obj = structuredClone(base)
-  for (const [k, v] of Object.entries(over)) {
-    if (v === null) delete out[k]
-    else out[k] = isObj(v) && isObj(out[k]) ? helmMerge(out[k], v) : structuredClone(v)
-  }
-  return out
-}
+const chart = loadChart(chartDir)
 
 function get (o: unknown, path: string[]): unknown {
   return path.reduce<unknown>((node, k) => (isObj(node) ? node[k] : undefined), o)
@@ -65,30 +58,24 @@ function secretEnv (v: Obj): Record<string, string> {
   return env
 }
 
-/** Mirror of `sessiongate.config` in templates/_helpers.tpl (keep in step with it). */
-function chartConfig (v: Obj): Obj {
-  const cfg = structuredClone((v['config'] ?? {}) as Obj)
-  const keys = (get(v, ['secrets', 'keys']) ?? {}) as Record<string, string>
-  cfg['listen'] = { host: '0.0.0.0', port: 8080 }
-  const admin = (isObj(cfg['admin']) ? cfg['admin'] : {})
-  admin['listen'] = { host: '0.0.0.0', port: 9090 }
-  cfg['admin'] = admin
-  if (keys['sessionKeyPrevious']) {
-    const session = (isObj(cfg['session']) ? cfg['session'] : {})
-    const list = Array.isArray(session['keys']) ? session['keys'] as unknown[] : []
-    if (!list.includes('${SG_SESSION_KEY_PREVIOUS}')) session['keys'] = [...list, '${SG_SESSION_KEY_PREVIOUS}']
-    cfg['session'] = session
-  }
-  const redis = get(cfg, ['store', 'redis'])
-  if (isObj(redis) && keys['redisPassword']) redis['password'] = '${SG_REDIS_PASSWORD}'
-  if (isObj(redis) && keys['sentinelPassword'] && isObj(redis['sentinel'])) redis['sentinel']['password'] = '${SG_SENTINEL_PASSWORD}'
-  return cfg
+/** The gateway config file the chart renders into its ConfigMap, for these values over the defaults. */
+function chartConfig (over: unknown): Obj {
+  const r = renderChart(chart, { values: [{ secrets: { existingSecret: 'sessiongate-secrets' } }, over as Obj] })
+  const data = get(r.one('ConfigMap'), ['data', 'config.yaml'])
+  return parse(String(data)) as Obj
 }
 
-/** Fake values for the variables the Deployment would set (and only those). */
-function fakeEnv (v: Obj): Record<string, string> {
+/** The environment variables the rendered Deployment gives the container. */
+function deploymentEnv (over: unknown): string[] {
+  const r = renderChart(chart, { values: [{ secrets: { existingSecret: 'sessiongate-secrets' } }, over as Obj] })
+  const containers = get(r.one('Deployment'), ['spec', 'template', 'spec', 'containers']) as Obj[]
+  return ((containers.find(c => c['name'] === 'sessiongate')?.['env'] ?? []) as Obj[]).map(e => String(e['name']))
+}
+
+/** Fake values for the variables the Deployment sets from the Secret (and only those). */
+function fakeEnv (over: unknown): Record<string, string> {
   const env: Record<string, string> = {}
-  for (const name of Object.keys(secretEnv(v))) env[name] = /KEY/.test(name) ? generateKey() : `${name.toLowerCase()}-0123456789abcdef`
+  for (const name of deploymentEnv(over).filter(n => n.startsWith('SG_') && n !== 'SG_CONFIG')) env[name] = /KEY/.test(name) ? generateKey() : `${name.toLowerCase()}-0123456789abcdef`
   return env
 }
 
@@ -169,12 +156,13 @@ t.test('ci values files only set keys the chart has', async t => {
 })
 
 t.test('the rendered gateway config passes the gateway config loader', async t => {
-  const cases: Array<[string, Obj]> = [['values.yaml', values]]
-  for (const f of ciFiles) cases.push([`ci/${f}`, helmMerge(values, parse(read('ci', f))) as Obj])
+  const cases: Array<[string, Obj, Obj]> = [['values.yaml', {}, values]]
+  for (const f of ciFiles) cases.push([`ci/${f}`, readHelmYaml(read('ci', f)) as Obj, helmMerge(values, readHelmYaml(read('ci', f))) as Obj])
   t.ok(ciFiles.includes('ha-values.yaml'), 'ci/ha-values.yaml exists')
-  for (const [label, v] of cases) {
-    const yamlText = stringify(chartConfig(v))
-    const env = fakeEnv(v)
+  t.ok(ciFiles.includes('full-values.yaml'), 'ci/full-values.yaml exists')
+  for (const [label, over, v] of cases) {
+    const yamlText = stringify(chartConfig(over))
+    const env = fakeEnv(over)
     let config: ReturnType<typeof parseConfig> | undefined
     try {
       config = parseConfig(yamlText, env, label)
@@ -182,7 +170,7 @@ t.test('the rendered gateway config passes the gateway config loader', async t =
       t.fail(`${label}: ${(err as Error).message}\n${yamlText}`)
       continue
     }
-    t.pass(`${label}: valid (store ${config.store.kind}, env ${Object.keys(env).sort().join(' ')})`)
+    t.match(config.store.kind, /^(memory|redis)$/, `${label}: valid (store ${config.store.kind}, env ${Object.keys(env).sort().join(' ')})`)
     t.same(config.listen, { host: '0.0.0.0', port: 8080 }, `${label}: public listener on the container port`)
     t.same(config.admin.listen, { host: '0.0.0.0', port: 9090 }, `${label}: admin listener reachable by probes`)
     const replicas = get(v, ['autoscaling', 'enabled']) === true ? Number(get(v, ['autoscaling', 'maxReplicas'])) : Number(v['replicaCount'])
@@ -193,7 +181,7 @@ t.test('the rendered gateway config passes the gateway config loader', async t =
 })
 
 t.test('defaults: one replica, memory store, no secret in values', async t => {
-  const cfg = chartConfig(values)
+  const cfg = chartConfig({})
   t.equal(values['replicaCount'], 1)
   t.equal(get(cfg, ['store', 'kind']), 'memory')
   t.equal(get(values, ['secrets', 'existingSecret']), '', 'the operator names the Secret')
@@ -203,11 +191,13 @@ t.test('defaults: one replica, memory store, no secret in values', async t => {
   t.equal(get(values, ['config', 'oidc', 'clientSecret']), '${SG_CLIENT_SECRET}')
   t.same(get(values, ['config', 'session', 'keys']), ['${SG_SESSION_KEY}'])
   t.same(secretEnv(values), { SG_SESSION_KEY: 'session-key', SG_ADMIN_TOKEN: 'admin-token', SG_CLIENT_SECRET: 'client-secret' })
+  t.same(deploymentEnv({}).sort(), ['SG_ADMIN_TOKEN', 'SG_CLIENT_SECRET', 'SG_CONFIG', 'SG_SESSION_KEY'], 'the Deployment sets exactly those, and SG_CONFIG')
 })
 
 t.test('ci/ha-values.yaml: redis, 3+ replicas, HPA, PDB, ServiceMonitor, NetworkPolicy', async t => {
-  const ha = helmMerge(values, parse(read('ci', 'ha-values.yaml'))) as Obj
-  const cfg = chartConfig(ha)
+  const haOver = readHelmYaml(read('ci', 'ha-values.yaml'))
+  const ha = helmMerge(values, haOver) as Obj
+  const cfg = chartConfig(haOver)
   t.equal(ha['replicaCount'], 3)
   t.equal(get(cfg, ['store', 'kind']), 'redis')
   t.match(get(cfg, ['store', 'redis', 'url']), /^rediss:\/\//, 'TLS')
@@ -222,7 +212,7 @@ t.test('ci/ha-values.yaml: redis, 3+ replicas, HPA, PDB, ServiceMonitor, Network
 
 t.test('templates keep the security and operations settings', async t => {
   const tpl = (f: string): string => templates.get(f) ?? ''
-  t.same(templateFiles, ['NOTES.txt', '_helpers.tpl', 'configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml'])
+  t.same(templateFiles, ['NOTES.txt', '_helpers.tpl', 'configmap.yaml', 'deployment.yaml', 'hpa.yaml', 'httproute.yaml', 'ingress.yaml', 'networkpolicy.yaml', 'pdb.yaml', 'secret.yaml', 'service.yaml', 'servicemonitor.yaml', 'tests/test-readyz.yaml'])
 
   // balanced template actions: every if/with/range/define has its end
   for (const [f, text] of templates) {
@@ -253,7 +243,7 @@ t.test('templates keep the security and operations settings', async t => {
   const helpers = tpl('_helpers.tpl')
   t.match(helpers, /eq \$kind "memory"\) \(or \(gt \(int \.Values\.replicaCount\) 1\) \.Values\.autoscaling\.enabled\)\s*\}\}\s*\{\{- fail/, 'memory store: more than one replica fails rendering')
   for (const s of ['"listen" (dict "host" "0.0.0.0"', '"${SG_SESSION_KEY_PREVIOUS}"', '"password" "${SG_REDIS_PASSWORD}"', '"password" "${SG_SENTINEL_PASSWORD}"']) {
-    t.ok(helpers.includes(s), `sessiongate.config sets ${s} (mirrored by chartConfig here)`)
+    t.ok(helpers.includes(s), `sessiongate.config sets ${s}`)
   }
   t.match(tpl('configmap.yaml'), /config\.yaml: \|\n\s+\{\{- include "sessiongate\.config" \. \| nindent 4 \}\}/)
 
@@ -281,7 +271,10 @@ t.test('templates keep the security and operations settings', async t => {
     ['pdb.yaml', '.Values.podDisruptionBudget.enabled', /apiVersion: policy\/v1\nkind: PodDisruptionBudget/],
     ['servicemonitor.yaml', '.Values.metrics.serviceMonitor.enabled', /apiVersion: monitoring\.coreos\.com\/v1\nkind: ServiceMonitor[\s\S]*port: admin\s+path: \/metrics/],
     ['networkpolicy.yaml', '.Values.networkPolicy.enabled', /apiVersion: networking\.k8s\.io\/v1\nkind: NetworkPolicy/],
-    ['secret.yaml', '.Values.secrets.create', /apiVersion: v1\nkind: Secret/]
+    ['secret.yaml', '.Values.secrets.create', /apiVersion: v1\nkind: Secret/],
+    ['ingress.yaml', '.Values.ingress.enabled', /apiVersion: networking\.k8s\.io\/v1\nkind: Ingress/],
+    ['httproute.yaml', '.Values.httpRoute.enabled', /apiVersion: gateway\.networking\.k8s\.io\/v1\nkind: HTTPRoute/],
+    ['tests/test-readyz.yaml', '.Values.tests.enabled', /apiVersion: v1\nkind: Pod/]
   ]
   for (const [f, flag, body] of gated) {
     t.ok(tpl(f).startsWith(`{{- if ${flag} }}`), `${f} only when ${flag}`)

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8')
 const dockerignore = readFileSync(join(root, '.dockerignore'), 'utf8')
+const { version: packageVersion, license: packageLicense } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string, license: string }
 
 interface Instruction { cmd: string, args: string, line: number }
 interface Stage { name: string, base: string, instructions: Instruction[] }
@@ -147,6 +148,15 @@ function lintDockerfile (text: string): string[] {
   if (env.get('SG_CONFIG') !== '/etc/sessiongate/config.yaml') problems.push('final stage: ENV SG_CONFIG=/etc/sessiongate/config.yaml missing')
   const exposed = all('EXPOSE').flatMap(i => i.args.split(' ')).map(p => p.replace(/\/tcp$/, ''))
   for (const port of ['8080', '9090']) if (!exposed.includes(port)) problems.push(`final stage: EXPOSE ${port} missing`)
+  // OCI image annotations: the version (ARG VERSION, the package version by default) and where it came from
+  const labels = new Map(all('LABEL').flatMap(ins => [...ins.args.matchAll(/([\w.-]+)=("(?:[^"\\]|\\.)*"|\S+)/g)].map(m => [m[1] ?? '', (m[2] ?? '').replace(/^"|"$/g, '')] as const)))
+  for (const key of ['title', 'description', 'version', 'revision', 'created', 'source', 'licenses']) {
+    if (!(labels.get(`org.opencontainers.image.${key}`) ?? '').trim()) problems.push(`final stage: LABEL org.opencontainers.image.${key} missing`)
+  }
+  const versionArg = all('ARG').flatMap(assignments).find(([name]) => name === 'VERSION')
+  if (labels.get('org.opencontainers.image.version') !== '${VERSION}' || versionArg === undefined) problems.push('final stage: org.opencontainers.image.version must come from ARG VERSION')
+  else if (versionArg[1] !== packageVersion) problems.push(`final stage: ARG VERSION defaults to ${String(versionArg[1])}, not the package version ${packageVersion}`)
+  if (labels.get('org.opencontainers.image.licenses') !== packageLicense) problems.push(`final stage: org.opencontainers.image.licenses is not the package license ${packageLicense}`)
   const entry = all('ENTRYPOINT').at(-1)?.args
   if (entry === undefined || !entry.startsWith('[') || JSON.stringify(JSON.parse(entry)) !== JSON.stringify(['node', 'dist/cli.js'])) {
     problems.push('final stage: ENTRYPOINT ["node", "dist/cli.js"] (exec form) missing')
@@ -175,6 +185,7 @@ t.test('the Dockerfile passes every structural rule', async t => {
   const cmd = final.instructions.filter(i => i.cmd === 'CMD').at(-1)?.args
   t.same(JSON.parse(cmd ?? 'null'), ['serve'], 'CMD ["serve"]')
   t.match(final.instructions.find(i => i.cmd === 'HEALTHCHECK')?.args, /127\.0\.0\.1:9090\/healthz/, 'health check on the admin port')
+  t.match(final.instructions.filter(i => i.cmd === 'LABEL').map(i => i.args).join(' '), /org\.opencontainers\.image\.title="sessiongate"/, 'OCI labels on the runtime image')
 })
 
 t.test('files copied from the build context exist and are not excluded by .dockerignore', async t => {
@@ -213,6 +224,9 @@ t.test('the lint catches what it is meant to catch', async t => {
   bad('src in the image', good.replace(/^COPY package\.json \.\/$/m, 'COPY package.json ./\nCOPY src ./src'), /src/)
   bad('dev node_modules', good.replace(/--from=deps \/app\/node_modules/, '--from=build /app/node_modules'), /does not omit dev/)
   bad('old Node', good.replaceAll('node:22-bookworm-slim', 'node:18-bookworm-slim'), /not a Node LTS/)
+  bad('no OCI labels', good.replace(/^LABEL [^\n]*(\\\n[^\n]*)*\n/m, ''), /LABEL org\.opencontainers\.image\.version missing/)
+  bad('a stale version label', good.replace(/^ARG VERSION=.*$/m, 'ARG VERSION=0.0.1'), /ARG VERSION defaults to 0\.0\.1/)
+  bad('a hard-coded version label', good.replace('org.opencontainers.image.version="${VERSION}"', 'org.opencontainers.image.version="0.1.0"'), /must come from ARG VERSION/)
   bad('no npm ci in build', good.replace(/^RUN npm ci --ignore-scripts --no-audit --no-fund$/m, 'RUN npm install'), /does not run npm ci/)
   t.same(parseInstructions('FROM a AS b\n# c\nRUN x \\\n  # inside\n  && y\n').map(i => `${i.cmd} ${i.args}`), ['FROM a AS b', 'RUN x && y'], 'continuations and comments')
 })

@@ -44,3 +44,42 @@ t.test('unknown commands and serve without SG_CONFIG fail clearly', async (t) =>
   t.equal(s.code, 1)
   t.match(s.err, /SG_CONFIG is not set/)
 })
+
+t.test('--version prints the package version', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }
+  for (const flag of ['--version', '-v']) {
+    const r = cli([flag])
+    t.equal(r.code, 0)
+    t.equal(r.out, `sessiongate ${pkg.version}\n`, flag)
+  }
+})
+
+t.test('serve FILE runs the gateway on that file, printing only JSON log lines (no deprecation warnings)', async (t) => {
+  const { spawn } = await import('node:child_process')
+  const { freePort } = await import('../helpers/ports.js')
+  const [port, adminPort, deadIdp] = [await freePort(), await freePort(), await freePort()]
+  const dir = mkdtempSync(join(tmpdir(), 'sg-cli-'))
+  const file = join(dir, 'gw.yaml')
+  const key = cli(['keygen']).out.trim()
+  writeFileSync(file, `publicUrl: http://127.0.0.1:${port}\nlisten: { host: 127.0.0.1, port: ${port} }\nadmin: { listen: { host: 127.0.0.1, port: ${adminPort} }, token: ${'t'.repeat(20)} }\n` +
+    `oidc: { issuer: "http://127.0.0.1:${deadIdp}", clientId: gw, allowInsecureHttp: true }\nsession: { keys: [${key}] }\nroutes: [{ prefix: /, upstream: "http://127.0.0.1:1", auth: none }]\n`)
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', file], { env: { ...process.env, SG_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  let up = false
+  for (let i = 0; i < 100 && !up; i++) {
+    up = await fetch(`http://127.0.0.1:${adminPort}/healthz`).then((r) => r.ok, () => false)
+    if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.ok(up, 'serves on the file given as argument, with SG_CONFIG unset')
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  await exited
+  t.notMatch(err, /DeprecationWarning|FSTDEP|Warning:/, 'no runtime warnings on stderr')
+  const lines = out.trim().split('\n').filter((l) => l !== '')
+  t.ok(lines.length > 0 && lines.every((l) => l.startsWith('{')), 'stdout holds JSON log lines only')
+})

@@ -70,7 +70,7 @@ t.test('config/example.yaml and config/demo.yaml parse with the env set', async 
   t.equal(demo.oidc.clientId, 'sessiongate-demo')
   t.equal(demo.session.ttl, 300)
   t.equal(demo.store.kind, 'memory')
-  t.same(demo.routes, [{ prefix: '/', upstream: 'http://127.0.0.1:8082', auth: 'required', forwardAccessToken: false, csrf: false }])
+  t.same(demo.routes, [{ prefix: '/', upstream: 'http://127.0.0.1:8082', auth: 'required', forwardAccessToken: false, csrf: false, bearer: false }])
 })
 
 t.test('defaults are applied', async t => {
@@ -83,11 +83,13 @@ t.test('defaults are applied', async t => {
   t.same(c.oidc.scopes, ['openid', 'profile', 'email', 'offline_access'])
   t.equal(c.oidc.allowInsecureHttp, false)
   t.notOk('clientSecret' in c.oidc)
+  t.same(c.oidc.audience, [], 'no audience: no route takes bearer tokens')
+  t.equal(c.oidc.accessTokenMaxAge, 3600)
   t.equal(c.session.ttl, 300)
   t.equal(c.session.absoluteTtl, 12 * 3600)
   t.same(c.rememberMe, { enabled: true, ttl: 30 * 86400, rotationGrace: 5, checkIdp: false, ask: false })
   t.same(c.store, { kind: 'memory', failMode: 'closed', nearCache: false })
-  t.same(c.routes[0], { prefix: '/', upstream: 'http://127.0.0.1:3000', auth: 'required', forwardAccessToken: false, csrf: false })
+  t.same(c.routes[0], { prefix: '/', upstream: 'http://127.0.0.1:3000', auth: 'required', forwardAccessToken: false, csrf: false, bearer: false })
   const partial = base()
   partial.listen = { port: 0 }
   t.same(parseObj(partial).listen, { host: '0.0.0.0', port: 0 }, 'a partial listen keeps the default host')
@@ -104,7 +106,7 @@ t.test('normalisation', async t => {
   t.equal(n.oidc.issuer, 'https://idp.example.com/realms/x/', 'issuer kept exactly (compared with iss)')
   t.equal(n.session.keys.length, 2, 'standard base64 accepted too')
   t.ok(n.session.keys.every(k => Buffer.isBuffer(k) && k.length === 32))
-  t.same(n.routes[1], { prefix: '/api', upstream: 'https://api.internal', auth: 'none', forwardAccessToken: true, csrf: true })
+  t.same(n.routes[1], { prefix: '/api', upstream: 'https://api.internal', auth: 'none', forwardAccessToken: true, csrf: true, bearer: false })
 })
 
 t.test('durations', async t => {
@@ -314,3 +316,26 @@ t.test('a route that merely starts like authPrefix is fine', async t => {
   c.routes = [{ prefix: '/authors', upstream: 'http://127.0.0.1:3000' }]
   t.equal(parseObj(c).routes[0]!.prefix, '/authors')
 })
+
+t.test('bearer routes: oidc.audience, oidc.accessTokenMaxAge, routes[].bearer', async t => {
+  const c = base()
+  c.oidc.audience = ['https://api.example.com', 'api://default']
+  c.oidc.accessTokenMaxAge = '15m'
+  c.routes.push({ prefix: '/api', upstream: 'http://127.0.0.1:3001', bearer: true, auth: 'optional' })
+  const n = parseObj(c)
+  t.same(n.oidc.audience, ['https://api.example.com', 'api://default'])
+  t.equal(n.oidc.accessTokenMaxAge, 900)
+  t.equal(n.routes[0]!.bearer, false, 'off by default')
+  t.equal(n.routes[1]!.bearer, true)
+  t.equal(n.routes[1]!.auth, 'optional', 'optional routes may take bearer tokens')
+})
+rejects('a bearer route without oidc.audience', c => { c.routes.push({ prefix: '/api', upstream: 'http://127.0.0.1:3001', bearer: true }) }, 'oidc.audience', /required when a route has bearer: true \(routes\[1\]\)/)
+rejects('bearer on an auth: none route', c => {
+  c.oidc.audience = ['https://api.example.com']
+  c.routes.push({ prefix: '/api', upstream: 'http://127.0.0.1:3001', bearer: true, auth: 'none' })
+}, 'routes[1].bearer', /needs auth: required or optional/)
+rejects('an empty oidc.audience', c => { c.oidc.audience = [] }, 'oidc.audience', /must not be empty/)
+rejects('an empty audience value', c => { c.oidc.audience = [''] }, 'oidc.audience[0]', /must not be empty/)
+rejects('oidc.audience not a list', c => { c.oidc.audience = 'https://api.example.com' }, 'oidc.audience', /expected list/)
+rejects('a bad oidc.accessTokenMaxAge', c => { c.oidc.accessTokenMaxAge = '1 hour' }, 'oidc.accessTokenMaxAge', /./)
+rejects('routes[].bearer not a boolean', c => { c.routes[0].bearer = 'yes' }, 'routes[0].bearer', /expected boolean/)

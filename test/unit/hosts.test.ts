@@ -32,7 +32,7 @@ t.test('absolute returnTo: only allowed hosts, no open-redirect tricks', async (
 })
 
 t.test('routeFor: longest prefix, then exact host over wildcard over none', async (t) => {
-  const r = (prefix: string, host?: string): RouteConfig => ({ prefix, auth: 'required', forwardAccessToken: false, csrf: false, ...(host !== undefined ? { host } : {}) })
+  const r = (prefix: string, host?: string): RouteConfig => ({ prefix, auth: 'required', forwardAccessToken: false, csrf: false, bearer: false, ...(host !== undefined ? { host } : {}) })
   const routes = [r('/'), r('/', '*.example.com'), r('/', 'admin.example.com'), r('/api'), r('/api', 'b.example.com')]
   t.equal(routeFor(routes, 'other.org', '/x'), routes[0])
   t.equal(routeFor(routes, 'a.example.com', '/x'), routes[1])

@@ -17,3 +17,25 @@ t.test('identityRefusal names the first claim refused', async (t) => {
   t.same(identityRefusal('alice', { preferred_username: '\talice' }), { claim: 'preferred_username', problem: 'contains a control character' })
   t.same(identityRefusal('alice', { groups: ['ok', ' admins'] }), { claim: 'groups[1]', problem: 'has leading or trailing whitespace' })
 })
+
+t.test('branded pages: title, logo and accent colour, escaped, with a CSP that allows only the logo', async (t) => {
+  const { createPages } = await import('../../src/http/pages.js')
+  const { parseConfig } = await import('../../src/config/loader.js')
+  const p = createPages({ title: 'Example <Corp>', logoUrl: '/static/logo.svg', accentColor: '#aa3300' })
+  const html = p.errorPage('Sign-in failed', 'Try again')
+  t.match(html, /<title>Sign-in failed · Example &lt;Corp&gt;<\/title>/)
+  t.match(html, /<img src="\/static\/logo.svg"/)
+  t.match(html, /#aa3300/)
+  t.notMatch(html, /#2450d8/)
+  const headers: Record<string, string> = {}
+  const reply = { header (k: string, v: string) { headers[k] = v; return this }, type (v: string) { headers['content-type'] = v; return this } }
+  p.headers(reply as never)
+  t.match(headers['content-security-policy'], /img-src 'self';/)
+  const remote: Record<string, string> = {}
+  createPages({ logoUrl: 'https://cdn.example.com/l.png' }).headers({ header (k: string, v: string) { remote[k] = v; return this }, type () { return this } } as never)
+  t.match(remote['content-security-policy'], /img-src https:\/\/cdn\.example\.com;/)
+  const base = 'publicUrl: https://a.example\nadmin: { token: 0123456789abcdef }\noidc: { issuer: https://idp.example, clientId: x, clientSecret: y }\nsession: { keys: [AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA] }\nroutes: [{ prefix: /, upstream: "http://a:1" }]\n'
+  t.throws(() => parseConfig(`${base}pages: { logoUrl: "javascript:alert(1)" }\n`), /pages\.logoUrl/)
+  t.throws(() => parseConfig(`${base}pages: { accentColor: "red;}body{x" }\n`), /pages\.accentColor/)
+  t.same(parseConfig(`${base}pages: { title: Example }\n`).pages, { title: 'Example' })
+})

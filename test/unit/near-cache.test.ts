@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { MemoryStore } from '../../src/store/memory.js'
 import { NearCacheStore, type SubscriptionSignals } from '../../src/store/near-cache.js'
-import type { RevocationEvent, SessionCheck, SessionRecord, Store } from '../../src/store/store.js'
+import type { BearerCheck, RevocationEvent, SessionCheck, SessionRecord, Store } from '../../src/store/store.js'
 import { createMetrics } from '../../src/http/metrics.js'
 import { storeSuite } from '../store/suite.js'
 
@@ -24,6 +24,7 @@ class ControlledStore implements Store, SubscriptionSignals {
   readonly kind = 'memory' as const
   readonly memory: MemoryStore
   checks = 0
+  bearerChecks = 0
   epochs = 0
   connected = true
   /** When set, check replies wait for it. */
@@ -93,12 +94,27 @@ class ControlledStore implements Store, SubscriptionSignals {
     return await this.memory.revokeSessions(sub, sids, ttl)
   }
 
-  async revokeUser (sub: string, ttl: number): Promise<RevocationEvent> {
+  async revokeUser (sub: string, ttl: number, tokenTtl?: number): Promise<RevocationEvent> {
     if (this.failRevoke) {
-      await this.memory.revokeUser(sub, ttl)
+      await this.memory.revokeUser(sub, ttl, tokenTtl)
       throw new Error('publish failed')
     }
-    return await this.memory.revokeUser(sub, ttl)
+    return await this.memory.revokeUser(sub, ttl, tokenTtl)
+  }
+
+  async logoutIdpSession (iss: string, idpSid: string, ttl: number): Promise<RevocationEvent> {
+    if (this.failRevoke) {
+      await this.memory.logoutIdpSession(iss, idpSid, ttl)
+      throw new Error('publish failed')
+    }
+    return await this.memory.logoutIdpSession(iss, idpSid, ttl)
+  }
+
+  async checkBearer (sub: string, iss: string, idpSid: string | undefined): Promise<BearerCheck> {
+    this.bearerChecks++
+    const result = await this.memory.checkBearer(sub, iss, idpSid)
+    if (this.hold !== undefined) await this.hold
+    return result
   }
 
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> { return await this.memory.sessionsForIdpSession(iss, idpSid) }
@@ -443,4 +459,49 @@ t.test('a shared store without subscription signals is used, with a warning', as
   t.equal(cache.kind, 'redis')
   t.equal(cache.enabled, true)
   t.strictSame(warnings, [{ maxAgeMs: 5000 }])
+})
+
+t.test('bearer verdicts: cached, kept true by revocation and IdP-session events', async (t) => {
+  const { inner, cache } = setup(t)
+  t.strictSame(await cache.checkBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: false })
+  t.strictSame(await cache.checkBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: false })
+  t.equal(inner.bearerChecks, 1, 'one read, then a hit')
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: false }, 'peekBearer answers synchronously')
+  t.equal(cache.peekBearer('u1', ISS, 'idp-2'), undefined, 'an IdP session never read is not guessed')
+  t.strictSame(cache.peekBearer('u1', ISS, undefined), { revokedAt: null, idpLoggedOut: false }, 'a token without sid needs only the user')
+
+  // Another replica logs the IdP session out, then revokes the user: this one learns both from events.
+  await inner.logoutIdpSession(ISS, 'idp-1', DENY_TTL)
+  await delivered()
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: null, idpLoggedOut: true }, 'the marker event applies')
+  const ev = await inner.revokeUser('u1', DENY_TTL, USER_TTL)
+  await delivered()
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: ev.revokedAt, idpLoggedOut: true }, 'the revocation time applies')
+  t.equal(inner.bearerChecks, 1, 'all from the cache')
+
+  // Events of two replicas may arrive out of order: the revocation time never goes back.
+  ;(cache as unknown as { apply: (e: RevocationEvent) => void }).apply({ sub: 'u1', sids: [], version: 1, revokedAt: ev.revokedAt! - 100, at: 0 })
+  t.equal(cache.peekBearer('u1', ISS, undefined)?.revokedAt, ev.revokedAt)
+})
+
+t.test('bearer verdicts: own writes apply at once, failed ones are read again, doubt bypasses', async (t) => {
+  const { inner, cache } = setup(t, { signals: true })
+  await cache.checkBearer('u1', ISS, 'idp-1')
+  inner.connected = false // published copies never arrive (the store does not say so yet)
+  const ev = await cache.revokeUser('u1', DENY_TTL, USER_TTL)
+  await cache.logoutIdpSession(ISS, 'idp-1', DENY_TTL)
+  t.strictSame(cache.peekBearer('u1', ISS, 'idp-1'), { revokedAt: ev.revokedAt, idpLoggedOut: true }, 'this replica\'s own writes')
+  inner.failRevoke = true
+  await t.rejects(cache.logoutIdpSession(ISS, 'idp-2', DENY_TTL))
+  await t.rejects(cache.revokeUser('u2', DENY_TTL, USER_TTL))
+  inner.failRevoke = false
+  t.equal(cache.peekBearer('u2', ISS, 'idp-2'), undefined, 'nothing kept for what a failed write touched')
+  t.strictSame(await cache.checkBearer('u2', ISS, 'idp-2'), { revokedAt: (await inner.memory.checkBearer('u2', ISS, undefined)).revokedAt, idpLoggedOut: true }, 'read again: the store has both')
+
+  inner.setConnected(false) // the store says events may be lost
+  t.equal(cache.peekBearer('u1', ISS, 'idp-1'), undefined, 'no cached verdict is used')
+  const reads = inner.bearerChecks
+  await cache.checkBearer('u1', ISS, 'idp-1')
+  t.equal(inner.bearerChecks, reads + 1, 'read through')
+  t.equal(cache.peekBearer('u1', ISS, 'idp-1'), undefined, 'and not filled while bypassed')
 })

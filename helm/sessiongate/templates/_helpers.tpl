@@ -83,8 +83,8 @@ Environment variable -> key in the Secret, as JSON, for every variable the Secre
 
 {{/*
 The gateway's config file: .Values.config with what the chart controls set on top of it.
-test/packaging/chart.test.ts mirrors these rules (chartConfig) and validates the result with the
-gateway's own config loader; keep the two in step.
+test/packaging/chart.test.ts renders it (test/helpers/helm-template.ts) and validates the result
+with the gateway's own config loader.
 */}}
 {{- define "sessiongate.config" -}}
 {{- $cfg := deepCopy (.Values.config | default (dict)) }}
@@ -134,6 +134,16 @@ Checks that stop rendering with a clear message. Included by deployment.yaml; ou
 {{- if and (ne .Values.service.type "ClusterIP") (not .Values.service.allowExternalAdmin) }}
 {{- fail (printf "service.type %s would expose the admin port (9090) outside the cluster too: keep ClusterIP and use an Ingress, or set service.allowExternalAdmin: true" .Values.service.type) }}
 {{- end }}
+{{- range .Values.extraVolumes }}
+{{- if has .name (list "config" "tmp") }}
+{{- fail (printf "extraVolumes: the name %q is the chart's own volume; choose another" .name) }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraVolumeMounts }}
+{{- if has (trimSuffix "/" .mountPath) (list "/etc/sessiongate" "/tmp") }}
+{{- fail (printf "extraVolumeMounts: %s is already mounted by the chart (config, /tmp); mount elsewhere, e.g. /etc/sessiongate-ca" .mountPath) }}
+{{- end }}
+{{- end }}
 {{- $env := include "sessiongate.secretEnv" . | fromJson }}
 {{- range .Values.extraEnv }}
 {{- $_ := set $env .name "extraEnv" }}
@@ -144,5 +154,106 @@ Checks that stop rendering with a clear message. Included by deployment.yaml; ou
 {{- if and (contains (printf "${%s}" $var) $text) (not (hasKey $env $var)) }}
 {{- fail (printf "config refers to ${%s}, but the container would not have it: set secrets.keys.%s to its key in the Secret (or remove the reference)" $var $key) }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of the pods: the chart's labels, then podLabels (one key each: a podLabels key the chart also
+sets replaces the chart's value). The selector labels cannot be changed: the Deployment would no longer
+select its own pods.
+*/}}
+{{- define "sessiongate.podLabels" -}}
+{{- $labels := include "sessiongate.labels" . | fromYaml }}
+{{- $selector := include "sessiongate.selectorLabels" . | fromYaml }}
+{{- range $key, $value := .Values.podLabels }}
+{{- if and (hasKey $selector $key) (ne (toString $value) (toString (get $selector $key))) }}
+{{- fail (printf "podLabels.%s: the chart sets this label to %q and selects its pods by it, so it cannot be changed (nameOverride changes app.kubernetes.io/name)" $key (toString (get $selector $key))) }}
+{{- end }}
+{{- $_ := set $labels $key $value }}
+{{- end }}
+{{- range $key, $value := $labels }}
+{{ $key }}: {{ toString $value | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The container image: repository:tag, and @digest when image.digest is set. The tag must be a string:
+unquoted in YAML, 1.10 is the number 1.1 and 2.0 is 2.
+*/}}
+{{- define "sessiongate.image" -}}
+{{- $tag := .Values.image.tag }}
+{{- if not (kindIs "string" $tag) }}
+{{- fail (printf "image.tag must be a string, got %v (%s): quote it in YAML, e.g. tag: \"1.10\" (unquoted, 1.10 is read as the number 1.1), or use --set-string" $tag (kindOf $tag)) }}
+{{- end }}
+{{- $ref := printf "%s:%s" .Values.image.repository ($tag | default .Chart.AppVersion) }}
+{{- with .Values.image.digest }}
+{{- $ref = printf "%s@%s" $ref . }}
+{{- end }}
+{{- $ref }}
+{{- end }}
+
+{{/*
+"true" when a value is set: any number (0 included) or a non-empty string; "" for null and "".
+*/}}
+{{- define "sessiongate.isSet" -}}
+{{- if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) (and (kindIs "string" .) (ne (toString .) "")) }}true{{ end }}
+{{- end }}
+
+{{/*
+Labels of the `helm test` pod. Not the selector labels: the Service, the PDB and the NetworkPolicy
+must not pick it up as a gateway pod.
+*/}}
+{{- define "sessiongate.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "sessiongate.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{/*
+The host of config.publicUrl (the default Ingress host and HTTPRoute hostname).
+*/}}
+{{- define "sessiongate.publicHost" -}}
+{{- $url := required "config.publicUrl is required" .Values.config.publicUrl }}
+{{- $host := regexReplaceAll "^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+).*$" $url "${1}" }}
+{{- if eq $host $url }}
+{{- fail (printf "config.publicUrl %q is not an absolute URL (https://host/...)" $url) }}
+{{- end }}
+{{- $host }}
+{{- end }}
+
+{{/*
+"true" when config.forwardAuth.enabled and the chart's Ingress or HTTPRoute would route
+<authPrefix>/check from outside: the check trusts X-Original-* / X-Forwarded-* because only the
+controller may reach it.
+*/}}
+{{- define "sessiongate.exposesCheck" -}}
+{{- if dig "forwardAuth" "enabled" false .Values.config }}
+{{- $check := printf "%s/check" (.Values.config.authPrefix | default "/auth") }}
+{{- $exposed := false }}
+{{- if .Values.ingress.enabled }}
+{{- range .Values.ingress.paths }}
+{{- $p := .path | default "/" }}
+{{- if eq (.pathType | default "Prefix") "Exact" }}
+{{- if eq $p $check }}{{ $exposed = true }}{{ end }}
+{{- else if or (eq $p "/") (eq (trimSuffix "/" $p) $check) (hasPrefix (printf "%s/" (trimSuffix "/" $p)) $check) }}
+{{- $exposed = true }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if .Values.httpRoute.enabled }}
+{{- range .Values.httpRoute.matches | default (list (dict)) }}
+{{- $path := .path | default (dict) }}
+{{- $p := $path.value | default "/" }}
+{{- $type := $path.type | default "PathPrefix" }}
+{{- if eq $type "Exact" }}
+{{- if eq $p $check }}{{ $exposed = true }}{{ end }}
+{{- else if eq $type "PathPrefix" }}
+{{- if or (eq $p "/") (eq (trimSuffix "/" $p) $check) (hasPrefix (printf "%s/" (trimSuffix "/" $p)) $check) }}{{ $exposed = true }}{{ end }}
+{{- else }}
+{{- $exposed = true }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $exposed }}true{{ end }}
 {{- end }}
 {{- end }}

@@ -1,0 +1,62 @@
+/**
+ * Bearer access tokens on `bearer: true` routes (CONTRACT section 9), as a proxy step: the token alone
+ * judges the request (no cookie is read, none is written), refusals answer as RFC 6750 says, and the
+ * token's identity goes through the same `authorize` rules and identity headers as a session's.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { RouteConfig } from '../config/types.js'
+import { createBearerCheck, type BearerCheck } from '../bearer/bearer-check.js'
+import { createIdpKeys } from '../oidc/jwks.js'
+import { fetchOption } from '../oidc/fetch.js'
+import type { Authorizer } from './authorization.js'
+import type { GatewayContext } from './context.js'
+
+export interface BearerGuard {
+  /** Judges the request's bearer token: sets `request.sgSession`, or answers 401/403 (store outage: throws). */
+  guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void>
+}
+
+/** Builds the bearer step of one gateway, over its own check unless one is given (tests, benches). */
+export function createBearerGuard (ctx: GatewayContext, authorizer: Authorizer, check?: BearerCheck): BearerGuard {
+  const judge = check ?? createBearerCheck({
+    config: ctx.config,
+    store: ctx.store,
+    keys: createIdpKeys(ctx.oidc, { ...fetchOption(ctx.config.oidc.ca) }),
+    issuer: async () => (ctx.oidc.current() ?? await ctx.oidc.get()).issuer,
+    now: ctx.now
+  })
+  const counted = Object.fromEntries(['live', 'invalid', 'revoked', 'fail_open'].map((r) => [r, ctx.metrics.bearerChecks.labels({ result: r })]))
+  let warnedOpen = 0
+
+  async function guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const d = await judge.judge(request.headers.authorization)
+    if (d.kind !== 'live') {
+      counted[d.kind]!.inc()
+      request.log.info({ route: route.prefix, verdict: d.kind, reason: d.reason }, 'bearer token refused')
+      // RFC 6750 section 3: one answer for every refusal, so a client learns nothing it could probe with.
+      await reply.code(401)
+        .header('www-authenticate', 'Bearer error="invalid_token"')
+        .header('cache-control', 'no-store')
+        .send({ error: 'invalid_token' })
+      return
+    }
+    if (d.failOpen === true) {
+      counted.fail_open!.inc()
+      if (Date.now() - warnedOpen > 10_000) {
+        warnedOpen = Date.now()
+        request.log.warn('store unavailable: admitting bearer tokens on their signature alone (failMode open)')
+      }
+    } else {
+      counted.live!.inc()
+    }
+    if (!authorizer.allows(route, d.session)) {
+      // The route and how many rules it has; never the claims that did not match.
+      request.log.info({ route: route.prefix, rules: route.authorize?.length ?? 0, credential: 'bearer' }, 'access denied by authorize rules')
+      await reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden' })
+      return
+    }
+    request.sgSession = d.session
+  }
+
+  return { guard }
+}

@@ -1,0 +1,20 @@
+/**
+ * The fetch the gateway uses towards the IdP: the platform's, or undici's with extra trusted CA
+ * certificates when `oidc.caFile` names a private CA (discovery, token, userinfo, revocation, JWKS).
+ */
+import { rootCertificates } from 'node:tls'
+import { Agent, fetch as undiciFetch } from 'undici'
+
+export function idpFetch (ca: Buffer | undefined): typeof fetch | undefined {
+  if (ca === undefined) return undefined
+  // The private CA is trusted in addition to the public roots, not instead of them.
+  const agent = new Agent({ connect: { ca: [...rootCertificates, ca.toString('utf8')] } })
+  return (async (input: string | URL | Request, init?: RequestInit) =>
+    await undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: agent })) as unknown as typeof fetch
+}
+
+/** `{ fetch }` for the key-set options when a private CA is configured, else nothing. */
+export function fetchOption (ca: Buffer | undefined): { fetch?: typeof fetch } {
+  const f = idpFetch(ca)
+  return f !== undefined ? { fetch: f } : {}
+}
