@@ -185,7 +185,8 @@ export function createObservability (metrics: Metrics, tracing: Tracing | undefi
 /** Store methods that reach the data (the memory store has no single choke point like RedisStore's call()). */
 const STORE_OPS = [
   'epoch', 'check', 'createSession', 'getSession', 'findOwner', 'listSessions', 'updateSession', 'rotateCredential',
-  'revokeSessions', 'revokeUser', 'sessionsForIdpSession', 'claimOnce', 'wasClaimed', 'ping'
+  'revokeSessions', 'revokeUser', 'sessionsForIdpSession', 'claimOnce', 'wasClaimed', 'ping',
+  'usersForEmail', 'lease', 'releaseLease', 'putNote', 'getNote'
 ] as const satisfies ReadonlyArray<keyof Store>
 
 /** Times the memory store's operations: each method is replaced on the instance (the class stays as is). */
