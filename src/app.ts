@@ -31,7 +31,7 @@ import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics } from './http/metrics.js'
 import { createLogger } from './log.js'
-import { caseConflict, refuseTarget } from './http/request-target.js'
+import { targetChecker } from './http/request-target.js'
 import { ssfRoutes } from './http/ssf-routes.js'
 import { SsfService } from './ssf/service.js'
 import { RateLimitedError, registerRateLimits } from './http/rate-limit.js'
@@ -156,13 +156,13 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     // Node checks the two timeouts above on this interval (default 30 s, far too coarse for them).
     http: { headersTimeout: config.timeouts.headers * 1000, connectionsCheckingInterval: Math.min(1000, config.timeouts.headers * 500) }
   }
-  const prefixes = config.routes.map((r) => r.prefix)
+  const checkTarget = targetChecker(config.routes.map((r) => r.prefix))
   const pub = Fastify({
     ...common,
     // Before routing (also for WebSocket upgrades): the path that picks the route is the path forwarded.
     rewriteUrl (req) {
       const url = req.url ?? '/'
-      const refusal = refuseTarget(url) ?? (caseConflict(url.split('?', 1)[0]!, prefixes) !== undefined ? 'case_conflict' : undefined)
+      const refusal = checkTarget(url)
       if (refusal !== undefined) (req as RawWithRefusal)[kRefusedTarget] = refusal
       return url
     }

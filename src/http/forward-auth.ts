@@ -13,7 +13,7 @@ import type { Authorizer } from './authorization.js'
 import { createIdentityHeaders } from './identity-headers.js'
 import type { BearerGuard } from './bearer.js'
 import type { SessionClaims } from '../core/session.js'
-import { caseConflict, refuseTarget } from './request-target.js'
+import { prefixBase, targetChecker, underPrefix } from './request-target.js'
 
 export interface ForwardAuthOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer, bearer?: BearerGuard }
 
@@ -53,8 +53,8 @@ export function routeFor (routes: readonly RouteConfig[], host: string, path: st
   let bestScore = -1
   for (const r of routes) {
     if (r.host !== undefined && !hostMatches(r.host, host)) continue
-    const base = r.prefix.endsWith('/') ? r.prefix.slice(0, -1) : r.prefix
-    if (base !== '' && path !== base && !path.startsWith(`${base}/`)) continue
+    const base = prefixBase(r.prefix)
+    if (!underPrefix(base, path)) continue
     const score = base.length * 4 + (r.host === undefined ? 0 : r.host.startsWith('*.') ? 1 : 2)
     if (score > bestScore) { best = r; bestScore = score }
   }
@@ -65,7 +65,7 @@ export function routeFor (routes: readonly RouteConfig[], host: string, path: st
 export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, authorizer, bearer }: ForwardAuthOptions): Promise<void> {
   const checkPath = `${ctx.config.authPrefix}/check`
   const identity = createIdentityHeaders(ctx.config.identity)
-  const prefixes = ctx.config.routes.map((r) => r.prefix)
+  const checkTarget = targetChecker(ctx.config.routes.map((r) => r.prefix))
 
   function answer (reply: FastifyReply, status: number, body?: Record<string, string>): FastifyReply {
     reply.code(status).header('cache-control', 'no-store')
@@ -78,13 +78,12 @@ export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, auth
       request.log.warn('forward-auth check without X-Original-URL or X-Forwarded-Host/-Uri: refused')
       return answer(reply, 403, { error: 'forbidden', error_description: 'the original request is not named' })
     }
-    const path = original.target.split('?', 1)[0]!
-    const refusal = refuseTarget(original.target) ?? (caseConflict(path, prefixes) !== undefined ? 'case_conflict' : undefined)
+    const refusal = checkTarget(original.target)
     if (refusal !== undefined) {
       request.log.info({ refusal }, 'forward-auth: ambiguous original request target refused')
       return answer(reply, 403, { error: 'forbidden', error_description: `ambiguous request target (${refusal})` })
     }
-    const route = routeFor(ctx.config.routes, original.host, path)
+    const route = routeFor(ctx.config.routes, original.host, original.target.split('?', 1)[0]!)
     if (route === undefined) {
       request.log.info({ host: original.host }, 'forward-auth: no route for this host and path: refused')
       return answer(reply, 403, { error: 'forbidden', error_description: 'no route for this host and path' })

@@ -19,6 +19,7 @@ export type TargetRefusal =
   | 'dot_segment' // `.` or `..` as a segment
   | 'empty_segment' // `//`: merged by some upstreams (nginx merge_slashes), not by the router
   | 'path_parameter' // `;`: Tomcat and Jetty drop `;params` from segments
+  | 'case_conflict' // letter case decides between two route prefixes (see targetChecker)
 
 // Characters allowed raw in a path: RFC 3986 pchar (minus `;`) and `/`, plus the few characters that
 // WHATWG URL parsing leaves unchanged in paths (`[`, `]`, `|`, `^`). Everything else is refused.
@@ -77,20 +78,37 @@ export function refuseTarget (url: string): TargetRefusal | undefined {
   return undefined
 }
 
+/** A route prefix's path without its trailing slash: `/api/` and `/api` both own `/api` and `/api/...`. */
+export function prefixBase (prefix: string): string {
+  return prefix.endsWith('/') ? prefix.slice(0, -1) : prefix
+}
+
+/** True when `path` lies under the prefix whose base this is (`''`, the base of `/`, owns every path). */
+export function underPrefix (base: string, path: string): boolean {
+  return base === '' || path === base || path.startsWith(`${base}/`)
+}
+
 /**
- * Routes are matched case-sensitively, but some upstreams fold case (IIS, case-insensitive file systems).
- * When a path's case decides which of two configured prefixes applies (`/Admin/x` skips `/admin`), the
- * target is refused: returns the prefix it would reach case-folded, or undefined.
+ * The check run before routing, for one set of route prefixes: `refuseTarget`, then the case rule.
+ * Routes are matched case-sensitively, but some upstreams fold case (IIS, case-insensitive file systems):
+ * when a path's case decides which of two configured prefixes applies (`/Admin/x` skips `/admin`), the
+ * target is refused with `case_conflict`. The prefixes are prepared once, not per request.
  */
-export function caseConflict (raw: string, prefixes: readonly string[]): string | undefined {
-  // The router matches the percent-decoded path (`/%41dmin` is `/Admin` to it): judge that one.
-  const path = decodedPath(raw)
-  const lower = path.toLowerCase()
-  if (lower === path) return undefined
-  const exact = longestPrefix(path, prefixes)
-  const folded = longestPrefix(lower, prefixes.map((p) => p.toLowerCase()))
-  if (folded === undefined || exact === undefined) return undefined
-  return prefixes[folded] !== prefixes[exact] && prefixes[folded]!.toLowerCase() !== prefixes[exact]!.toLowerCase() ? prefixes[folded] : undefined
+export function targetChecker (prefixes: readonly string[]): (url: string) => TargetRefusal | undefined {
+  const bases = prefixes.map(prefixBase)
+  const folded = bases.map((b) => b.toLowerCase())
+  return (url) => {
+    const refusal = refuseTarget(url)
+    if (refusal !== undefined) return refusal
+    // The router matches the percent-decoded path (`/%41dmin` is `/Admin` to it): judge that one.
+    const path = decodedPath(url.split('?', 1)[0]!)
+    const lower = path.toLowerCase()
+    if (lower === path) return undefined
+    const exact = longestPrefix(path, bases)
+    const caseless = longestPrefix(lower, folded)
+    if (exact === undefined || caseless === undefined) return undefined
+    return folded[caseless] !== folded[exact] ? 'case_conflict' : undefined
+  }
 }
 
 function decodedPath (path: string): string {
@@ -101,14 +119,11 @@ function decodedPath (path: string): string {
   }
 }
 
-function longestPrefix (path: string, prefixes: readonly string[]): number | undefined {
+/** Index of the longest base that owns `path`, or undefined. */
+function longestPrefix (path: string, bases: readonly string[]): number | undefined {
   let best: number | undefined
-  for (let i = 0; i < prefixes.length; i++) {
-    const p = prefixes[i]!
-    const base = p.endsWith('/') ? p.slice(0, -1) : p
-    if (base === '' || path === base || path.startsWith(`${base}/`)) {
-      if (best === undefined || base.length > (prefixes[best]!.endsWith('/') ? prefixes[best]!.length - 1 : prefixes[best]!.length)) best = i
-    }
+  for (let i = 0; i < bases.length; i++) {
+    if (underPrefix(bases[i]!, path) && (best === undefined || bases[i]!.length > bases[best]!.length)) best = i
   }
   return best
 }
