@@ -13,8 +13,11 @@ import { createPages, escapeHtml, type Pages } from './pages.js'
 export interface Authorizer {
   /** True when the route has no rules or one admits the session; counts the decision. */
   allows (route: RouteConfig, session: SessionClaims): boolean
-  /** The answer to a signed-in user that no rule admits. */
-  forbid (request: FastifyRequest, reply: FastifyReply, route: RouteConfig, session: SessionClaims): FastifyReply
+  /**
+   * The answer to a signed-in user that no rule admits. A bearer request always gets JSON: it has no
+   * session to sign out of.
+   */
+  forbid (request: FastifyRequest, reply: FastifyReply, route: RouteConfig, session: SessionClaims, opts?: { bearer?: boolean }): FastifyReply
 }
 
 /** What the rules see of a session. */
@@ -50,10 +53,11 @@ export function createAuthorizer (routes: readonly RouteConfig[], decisions: Cou
     return ok
   }
 
-  function forbid (request: FastifyRequest, reply: FastifyReply, route: RouteConfig, session: SessionClaims): FastifyReply {
+  function forbid (request: FastifyRequest, reply: FastifyReply, route: RouteConfig, session: SessionClaims, opts: { bearer?: boolean } = {}): FastifyReply {
+    const bearer = opts.bearer === true
     // The route and how many rules it has; never the claims that did not match.
-    request.log.info({ route: route.prefix, rules: route.authorize?.length ?? 0, sid: session.sid }, 'access denied by authorize rules')
-    const html = request.method === 'GET' && (request.headers.accept ?? '').includes('text/html') && request.headers.upgrade === undefined
+    request.log.info({ route: route.prefix, rules: route.authorize?.length ?? 0, ...(bearer ? { credential: 'bearer' } : { sid: session.sid }) }, 'access denied by authorize rules')
+    const html = !bearer && request.method === 'GET' && (request.headers.accept ?? '').includes('text/html') && request.headers.upgrade === undefined
     if (!html) return reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden' })
     const who = session.profile.preferred_username ?? session.profile.email ?? session.sub
     return pages.headers(reply.code(403)).send(pages.page('Access denied', '<h1>Access denied</h1>' +

@@ -50,9 +50,7 @@ export function createBearerGuard (ctx: GatewayContext, authorizer: Authorizer, 
       counted.live!.inc()
     }
     if (!authorizer.allows(route, d.session)) {
-      // The route and how many rules it has; never the claims that did not match.
-      request.log.info({ route: route.prefix, rules: route.authorize?.length ?? 0, credential: 'bearer' }, 'access denied by authorize rules')
-      await reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden' })
+      await authorizer.forbid(request, reply, route, d.session, { bearer: true })
       return
     }
     request.sgSession = d.session
