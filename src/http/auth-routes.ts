@@ -14,7 +14,7 @@ import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '
 import type { LoginChecks, LoginResult, OidcError } from '../oidc/client.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import { sessionOfCookie, watchConnection, type Revoker } from './revocation.js'
+import { watchConnection, type Revoker } from './revocation.js'
 import { publicSession } from './admin.js'
 import { escapeHtml } from './pages.js'
 import type { LoginOutcome } from './metrics.js'
@@ -48,13 +48,12 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
   }
 
   /** Creates the session record and device credential of a finished login and sets both cookies. */
-  async function createSession (req: FastifyRequest, reply: FastifyReply, issuer: string, l: LoginResult, remember: boolean): Promise<SessionClaims> {
+  async function createSession (req: FastifyRequest, reply: FastifyReply, issuer: string, l: LoginResult, profile: ProfileClaims, remember: boolean): Promise<SessionClaims> {
     const now = ctx.now()
     const sid = newSessionId()
     const credential = newCredential()
     const lifetime = remember ? config.rememberMe.ttl : config.session.absoluteTtl
     const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
-    const profile = profileOf(l)
     // Kept (in the cookie and the record) only when some route forwards it.
     const access = ctx.keepsAccessToken ? accessTokenOf({ at: l.accessToken, atExp: l.accessTokenExp }) : {}
     const tokens: TokenBundle = {
@@ -178,7 +177,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     }
     ctx.idpWarnings.add(metadataWarnings(oidc.metadata, config))
     if (typeof login.idClaims.sid !== 'string') ctx.idpWarnings.add([NO_SID_WARNING])
-    const refused = identityRefusal(login.idClaims.sub, profileOf(login), config.identity.user)
+    const profile = profileOf(login)
+    const refused = identityRefusal(login.idClaims.sub, profile, config.identity.user)
     if (refused !== undefined) {
       request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')
       return badLogin(reply, `Your account's ${refused.claim} ${refused.problem}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`, 'refused_identity')
@@ -188,7 +188,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
       return badLogin(reply, 'This sign-in response was already used.', 'replay')
     }
-    await createSession(request, reply, oidc.issuer, login, tx.remember)
+    await createSession(request, reply, oidc.issuer, login, profile, tx.remember)
     counted('success')
     return reply.header('cache-control', 'no-store').redirect(tx.returnTo, 302)
   })
@@ -226,7 +226,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (s === null) {
       // A logout whose store step failed half-way (no event published yet) is retried with the same
       // link: the cookie's session is refused now, but revoking it again is harmless and finishes it.
-      const stale = sessionOfCookie(ctx, request)
+      const stale = gate.cookieSession(request)
       if (stale !== null && typeof q.sid === 'string' && safeEqual(q.sid, stale.sid)) return await logout(request, reply, stale)
       jar.clearAll(request, reply)
       return reply.header('cache-control', 'no-store').redirect('/', 302)
@@ -240,7 +240,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
 
   app.post(`${prefix}/logout`, async (request, reply) => {
     if (request.headers['x-csrf'] !== '1') return await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
-    const s = await gate.resolve(request, reply) ?? sessionOfCookie(ctx, request) // see GET: a retry finishes
+    const s = await gate.resolve(request, reply) ?? gate.cookieSession(request) // see GET: a retry finishes
     if (s === null) {
       jar.clearAll(request, reply)
       return await reply.code(401).send({ error: 'unauthenticated' })

@@ -11,7 +11,7 @@ import type { SessionClaims } from '../core/session.js'
 import type { SessionRecord } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import { sessionOfCookie, type Revoker } from './revocation.js'
+import type { Revoker } from './revocation.js'
 import { escapeHtml } from './pages.js'
 
 export interface DevicesPageOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
@@ -79,7 +79,7 @@ export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }:
       // "Sign out this device" sent again after an error: the store may already refuse the session (the
       // first attempt stored the revocation, then failed before its event went out). Finish it: the
       // cookie still proves which session it was, and the form token that it is this page's own form.
-      const own = sessionOfCookie(ctx, request)
+      const own = gate.cookieSession(request)
       if (own !== null && form.id === own.sid && formOk(own.sid)) return await signOutHere(request, reply, own.sub, own.sid)
       return await gate.deny(request, reply)
     }

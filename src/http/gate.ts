@@ -41,6 +41,13 @@ export interface ResolveOptions {
 export interface Gate {
   /** The live session of this request, or null. Clears cookies of revoked or invalid sessions. */
   resolve (request: FastifyRequest, reply: FastifyReply, opts?: ResolveOptions): Promise<SessionClaims | null>
+  /**
+   * The session the request's cookie names, whatever the store says of it now (revoked, expired); null
+   * when no cookie opens with our keys. For a logout asked again to end a session the gate already
+   * refuses: the first attempt may have stored the revocation and failed before its event went out, and
+   * ending it once more (idempotent, that user's keys only) publishes the event.
+   */
+  cookieSession (request: FastifyRequest): Pick<SessionClaims, 'sub' | 'sid'> | null
   /** Seals and sets a session cookie for these claims. */
   writeSession (request: FastifyRequest, reply: FastifyReply, claims: SessionClaims): void
   /** What a request without a live session gets on an `auth: required` route. */
@@ -154,5 +161,10 @@ export function createGate (ctx: GatewayContext): Gate {
     return reply.code(401).header('cache-control', 'no-store').send({ error: 'unauthenticated' })
   }
 
-  return { resolve, writeSession, deny }
+  function cookieSession (request: FastifyRequest): SessionClaims | null {
+    const sealed = jar.readSession(request)
+    return sealed === undefined ? null : open(sealed)
+  }
+
+  return { resolve, cookieSession, writeSession, deny }
 }

@@ -12,7 +12,7 @@ import { safeEqual } from '../core/device.js'
 import { StoreUnavailableError } from '../store/store.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
-import { sessionOfCookie, type Revoker } from './revocation.js'
+import type { Revoker } from './revocation.js'
 
 export interface LogoutRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
 
@@ -124,7 +124,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
       }
       // A refused cookie may be a revocation stored without its event (a failed first attempt): revoking
       // again is harmless and announces it.
-      const s = await gate.resolve(request, reply) ?? sessionOfCookie(ctx, request)
+      const s = await gate.resolve(request, reply) ?? gate.cookieSession(request)
       if (s !== null) {
         await revoker.session(s.sub, s.sid, 'frontchannel', request.log)
         ctx.jar.clearAll(request, reply)

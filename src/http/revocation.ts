@@ -2,12 +2,9 @@
  * Every way to end sessions (back-channel, front-channel, RP-initiated, admin, the user's own device
  * page, Shared Signals) comes through here: one store operation plus one published event, counted and logged alike.
  */
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { unseal } from '../core/sealed-cookie.js'
-import { asSessionClaims } from '../core/session.js'
+import type { FastifyBaseLogger } from 'fastify'
 import type { GatewayContext } from './context.js'
 import { endsConnection, type Closer, type ConnectionOwner } from './connections.js'
-import { SESSION_PURPOSE } from './gate.js'
 import { bearerStateTtl } from '../bearer/bearer-check.js'
 
 export type LogoutChannel = 'backchannel' | 'frontchannel' | 'rp' | 'admin' | 'self' | 'ssf'
@@ -73,22 +70,4 @@ export function watchConnection (ctx: GatewayContext, owner: ConnectionOwner, cl
     log.warn({ reason: err.message }, 'could not re-check a new long-lived connection; revocation events still apply')
   })
   return remove
-}
-
-/**
- * The session a request's session cookie names, whatever the gate thinks of it now (revoked, expired);
- * null when no cookie opens with our keys. For a logout endpoint asked again to end a session the gate
- * already refuses: the first attempt may have stored the revocation and failed before its event went
- * out (the store answered an error, the replicas heard nothing). Ending it once more is idempotent,
- * touches only that user's keys, and publishes the event, so a retry can finish what the first began.
- */
-export function sessionOfCookie (ctx: GatewayContext, request: FastifyRequest): { sub: string, sid: string } | null {
-  const sealed = ctx.jar.readSession(request)
-  if (sealed === undefined) return null
-  try {
-    const claims = asSessionClaims(unseal(ctx.ring, SESSION_PURPOSE, sealed))
-    return claims === null ? null : { sub: claims.sub, sid: claims.sid }
-  } catch {
-    return null
-  }
 }
