@@ -3,6 +3,7 @@
  * `app.example.com` matches that host only; `*.example.com` matches any subdomain at any depth, never
  * `example.com` itself. Comparison is case-insensitive; a port, when the pattern has none, is ignored.
  */
+import { MAX_RETURN_TO_LENGTH, PRINTABLE_ASCII, UNSAFE_DECODED } from './return-to.js'
 
 /** True when `host` (a Host header value, maybe with a port) matches `pattern`. */
 export function hostMatches (pattern: string, host: string): boolean {
@@ -22,9 +23,6 @@ function stripPort (host: string): string {
 /** A pattern as the config accepts it: a host name (optionally `*.`-prefixed), optionally `:port`. */
 export const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i
 
-const PRINTABLE_ASCII = /^[\x21-\x7E]+$/
-// eslint-disable-next-line no-control-regex
-const UNSAFE_DECODED = /[\x00-\x1F\x7F-\x9F\s\\]/u
 
 /**
  * An absolute `returnTo` for sign-in across hosts: only `https` (or `http` when `allowHttp`), no
@@ -32,7 +30,7 @@ const UNSAFE_DECODED = /[\x00-\x1F\x7F-\x9F\s\\]/u
  * `allowed`. Returns the URL as parsed (normalised), else undefined.
  */
 export function allowedAbsoluteUrl (input: string, allowed: readonly string[], allowHttp: boolean): string | undefined {
-  if (input.length > 2048 || !PRINTABLE_ASCII.test(input) || input.includes('\\')) return undefined
+  if (input.length > MAX_RETURN_TO_LENGTH || !PRINTABLE_ASCII.test(input) || input.includes('\\')) return undefined
   const m = /^(https?):\/\/([^/?#]*)/.exec(input)
   if (m === null || (m[1] === 'http' && !allowHttp)) return undefined
   // Anything that could be userinfo (`@`), or a host part a parser might read otherwise, is refused raw.

@@ -7,10 +7,10 @@
 export const MAX_RETURN_TO_LENGTH = 2048
 
 // The raw value must be printable ASCII: no whitespace, controls or bytes a Location header cannot carry.
-const PRINTABLE_ASCII = /^[\x21-\x7E]+$/
+export const PRINTABLE_ASCII = /^[\x21-\x7E]+$/
 // After one percent-decoding: no C0/C1 controls, no Unicode whitespace (browsers strip tab/newline from
 // URLs, turning `/%09/evil.com` into `//evil.com` for any consumer that decodes first), no backslash.
-const UNSAFE_DECODED = /[\x00-\x1F\x7F-\x9F\s\\]/u
+export const UNSAFE_DECODED = /[\x00-\x1F\x7F-\x9F\s\\]/u
 const BASE = 'http://x.invalid'
 
 /**
