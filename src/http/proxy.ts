@@ -9,8 +9,8 @@ import type { Socket } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import httpProxy from '@fastify/http-proxy'
 import type { ClientOptions, WebSocket } from 'ws'
-import { rootCertificates } from 'node:tls'
-import type { RouteConfig, TlsConfig } from '../config/types.js'
+import type { RouteConfig } from '../config/types.js'
+import { tlsOptions } from '../config/tls.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { ConnectionOwner } from './connections.js'
@@ -21,21 +21,9 @@ import type { BearerGuard } from './bearer.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
-/**
- * TLS towards an https upstream. Always explicit: @fastify/reply-from's default undici options turn
- * certificate verification off (`tls.rejectUnauthorized: false`), so without this an https upstream
- * would be trusted whatever certificate it shows.
- */
-export function upstreamTls (tls: TlsConfig | undefined): { rejectUnauthorized: boolean, ca?: Buffer[], cert?: Buffer, key?: Buffer, servername?: string } {
-  return {
-    rejectUnauthorized: tls?.insecureSkipVerify !== true,
-    // A private CA is trusted in addition to the public roots.
-    ...(tls?.ca !== undefined ? { ca: [...rootCertificates.map((c) => Buffer.from(c)), tls.ca] } : {}),
-    ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
-    ...(tls?.key !== undefined ? { key: tls.key } : {}),
-    ...(tls?.serverName !== undefined ? { servername: tls.serverName } : {})
-  }
-}
+// TLS towards https upstreams is always explicit (config/tls.ts): @fastify/reply-from's default undici
+// options turn certificate verification off (`tls.rejectUnauthorized: false`), so without it an https
+// upstream would be trusted whatever certificate it shows.
 
 /** The router's host constraint for a route `host` pattern: case-insensitive, any port. */
 function hostConstraint (pattern: string): RegExp {
@@ -74,7 +62,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
   for (const route of ctx.config.routes) {
     // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
     if (route.upstream === undefined) continue
-    const tls = upstreamTls(route.tls)
+    const tls = tlsOptions(route.tls)
     const observed = ctx.obs.upstream(route.prefix) // timing, X-Request-ID, traceparent
     await app.register(httpProxy, {
       upstream: route.upstream,

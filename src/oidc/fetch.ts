@@ -2,13 +2,12 @@
  * The fetch the gateway uses towards the IdP: the platform's, or undici's with extra trusted CA
  * certificates when `oidc.caFile` names a private CA (discovery, token, userinfo, revocation, JWKS).
  */
-import { rootCertificates } from 'node:tls'
 import { Agent, fetch as undiciFetch } from 'undici'
+import { withPublicRoots } from '../config/tls.js'
 
 export function idpFetch (ca: Buffer | undefined): typeof fetch | undefined {
   if (ca === undefined) return undefined
-  // The private CA is trusted in addition to the public roots, not instead of them.
-  const agent = new Agent({ connect: { ca: [...rootCertificates, ca.toString('utf8')] } })
+  const agent = new Agent({ connect: { ca: withPublicRoots(ca) } })
   return (async (input: string | URL | Request, init?: RequestInit) =>
     await undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: agent })) as unknown as typeof fetch
 }

@@ -3,8 +3,8 @@
  * store's bounded-call settings, and classifies errors into "store unavailable" versus "bad request".
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
-import { rootCertificates, type ConnectionOptions } from 'node:tls'
-import type { RedisConfig, TlsConfig } from '../config/types.js'
+import type { RedisConfig } from '../config/types.js'
+import { tlsOptions } from '../config/tls.js'
 
 export type Client = Redis | Cluster
 
@@ -31,17 +31,6 @@ export function nodeOptions (cfg: RedisConfig): RedisOptions {
     ...(cfg.username !== undefined ? { username: cfg.username } : {}),
     ...(cfg.password !== undefined ? { password: cfg.password } : {}),
     ...(cfg.tls !== undefined ? { tls: tlsOptions(cfg.tls) } : {})
-  }
-}
-
-/** `store.redis.tls` as Node TLS options: a private CA on top of the public roots, a client certificate, SNI. */
-export function tlsOptions (tls: TlsConfig): ConnectionOptions {
-  return {
-    rejectUnauthorized: !tls.insecureSkipVerify,
-    ...(tls.ca !== undefined ? { ca: [...rootCertificates, tls.ca.toString('utf8')] } : {}),
-    ...(tls.cert !== undefined ? { cert: tls.cert } : {}),
-    ...(tls.key !== undefined ? { key: tls.key } : {}),
-    ...(tls.serverName !== undefined ? { servername: tls.serverName } : {})
   }
 }
 
