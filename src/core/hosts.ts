@@ -20,6 +20,18 @@ function stripPort (host: string): string {
   return colon === -1 ? host : host.slice(0, colon)
 }
 
+/**
+ * A Host value as forward-auth judges it: lower-cased, one trailing dot of the name dropped (DNS and
+ * nginx's server_name treat `app.example.com.` as `app.example.com`), port kept; undefined for anything
+ * that is not one plain host name or IP literal with an optional port (userinfo, lists, spaces), which
+ * a controller might read differently.
+ */
+export function canonicalHost (host: string): string | undefined {
+  const m = /^([a-z0-9-]+(?:\.[a-z0-9-]+)*)\.?(:\d{1,5})?$|^(\[[0-9a-f:.]+\])(:\d{1,5})?$/i.exec(host)
+  if (m === null) return undefined
+  return (m[1] !== undefined ? `${m[1]}${m[2] ?? ''}` : `${m[3]!}${m[4] ?? ''}`).toLowerCase()
+}
+
 /** A pattern as the config accepts it: a host name (optionally `*.`-prefixed), optionally `:port`. */
 export const HOST_PATTERN = /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i
 

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../config/types.js'
-import { hostMatches } from '../core/hosts.js'
+import { canonicalHost, hostMatches } from '../core/hosts.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import type { Authorizer } from './authorization.js'
@@ -29,22 +29,37 @@ function header (request: FastifyRequest, name: string): string | undefined {
  * Reads the original request: `X-Original-URL` (+ `X-Original-Method`) as nginx and ingress-nginx send
  * them, else `X-Forwarded-Host`/`-Uri`/`-Method` (Traefik; Envoy configured to add them), else the
  * path after `/check` and the Host header (Envoy ext_authz with a path prefix). The target is kept raw,
- * as the controller received it, so the ambiguity rules see what the upstream will.
+ * as the controller received it, so the ambiguity rules see what the upstream will; the host is
+ * canonical. Undefined (refused) when nothing names it, when it is malformed, or when both header sets
+ * are present and disagree.
  */
 export function originalRequest (request: FastifyRequest, checkPath: string): OriginalRequest | undefined {
   const url = header(request, 'x-original-url')
+  const fwdHost = header(request, 'x-forwarded-host')
+  const fwdUri = header(request, 'x-forwarded-uri')
+  const fwdMethod = header(request, 'x-forwarded-method')
+  let found: OriginalRequest | undefined
   if (url !== undefined) {
     const m = /^https?:\/\/([^/?#]+)(.*)$/i.exec(url)
     if (m === null) return undefined
     const rest = m[2]!
-    return { method: (header(request, 'x-original-method') ?? 'GET').toUpperCase(), host: m[1]!, target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest }
+    found = { method: (header(request, 'x-original-method') ?? 'GET').toUpperCase(), host: m[1]!, target: rest === '' || rest.startsWith('?') ? `/${rest}` : rest }
+    // A controller sends one set; a client can add the other (nginx and Traefik pass client headers
+    // into the check). When both name the request and disagree, nobody can tell which one it forwards.
+    const host = fwdHost === undefined ? undefined : canonicalHost(fwdHost)
+    if (fwdHost !== undefined && host !== canonicalHost(found.host)) return undefined
+    if (fwdUri !== undefined && fwdUri !== found.target) return undefined
+    if (fwdMethod !== undefined && fwdMethod.toUpperCase() !== found.method) return undefined
+  } else {
+    const host = fwdHost ?? header(request, 'host')
+    if (host === undefined) return undefined
+    const own = request.url.slice(checkPath.length)
+    const target = fwdUri ?? (own.startsWith('/') ? own : undefined)
+    if (target === undefined) return undefined
+    found = { method: (fwdMethod ?? request.method).toUpperCase(), host, target }
   }
-  const host = header(request, 'x-forwarded-host') ?? header(request, 'host')
-  if (host === undefined) return undefined
-  const own = request.url.slice(checkPath.length)
-  const target = header(request, 'x-forwarded-uri') ?? (own.startsWith('/') ? own : undefined)
-  if (target === undefined) return undefined
-  return { method: (header(request, 'x-forwarded-method') ?? request.method).toUpperCase(), host, target }
+  const host = canonicalHost(found.host)
+  return host === undefined ? undefined : { ...found, host }
 }
 
 /** The route for a host and path: the longest prefix, and at equal prefixes an exact host over a wildcard over none. */
@@ -75,8 +90,8 @@ export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, auth
   async function check (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const original = originalRequest(request, checkPath)
     if (original === undefined) {
-      request.log.warn('forward-auth check without X-Original-URL or X-Forwarded-Host/-Uri: refused')
-      return answer(reply, 403, { error: 'forbidden', error_description: 'the original request is not named' })
+      request.log.warn('forward-auth check: the original request is not named, malformed, or named twice differently: refused')
+      return answer(reply, 403, { error: 'forbidden', error_description: 'the original request is not named unambiguously' })
     }
     const refusal = checkTarget(original.target)
     if (refusal !== undefined) {

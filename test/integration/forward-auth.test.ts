@@ -109,6 +109,12 @@ t.test('forward-auth behind nginx', { skip: nginxBinary === undefined ? 'nginx i
     t.equal(s.upstream.seen.at(-1)!.headers['x-forwarded-user'], undefined)
     const dotted = await rawRequest(`http://127.0.0.1:${nginx.port}`, '/public/../secret', { headers: { Host: `app.example.test:${nginx.port}` } })
     t.equal(dotted.status, 403, 'a dot segment is not judged as /public')
+    const eve = new HostBrowser()
+    await eve.signIn(app('app.example.test', '/'), 'eve2')
+    const before = s.upstream.seen.length
+    const trailing = await rawRequest(`http://127.0.0.1:${nginx.port}`, '/secret', { headers: { Host: `admin.example.test.:${nginx.port}`, cookie: eve.cookieHeader(app('app.example.test', '/')) } })
+    t.equal(trailing.status, 403, 'Host with a trailing dot is the admin host: its rule applies')
+    t.equal(s.upstream.seen.length, before, 'nothing reached the upstream')
   })
 })
 
@@ -133,6 +139,24 @@ t.test('Traefik and Envoy header shapes', async (t) => {
   t.equal(envoy.status, 200)
   t.equal(envoy.headers.get('x-forwarded-user'), 'frank')
   t.equal((await check('/auth/check', {})).status, 403, 'no original request named: refused')
+
+  // Found by an attacker's review: hosts a controller reads one way and the check another, and a client
+  // adding the other header set (nginx and Traefik pass client headers into the check request).
+  for (const host of ['admin.example.test.', 'ADMIN.example.test.:8443']) {
+    t.equal((await check('/auth/check', { 'x-original-url': `https://${host}/secret` })).status, 403, `${host}: a trailing dot is the same host (admins only)`)
+    t.equal((await check('/auth/check', { 'x-forwarded-host': host, 'x-forwarded-uri': '/secret' })).status, 403, `${host} as X-Forwarded-Host too`)
+  }
+  for (const url of ['https://admin.example.test@app.example.test/x', 'https://app.example.test,admin.example.test/x']) {
+    t.equal((await check('/auth/check', { 'x-original-url': url })).status, 403, `malformed host refused: ${url}`)
+  }
+  for (const host of ['admin.example.test:1:2', 'app.example.test, admin.example.test', 'app.example.test admin']) {
+    t.equal((await check('/auth/check', { 'x-forwarded-host': host, 'x-forwarded-uri': '/x' })).status, 403, `malformed X-Forwarded-Host refused: ${host}`)
+  }
+  const injected = await check('/auth/check', { 'x-forwarded-host': 'admin.example.test', 'x-forwarded-uri': '/secret', 'x-forwarded-method': 'GET', 'x-original-url': 'https://app.example.test/secret' })
+  t.equal(injected.status, 403, 'X-Original-URL disagreeing with X-Forwarded-Host: refused, whichever the controller forwards')
+  t.equal((await check('/auth/check', { 'x-forwarded-host': 'admin.example.test', 'x-forwarded-uri': '/public/x', 'x-original-url': 'https://admin.example.test/secret' })).status, 403, 'disagreeing paths: refused')
+  t.equal((await check('/auth/check', { 'x-original-url': 'https://app.example.test/x', 'x-original-method': 'GET', 'x-forwarded-method': 'POST' })).status, 403, 'disagreeing methods: refused')
+  t.equal((await check('/auth/check', { 'x-original-url': 'https://app.example.test/x', 'x-forwarded-host': 'APP.example.test', 'x-forwarded-uri': '/x' })).status, 200, 'agreeing header sets pass')
 })
 
 t.test('the check endpoint is 404 when forward-auth is off', async (t) => {
