@@ -19,7 +19,7 @@ export type TargetRefusal =
   | 'dot_segment' // `.` or `..` as a segment
   | 'empty_segment' // `//`: merged by some upstreams (nginx merge_slashes), not by the router
   | 'path_parameter' // `;`: Tomcat and Jetty drop `;params` from segments
-  | 'case_conflict' // letter case decides between two route prefixes (see targetChecker)
+  | 'case_conflict' // read leniently (case, Windows names, Unicode forms) the path reaches another prefix
 
 // Characters allowed raw in a path: RFC 3986 pchar (minus `;`) and `/`, plus the few characters that
 // WHATWG URL parsing leaves unchanged in paths (`[`, `]`, `|`, `^`). Everything else is refused.
@@ -89,10 +89,12 @@ export function underPrefix (base: string, path: string): boolean {
 }
 
 /**
- * The check run before routing, for one set of route prefixes: `refuseTarget`, then the case rule.
- * Routes are matched case-sensitively, but some upstreams fold case (IIS, case-insensitive file systems):
- * when a path's case decides which of two configured prefixes applies (`/Admin/x` skips `/admin`), the
- * target is refused with `case_conflict`. The prefixes are prepared once, not per request.
+ * The check run before routing, for one set of route prefixes: `refuseTarget`, then the lenient rule.
+ * Routes are matched exactly, but some upstreams read paths leniently: they fold case (IIS,
+ * case-insensitive file systems), drop trailing dots and spaces and `:stream` suffixes from names
+ * (Windows), or fold Unicode compatibility forms (`ａdmin`, `admın`). When such a reading reaches another
+ * configured prefix than the exact one (`/Admin/x`, `/admin./x` skip `/admin`), the target is refused
+ * with `case_conflict`. The prefixes are prepared once, not per request.
  */
 export function targetChecker (prefixes: readonly string[]): (url: string) => TargetRefusal | undefined {
   const bases = prefixes.map(prefixBase)
@@ -102,13 +104,22 @@ export function targetChecker (prefixes: readonly string[]): (url: string) => Ta
     if (refusal !== undefined) return refusal
     // The router matches the percent-decoded path (`/%41dmin` is `/Admin` to it): judge that one.
     const path = decodedPath(url.split('?', 1)[0]!)
-    const lower = path.toLowerCase()
-    if (lower === path) return undefined
+    if (!MAYBE_LENIENT.test(path)) return undefined
     const exact = longestPrefix(path, bases)
-    const caseless = longestPrefix(lower, folded)
+    const caseless = longestPrefix(lenient(path), folded)
     if (exact === undefined || caseless === undefined) return undefined
     return folded[caseless] !== folded[exact] ? 'case_conflict' : undefined
   }
+}
+
+/** Whatever a lenient reading could change: upper case, non-ASCII, `:`, a name ending in a dot or space. */
+// eslint-disable-next-line no-control-regex
+const MAYBE_LENIENT = /[A-Z:]|[^\x00-\x7f]|[. ](?:\/|$)/
+
+/** The path as the most lenient upstream reads it: Unicode-compatibility folded, caseless, Windows names. */
+function lenient (path: string): string {
+  return path.normalize('NFKC').toUpperCase().toLowerCase().split('/')
+    .map((seg) => seg.replace(/:.*$/, '').replace(/[. ]+$/, '')).join('/')
 }
 
 function decodedPath (path: string): string {

@@ -20,7 +20,9 @@ t.test('ambiguous targets are refused with 400 before routing, and never reach t
     '/x/../admin/users', '/x/%2e%2e/admin/users', '/x/.%2e/admin/users', '/admin%2fusers', '/%2Fadmin/users',
     '/admin%5cusers', '//admin/users', '/public//admin', '/admin;x/users', '/admin%3bx/users', '/adm%00in/users',
     '/a b', '/admin/users/.', '/admin/users/..', '/%zz', '/%2', '/\u00e9', '/a"b', '/a<b', '/a{b',
-    'http://evil.example/admin/users', '*', '/Admin/users', '/ADMIN/users', '/aDmin'
+    'http://evil.example/admin/users', '*', '/Admin/users', '/ADMIN/users', '/aDmin',
+    // read as /admin by Windows names, or by Unicode folding (found by an attacker's review)
+    '/admin./users', '/admin../users', '/admin%20/users', '/admin::$DATA/users', '/admin:x/users', '/adm%C4%B1n/users', '/%EF%BD%81dmin/users'
   ]
   for (const target of attacks) {
     const before = s.upstream.seen.length
@@ -47,6 +49,10 @@ t.test('WebSocket upgrades and the csrf check see the same refusal', async (t) =
     headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', origin: s.url }
   })
   t.equal(ws.status, 400, 'upgrade with a dot segment refused')
+  const named = await rawRequest(s.url, '/admin./ws', {
+    headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', origin: s.url }
+  })
+  t.equal(named.status, 400, 'upgrade to a Windows-style alias of /admin refused')
   t.equal(s.upstream.wsSeen.length, 0, 'no WebSocket reached the upstream')
   const skip = await rawRequest(s.url, '/./api/form', { method: 'POST', body: 'x' })
   t.equal(skip.status, 400, 'a dot segment cannot skip the csrf route')
