@@ -106,7 +106,16 @@ export async function startStack (t: Test, opts: StackOptions = {}): Promise<Sta
   const sink = new Writable({ write (chunk: Buffer, _enc, cb) { logs.push(chunk.toString()); cb() } })
   const gateway = await buildGateway(config, { logger: createLogger('debug', sink), processMetrics: false, ...opts.deps })
   opts.beforeListen?.(gateway)
-  await gateway.listen()
+  try {
+    await gateway.listen()
+  } catch (err) {
+    // A port taken between picking and binding: close what started, so the test fails now instead of
+    // the open IdP and upstream keeping the process alive until tap's timeout.
+    await gateway.close({ drainMs: 0 }).catch(() => {})
+    await upstream.close()
+    await idp.close()
+    throw err
+  }
   const stack: Stack = {
     gateway,
     config,
