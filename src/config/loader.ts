@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { parseDocument, visit, type Document } from 'yaml'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDuration, parseDurationMs } from './duration.js'
@@ -408,6 +409,7 @@ function normalise (raw: RawConfig): Config {
     authPrefix: authPrefix(raw.authPrefix ?? DEFAULTS.authPrefix),
     trustProxy: raw.trustProxy ?? DEFAULTS.trustProxy,
     logLevel: raw.logLevel ?? DEFAULTS.logLevel,
+    workers: workerCount(raw.workers ?? DEFAULTS.workers, kind),
     oidc,
     session: { ttl, absoluteTtl, keys, ...(raw.session.cookieDomain !== undefined ? { cookieDomain: cookieDomain(raw.session.cookieDomain, raw.publicUrl) } : {}) },
     forwardAuth,
@@ -428,6 +430,13 @@ function normalise (raw: RawConfig): Config {
     rateLimit: { enabled: raw.rateLimit?.enabled ?? DEFAULTS.rateLimit.enabled, perMinute: raw.rateLimit?.perMinute ?? DEFAULTS.rateLimit.perMinute },
     ...(raw.tracing !== undefined ? { tracing: tracing(raw.tracing) } : {})
   }
+}
+
+/** `auto` is one worker per CPU; several workers share revocation state only through Redis. */
+function workerCount (raw: number | 'auto', kind: Config['store']['kind']): number {
+  const n = raw === 'auto' ? Math.max(1, availableParallelism()) : raw
+  if (n > 1 && kind !== 'redis') throw new ConfigError('workers', `${n} workers need store.kind: redis (each worker would keep its own memory store, and a logout on one would not reach the others)`)
+  return n
 }
 
 /** How the gateway authenticates at the token endpoint, and what it trusts and sends the IdP. */

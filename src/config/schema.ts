@@ -12,6 +12,7 @@ export const DEFAULTS = {
   authPrefix: '/auth',
   trustProxy: false,
   logLevel: 'info',
+  workers: 1,
   scopes: ['openid', 'profile', 'email', 'offline_access'],
   allowInsecureHttp: false,
   sessionTtl: '5m',
@@ -121,6 +122,8 @@ export const RawConfigSchema = Closed({
   authPrefix: Opt(Type.String({ default: DEFAULTS.authPrefix })),
   trustProxy: Opt(Type.Boolean({ default: DEFAULTS.trustProxy })),
   logLevel: Opt(Enum(LOG_LEVELS, DEFAULTS.logLevel)),
+  // CONTRACT section 11: one process (default), N, or one per CPU.
+  workers: Opt(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], { default: DEFAULTS.workers })),
   oidc: Closed({
     issuer: NonEmpty,
     clientId: NonEmpty,

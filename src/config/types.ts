@@ -94,6 +94,8 @@ export interface Config {
   authPrefix: string
   trustProxy: boolean
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Worker processes sharing the listen ports: a number, resolved from `auto` to the CPU count. */
+  workers: number
   oidc: {
     issuer: string
     clientId: string
