@@ -15,21 +15,27 @@ import { OidcError } from './oidc/client.js'
 import { createOidcSource, type OidcSourceHandle } from './oidc/source.js'
 import { CookieJar } from './http/cookies.js'
 import { ConnectionRegistry } from './http/connections.js'
-import type { GatewayContext, OidcSource } from './http/context.js'
+import type { OidcSource } from './http/context.js'
 import { createGate } from './http/gate.js'
+import { Readiness } from './http/readiness.js'
+import { createConnectionWatch } from './http/watch.js'
+import { createSeals } from './session/seals.js'
+import { createSessionService, type SessionService } from './session/service.js'
+import { claimPathsOf } from './core/authorize.js'
+import { createAccessTokenKeys, createLogoutTokenKeys } from './oidc/jwks.js'
+import { bearerStateTtl, createBearerCheck } from './bearer/bearer-check.js'
 import { authRoutes } from './http/auth-routes.js'
 import { proxyRoutes } from './http/proxy.js'
 import { adminRoutes } from './http/admin.js'
 import { logoutRoutes } from './http/logout-routes.js'
 import { devicesPage } from './http/devices-page.js'
-import { createRevoker } from './http/revocation.js'
 import { createAuthorizer } from './http/authorization.js'
-import { IdpWarnings, metadataWarnings } from './oidc/warnings.js'
+import { IdpWarnings, metadataWarnings, NO_SID_WARNING } from './oidc/warnings.js'
 import { createPages } from './http/pages.js'
 import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
-import { createMetrics } from './http/metrics.js'
+import { createMetrics, sessionCounters, type Metrics } from './http/metrics.js'
 import { createLogger } from './log.js'
 import { targetChecker } from './http/request-target.js'
 import { ssfRoutes } from './http/ssf-routes.js'
@@ -65,10 +71,25 @@ export interface GatewayDeps {
   ssfPoll?: { leaseMs?: number, idleMs?: number }
 }
 
+/** The parts one gateway was built from, for the CLI, the demo, tests and benches (plugins get narrower views). */
+export interface GatewayParts {
+  config: Config
+  store: Store
+  oidc: OidcSource
+  ring: KeyRing
+  log: FastifyBaseLogger
+  connections: ConnectionRegistry
+  metrics: Metrics
+  sessions: SessionService
+  readiness: Readiness
+  /** False once shutdown has begun (readiness.stop()). */
+  readonly accepting: boolean
+}
+
 export interface Gateway {
   public: FastifyInstance
   admin: FastifyInstance
-  ctx: GatewayContext
+  ctx: GatewayParts
   /** The Shared Signals receiver, when transmitters are configured. */
   ssf?: SsfService
   /** Starts both listeners on the configured (or given) ports. */
@@ -180,27 +201,58 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     reply.code(400).header('cache-control', 'no-store').send({ error: 'invalid_request', error_description: `ambiguous request target (${refusal})` })
   })
 
-  const ctx: GatewayContext = {
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000))
+  const nowMs = deps.now !== undefined ? () => deps.now!() * 1000 : Date.now
+  const ring = new KeyRing(config.session.keys)
+  const seals = createSeals(ring)
+  const jar = new CookieJar(config.publicUrl, config.session.cookieDomain)
+  const pages = createPages(config.pages)
+  const readiness = new Readiness()
+  const idpWarnings = new IdpWarnings((w) => { logger.warn({ warning: w.code }, w.message) })
+  const bearerRoutes = config.routes.some((r) => r.bearer)
+  const sessions = createSessionService({
+    store,
+    seals,
+    idp: oidc,
+    settings: {
+      session: config.session,
+      rememberMe: config.rememberMe,
+      failMode: config.store.failMode,
+      keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
+      redirectUri: `${config.publicUrl}${config.authPrefix}/callback`,
+      scopes: config.oidc.scopes,
+      postLogoutRedirectUri: `${config.publicUrl}/`,
+      identity: config.identity,
+      // The claims a session keeps: those that rules and header mappings read, nothing more (cookie size).
+      keptPaths: [...config.routes.flatMap((r) => claimPathsOf(r.authorize ?? [])), ...Object.values(config.identity.headers)]
+    },
+    counters: sessionCounters(metrics),
+    nowMs,
+    noteIdp (client, sid) {
+      idpWarnings.add(metadataWarnings(client.metadata, config))
+      if (!sid) idpWarnings.add([NO_SID_WARNING])
+    },
+    // Bearer tokens: the revocation time and IdP-session markers live as long as an access token can.
+    ...(bearerRoutes ? { bearerTtl: bearerStateTtl(config) } : {})
+  })
+  const revoker = sessions.revoke
+  const watch = createConnectionWatch(connections, store)
+  const ctx: GatewayParts = {
     config,
     store,
     oidc,
-    ring: new KeyRing(config.session.keys),
-    jar: new CookieJar(config.publicUrl, config.session.cookieDomain),
+    ring,
     log: pub.log,
-    now: deps.now ?? (() => Math.floor(Date.now() / 1000)),
-    nowMs: deps.now !== undefined ? () => deps.now!() * 1000 : Date.now,
-    keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
-    pages: createPages(config.pages),
-    idpWarnings: new IdpWarnings((w) => { logger.warn({ warning: w.code }, w.message) }),
-    metrics,
     connections,
-    obs,
-    accepting: true
+    metrics,
+    sessions,
+    readiness,
+    get accepting () { return readiness.accepting }
   }
   // Said once, as soon as the IdP's metadata is known (discovery may succeed only later: /readyz and
   // the callback look again).
-  oidc.get().then((c) => { ctx.idpWarnings.add(metadataWarnings(c.metadata, config)) }, () => {})
-  const gate = obs.gate(createGate(ctx))
+  oidc.get().then((c) => { idpWarnings.add(metadataWarnings(c.metadata, config)) }, () => {})
+  const gate = obs.gate(createGate({ sessions, jar, authPrefix: config.authPrefix, now }))
 
   pub.decorateRequest('sgSession', null)
   pub.setErrorHandler(errorHandler)
@@ -239,14 +291,50 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   await pub.register(cookie)
   const closeRateLimits = await registerRateLimits(pub, config,
     config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis!, logger) : undefined)
-  const revoker = createRevoker(ctx)
-  await pub.register(authRoutes, { ctx, gate, revoker })
-  await pub.register(logoutRoutes, { ctx, gate, revoker })
-  await pub.register(devicesPage, { ctx, gate, revoker })
-  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix, ctx.pages)
-  const bearer = config.routes.some((r) => r.bearer) ? createBearerGuard(ctx, authorizer) : undefined
-  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
-  await pub.register(proxyRoutes, { ctx, gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) })
+  await pub.register(authRoutes, {
+    settings: { authPrefix: config.authPrefix, publicUrl: config.publicUrl, forwardAuth: config.forwardAuth, rememberMe: config.rememberMe },
+    sessions,
+    gate,
+    jar,
+    pages,
+    logins: metrics.logins,
+    watch,
+    now
+  })
+  await pub.register(logoutRoutes, {
+    authPrefix: config.authPrefix,
+    publicUrl: config.publicUrl,
+    idp: oidc,
+    keys: createLogoutTokenKeys(oidc, config.oidc.ca),
+    gate,
+    revoker,
+    replay: store,
+    storeErrors: metrics.storeErrors,
+    now
+  })
+  await pub.register(devicesPage, { authPrefix: config.authPrefix, sessions, gate, pages, formToken: seals.devicesFormToken, now })
+  const authorizer = createAuthorizer(config.routes, metrics.authzDecisions, config.authPrefix, pages)
+  const bearer = bearerRoutes
+    ? createBearerGuard(createBearerCheck({
+      config,
+      store,
+      keys: createAccessTokenKeys(oidc, config.oidc.ca),
+      issuer: async () => (oidc.current() ?? await oidc.get()).issuer,
+      now
+    }), authorizer, metrics.bearerChecks)
+    : undefined
+  const guards = { gate, authorizer, ...(bearer !== undefined ? { bearer } : {}) }
+  if (config.forwardAuth.enabled) await pub.register(forwardAuthRoutes, { authPrefix: config.authPrefix, routes: config.routes, identity: config.identity, ...guards })
+  await pub.register(proxyRoutes, {
+    routes: config.routes,
+    origins: [new URL(config.publicUrl).origin, ...config.websocket.allowedOrigins],
+    identity: config.identity,
+    ...guards,
+    jar,
+    obs,
+    watch,
+    log: pub.log
+  })
   // Shared Signals: CAEP and RISC events end sessions through the same revoker as every logout.
   const ssf = config.ssf.transmitters.length === 0
     ? undefined
@@ -254,16 +342,16 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
       config,
       store,
       log: logger,
-      now: ctx.now,
+      now,
       actions: {
-        user: async (sub) => { await revoker.user(sub, 'ssf', ctx.log) },
-        idpSession: async (idpSid, onlySub) => { await revoker.idpSession(config.oidc.issuer, idpSid, 'ssf', ctx.log, onlySub) }
+        user: async (sub) => { await revoker.user(sub, 'ssf', pub.log) },
+        idpSession: async (idpSid, onlySub) => { await revoker.idpSession(config.oidc.issuer, idpSid, 'ssf', pub.log, onlySub) }
       },
       count: (transmitter, type, result) => { metrics.ssfEvents.inc({ transmitter, type, result }) },
       ...(deps.ssfPoll !== undefined ? { poll: deps.ssfPoll } : {})
     })
-  if (ssf !== undefined) await pub.register(ssfRoutes, { ctx, ssf })
-  await admin.register(adminRoutes, { ctx, revoker, ...(ssf !== undefined ? { ssf } : {}) })
+  if (ssf !== undefined) await pub.register(ssfRoutes, { authPrefix: config.authPrefix, ssf, ssfEvents: metrics.ssfEvents, storeErrors: metrics.storeErrors })
+  await admin.register(adminRoutes, { config, store, idp: oidc, idpWarnings, metrics, readiness, revoker, ...(ssf !== undefined ? { ssf } : {}) })
 
   // Every replica applies every revocation: close the revoked sessions' long-lived connections.
   const unsubscribe = store.subscribe((event) => {
@@ -287,7 +375,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
       return { public: a, admin: b }
     },
     async close (opts = {}) {
-      ctx.accepting = false
+      readiness.stop()
       unsubscribe()
       stopReconciling()
       connections.closeAll('shutdown')

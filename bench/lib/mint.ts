@@ -7,7 +7,7 @@
 import { KeyRing, seal, splitCookie } from '../../src/core/sealed-cookie.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId } from '../../src/core/device.js'
 import { issueSession, type ProfileClaims } from '../../src/core/session.js'
-import { SESSION_PURPOSE } from '../../src/http/gate.js'
+import { SESSION_PURPOSE } from '../../src/session/seals.js'
 import type { Config } from '../../src/config/types.js'
 import type { SessionRecord, Store } from '../../src/store/store.js'
 

@@ -6,7 +6,7 @@
  * `v1.<kid>.<purpose>`, so a value sealed as 'session' never opens as 'login-tx', and the kid picks the
  * key without trial decryption.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
 
 /** Stable codes of {@link SealError}. */
 export type SealErrorCode =
@@ -166,6 +166,20 @@ export function unseal (ring: KeyRing, purpose: string, sealed: string): unknown
   } catch {
     throw invalid() // authentic but not JSON: only a foreign sealer with our key could do this
   }
+}
+
+/** True when `sealed` was sealed with the ring's current key (else an older key should re-seal it). */
+export function sealedWithCurrentKey (ring: KeyRing, sealed: string): boolean {
+  return sealed.startsWith(`${VERSION}.${stateOf(ring).current.kid}.`)
+}
+
+/**
+ * HMAC-SHA256 of `data` under the ring's current key, for `label` (base64url). For tokens bound to a
+ * session, such as a form's CSRF token: the key never leaves this file.
+ */
+export function mac (ring: KeyRing, label: string, data: string): string {
+  assertPurpose(label)
+  return createHmac('sha256', stateOf(ring).current.key).update(`${label}:${data}`).digest('base64url')
 }
 
 function malformed (): SealError {

@@ -102,14 +102,20 @@ export function timeVerdict (claims: SessionClaims, now: number): 'live' | 'expi
   return now >= claims.exp || now >= claims.absExp ? 'expired' : 'live'
 }
 
+/** Why the revocation state refuses a cookie that is still in time, or null. Positional: the hot path allocates nothing. */
+export function revocationReason (claims: SessionClaims, denied: boolean, version: number | null, epoch: string): 'denied' | 'version' | 'epoch' | 'state_lost' | null {
+  if (claims.epoch !== epoch) return 'epoch'
+  if (version === null) return 'state_lost'
+  if (denied) return 'denied'
+  if (claims.ver < version) return 'version'
+  return null
+}
+
 /** The full verdict: time first, then the revocation state read from the store. */
 export function verdict (claims: SessionClaims, now: number, state: RevocationState): Verdict {
   if (timeVerdict(claims, now) === 'expired') return { kind: 'expired', claims }
-  if (claims.epoch !== state.epoch) return { kind: 'revoked', claims, reason: 'epoch' }
-  if (state.version === null) return { kind: 'revoked', claims, reason: 'state_lost' }
-  if (state.denied) return { kind: 'revoked', claims, reason: 'denied' }
-  if (claims.ver < state.version) return { kind: 'revoked', claims, reason: 'version' }
-  return { kind: 'live', claims }
+  const reason = revocationReason(claims, state.denied, state.version, state.epoch)
+  return reason === null ? { kind: 'live', claims } : { kind: 'revoked', claims, reason }
 }
 
 /** Narrows an unsealed payload to SessionClaims; anything else is invalid. */

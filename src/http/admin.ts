@@ -5,9 +5,14 @@
 import { metadataWarnings } from '../oidc/warnings.js'
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { GatewayContext } from './context.js'
-import type { Revoker } from './revocation.js'
+import type { Config } from '../config/types.js'
+import type { Store } from '../store/store.js'
+import type { IdpSource } from '../session/deps.js'
+import type { Revoker } from '../session/revoke.js'
+import type { IdpWarnings } from '../oidc/warnings.js'
 import type { SsfService } from '../ssf/service.js'
+import type { Metrics } from './metrics.js'
+import type { ReadinessView } from './readiness.js'
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 
@@ -24,27 +29,35 @@ export function publicSession (r: { sid: string, createdAt: number, lastSeenAt: 
   }
 }
 
-export interface AdminOptions { ctx: GatewayContext, revoker: Revoker, ssf?: SsfService }
+export interface AdminOptions {
+  config: Pick<Config, 'admin' | 'store' | 'oidc' | 'rememberMe'>
+  store: Pick<Store, 'ping' | 'listSessions' | 'findOwner'>
+  idp: IdpSource
+  idpWarnings: IdpWarnings
+  metrics: Pick<Metrics, 'registry'>
+  readiness: ReadinessView
+  revoker: Revoker
+  ssf?: SsfService
+}
 
 /** Registers /healthz, /readyz, /metrics and /admin/*. */
-export async function adminRoutes (app: FastifyInstance, { ctx, revoker, ssf }: AdminOptions): Promise<void> {
-  const expected = digest(ctx.config.admin.token)
-  const { store, metrics } = ctx
+export async function adminRoutes (app: FastifyInstance, { config, store, idp: oidc, idpWarnings, metrics, readiness, revoker, ssf }: AdminOptions): Promise<void> {
+  const expected = digest(config.admin.token)
 
   app.get('/healthz', async () => ({ status: 'ok' }))
 
   app.get('/readyz', async (_request, reply) => {
     const checks: Record<string, string> = {}
-    checks.shutdown = ctx.accepting ? 'ok' : 'shutting down'
-    const idp = ctx.oidc.current()
+    checks.shutdown = readiness.accepting ? 'ok' : 'shutting down'
+    const idp = oidc.current()
     checks.idp = idp !== undefined ? 'ok' : 'metadata not loaded'
-    if (idp !== undefined) ctx.idpWarnings.add(metadataWarnings(idp.metadata, ctx.config))
+    if (idp !== undefined) idpWarnings.add(metadataWarnings(idp.metadata, config))
     // failMode open serves sessions on their cookie alone while the store is out: taking every pod out of
     // the Service then would turn a partial outage into a total one, so the store check only degrades.
-    const failOpen = ctx.config.store.failMode === 'open'
+    const failOpen = config.store.failMode === 'open'
     checks.store = await store.ping().then(() => 'ok', () => failOpen ? 'degraded' : 'unreachable')
     const ready = Object.entries(checks).every(([name, v]) => v === 'ok' || (name === 'store' && v === 'degraded'))
-    const warnings = ctx.idpWarnings.list()
+    const warnings = idpWarnings.list()
     return await reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not ready', checks, ...(warnings.length > 0 ? { warnings } : {}) })
   })
 

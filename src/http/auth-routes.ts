@@ -1,99 +1,62 @@
 /**
- * The gateway's own browser endpoints under `authPrefix`: login, callback, logout, session.
+ * The gateway's own browser endpoints under `authPrefix`: login, callback, logout, session, sessions,
+ * events. Thin: the session service (../session/) decides, this plugin reads the request and answers.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { seal, unseal } from '../core/sealed-cookie.js'
+import type { Counter } from 'prom-client'
 import { safeReturnTo } from '../core/return-to.js'
 import { allowedAbsoluteUrl } from '../core/hosts.js'
-import { metadataWarnings, NO_SID_WARNING } from '../oidc/warnings.js'
-import { buildProfile, identityRefusal } from '../core/identity.js'
-import { claimPathsOf } from '../core/authorize.js'
-import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
-import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
-import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
-import type { LoginChecks, LoginResult, OidcError } from '../oidc/client.js'
-import type { GatewayContext } from './context.js'
+import { safeEqual } from '../core/device.js'
+import type { SessionClaims } from '../core/session.js'
+import type { SessionService } from '../session/service.js'
+import type { CallbackFailure } from '../session/login.js'
+import { CLEAR_ALL } from '../session/types.js'
+import type { CookieJar } from './cookies.js'
 import type { Gate } from './gate.js'
-import { watchConnection, type Revoker } from './revocation.js'
+import type { WatchConnection } from './watch.js'
 import { publicSession } from './admin.js'
-import { escapeHtml } from './pages.js'
+import { escapeHtml, type Pages } from './pages.js'
 import type { LoginOutcome } from './metrics.js'
 
-const TX_PURPOSE = 'login-tx'
-/** A login must come back from the IdP within this many seconds. */
-const TX_TTL = 600
+export interface AuthRoutesOptions {
+  settings: {
+    authPrefix: string
+    publicUrl: string
+    forwardAuth: { enabled: boolean, allowedHosts: string[] }
+    rememberMe: { enabled: boolean, ask: boolean, ttl: number }
+  }
+  sessions: SessionService
+  gate: Gate
+  /** For hijacked replies (event streams), which must write the Set-Cookie lines themselves. */
+  jar: Pick<CookieJar, 'pending' | 'names'>
+  pages: Pages
+  /** sessiongate_logins_total, by outcome of the callback */
+  logins: Counter<'result'>
+  watch: WatchConnection
+  /** Epoch seconds. */
+  now: () => number
+}
 
-/** The login transaction, sealed into a short cookie for the IdP round trip. */
-interface LoginTx { checks: LoginChecks, returnTo: string, remember: boolean, iat: number }
-
-export interface AuthRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
+/** What the person reads when a callback fails. */
+function failureMessage (failure: CallbackFailure, refusal?: { claim: string, problem: string }): string {
+  switch (failure) {
+    case 'expired': return 'This sign-in link has expired or was not started in this browser.'
+    case 'idp_error': return 'The identity provider did not complete the sign-in.'
+    case 'state_mismatch': return 'The sign-in response does not match this browser.'
+    case 'replay': return 'This sign-in response was already used.'
+    case 'exchange_failed': return 'The identity provider response could not be verified.'
+    case 'refused_identity': return `Your account's ${refusal?.claim ?? 'identity'} ${refusal?.problem ?? 'cannot be used'}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`
+  }
+}
 
 /** Registers login, callback, logout and session under the auth prefix. */
-export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: AuthRoutesOptions): Promise<void> {
-  const { config, jar, store } = ctx
-  const prefix = config.authPrefix
-  const redirectUri = `${config.publicUrl}${prefix}/callback`
-  // The claims a session keeps: those that rules and header mappings read, nothing more (cookie size).
-  const keptPaths = [...config.routes.flatMap((r) => claimPathsOf(r.authorize ?? [])), ...Object.values(config.identity.headers)]
-  /** Profile claims from userinfo first, then the ID token. */
-  const profileOf = (l: LoginResult): ProfileClaims => buildProfile([l.userinfo, l.idClaims as Record<string, unknown>], config.identity, keptPaths)
-
-  // sessiongate_logins_total, by outcome of the callback
-  const logins = ctx.metrics.logins
+export async function authRoutes (app: FastifyInstance, { settings, sessions, gate, jar, pages, logins, watch, now }: AuthRoutesOptions): Promise<void> {
+  const prefix = settings.authPrefix
   const counted = (result: LoginOutcome): void => { logins.labels(result).inc() }
 
   function badLogin (reply: FastifyReply, message: string, result: LoginOutcome): FastifyReply {
     counted(result)
-    return ctx.pages.headers(reply.code(400)).send(ctx.pages.errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
-  }
-
-  /** Creates the session record and device credential of a finished login and sets both cookies. */
-  async function createSession (req: FastifyRequest, reply: FastifyReply, issuer: string, l: LoginResult, profile: ProfileClaims, remember: boolean): Promise<SessionClaims> {
-    const now = ctx.now()
-    const sid = newSessionId()
-    const credential = newCredential()
-    const lifetime = remember ? config.rememberMe.ttl : config.session.absoluteTtl
-    const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
-    // Kept (in the cookie and the record) only when some route forwards it.
-    const access = ctx.keepsAccessToken ? accessTokenOf({ at: l.accessToken, atExp: l.accessTokenExp }) : {}
-    const tokens: TokenBundle = {
-      idToken: l.idToken,
-      profile,
-      ...(l.refreshToken !== undefined ? { refreshToken: l.refreshToken } : {}),
-      ...access
-    }
-    const version = await store.createSession({
-      sid,
-      sub: l.idClaims.sub,
-      iss: issuer,
-      ...(idpSid !== undefined ? { idpSid } : {}),
-      createdAt: now * 1000,
-      lastSeenAt: now * 1000,
-      userAgent: String(req.headers['user-agent'] ?? '').slice(0, 256),
-      ip: req.ip,
-      rememberMe: remember,
-      expiresAt: (now + lifetime) * 1000,
-      credHash: hashCredential(credential),
-      tokens: seal(ctx.ring, TOKENS_PURPOSE, tokens),
-      email: profile.email
-    }, Math.max(config.rememberMe.ttl, config.session.absoluteTtl) + config.session.ttl)
-    const session = issueSession({
-      sid,
-      sub: l.idClaims.sub,
-      iss: issuer,
-      ...(idpSid !== undefined ? { idpSid } : {}),
-      ver: version,
-      epoch: await store.epoch(),
-      authTime: typeof l.idClaims.auth_time === 'number' ? l.idClaims.auth_time : now,
-      rememberMe: remember,
-      profile,
-      ...access,
-      loginAt: now
-    }, now, config.session.ttl, config.session.absoluteTtl)
-    gate.writeSession(req, reply, session)
-    jar.set(reply, jar.names.device, formatDeviceCookie(sid, credential), remember ? config.rememberMe.ttl : undefined)
-    req.log.info({ sid, rememberMe: remember }, 'login')
-    return session
+    return pages.headers(reply.code(400)).send(pages.errorPage('Sign-in failed', message, { href: `${prefix}/login`, text: 'Sign in again' }))
   }
 
   /**
@@ -101,41 +64,33 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
    * (`rd` is what ingress-nginx's auth-signin adds by default).
    */
   function returnTarget (q: Record<string, unknown>): string {
-    const raw = q.returnTo ?? (config.forwardAuth.enabled ? q.rd : undefined)
-    if (config.forwardAuth.enabled && typeof raw === 'string' && /^https?:/i.test(raw)) {
-      return allowedAbsoluteUrl(raw, config.forwardAuth.allowedHosts, config.publicUrl.startsWith('http:')) ?? '/'
+    const raw = q.returnTo ?? (settings.forwardAuth.enabled ? q.rd : undefined)
+    if (settings.forwardAuth.enabled && typeof raw === 'string' && /^https?:/i.test(raw)) {
+      return allowedAbsoluteUrl(raw, settings.forwardAuth.allowedHosts, settings.publicUrl.startsWith('http:')) ?? '/'
     }
     return safeReturnTo(raw)
   }
 
   app.get(`${prefix}/login`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
-    if (config.forwardAuth.enabled) {
+    if (settings.forwardAuth.enabled) {
       // Behind a controller the check endpoint neither renews nor clears (one Set-Cookie line at most):
       // the sign-in URL does, and a live or renewed session goes straight back without the IdP.
       const s = await gate.resolve(request, reply)
       if (s !== null) return reply.header('cache-control', 'no-store').redirect(returnTarget(q), 302)
     }
-    if (config.rememberMe.enabled && config.rememberMe.ask && q.remember === undefined) {
+    if (settings.rememberMe.enabled && settings.rememberMe.ask && q.remember === undefined) {
       // The person chooses here: "remember me" is a property of this device, decided before the IdP.
       const back = encodeURIComponent(returnTarget(q))
-      return ctx.pages.headers(reply).send(ctx.pages.page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
+      return pages.headers(reply).send(pages.page('Sign in', '<h1>Sign in</h1><p class="muted">You will sign in at your identity provider.</p>' +
         '<p style="display:flex;gap:.5rem;flex-wrap:wrap">' +
         `<a id="signin-remember" href="${escapeHtml(`${prefix}/login?remember=1&returnTo=${back}`)}"><button type="button">Sign in and remember this device</button></a>` +
         `<a id="signin" href="${escapeHtml(`${prefix}/login?remember=0&returnTo=${back}`)}"><button type="button" class="secondary">Sign in just for now</button></a></p>` +
-        `<p class="muted">A remembered device stays signed in for up to ${Math.round(config.rememberMe.ttl / 86400)} days, until you or an administrator sign it out.</p>`))
+        `<p class="muted">A remembered device stays signed in for up to ${Math.round(settings.rememberMe.ttl / 86400)} days, until you or an administrator sign it out.</p>`))
     }
-    const oidc = await ctx.oidc.get()
-    const checks = oidc.newChecks()
-    const tx: LoginTx = {
-      checks,
-      returnTo: returnTarget(q),
-      remember: config.rememberMe.enabled && (q.remember === '1' || q.remember === 'true'),
-      iat: ctx.now()
-    }
-    jar.set(reply, jar.names.tx, seal(ctx.ring, TX_PURPOSE, tx), TX_TTL)
-    const url = await oidc.authorizationUrl(checks, redirectUri, config.oidc.scopes)
-    return reply.header('cache-control', 'no-store').redirect(url, 302)
+    const started = await sessions.login({ returnTo: returnTarget(q), remember: q.remember === '1' || q.remember === 'true', now: now() })
+    gate.apply(request, reply, started.cookies)
+    return reply.header('cache-control', 'no-store').redirect(started.url, 302)
   })
 
   // A thrown outage (IdP or store unreachable) is answered 503 by the error handler; count it here (a 429 is no outcome).
@@ -144,53 +99,13 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     done()
   }
   app.get(`${prefix}/callback`, { onError }, async (request, reply) => {
-    const q = request.query as Record<string, unknown>
-    const sealedTx = request.cookies[jar.names.tx]
-    jar.set(reply, jar.names.tx, '', 0)
-    let tx: LoginTx
-    try {
-      if (sealedTx === undefined) throw new Error('no login in progress')
-      tx = unseal(ctx.ring, TX_PURPOSE, sealedTx) as LoginTx
-      if (ctx.now() - tx.iat > TX_TTL) throw new Error('login expired')
-    } catch {
-      return badLogin(reply, 'This sign-in link has expired or was not started in this browser.', 'expired')
-    }
-    if (typeof q.error === 'string') {
-      request.log.info({ idpError: q.error }, 'IdP returned an error to the callback')
-      return badLogin(reply, 'The identity provider did not complete the sign-in.', 'idp_error')
-    }
-    if (typeof q.state !== 'string' || !safeEqual(q.state, tx.checks.state)) {
-      return badLogin(reply, 'The sign-in response does not match this browser.', 'state_mismatch')
-    }
-    // One use per state: a replayed callback (same cookie, same state) is refused before the IdP sees it.
-    // The state is claimed only after the login succeeded, so a failed attempt can be retried.
-    if (await store.wasClaimed('state', tx.checks.state)) {
-      return badLogin(reply, 'This sign-in response was already used.', 'replay')
-    }
-    const oidc = await ctx.oidc.get()
-    let login: LoginResult
-    try {
-      login = await oidc.finishLogin(new URL(request.url, config.publicUrl), tx.checks)
-    } catch (err) {
-      request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
-      return badLogin(reply, 'The identity provider response could not be verified.', 'exchange_failed')
-    }
-    ctx.idpWarnings.add(metadataWarnings(oidc.metadata, config))
-    if (typeof login.idClaims.sid !== 'string') ctx.idpWarnings.add([NO_SID_WARNING])
-    const profile = profileOf(login)
-    const refused = identityRefusal(login.idClaims.sub, profile, config.identity.user)
-    if (refused !== undefined) {
-      request.log.warn({ claim: refused.claim, problem: refused.problem }, 'login refused: an identity claim cannot be forwarded safely')
-      return badLogin(reply, `Your account's ${refused.claim} ${refused.problem}, so it cannot be passed on to the application. Ask an administrator to correct it at the identity provider.`, 'refused_identity')
-    }
-    // Two callbacks racing with one state: the IdP refuses the second code exchange, and should it not,
-    // only the first to claim gets a session.
-    if (!(await store.claimOnce('state', tx.checks.state, TX_TTL))) {
-      return badLogin(reply, 'This sign-in response was already used.', 'replay')
-    }
-    await createSession(request, reply, oidc.issuer, login, profile, tx.remember)
+    // A login transaction is used once, whatever happens next (an outage included).
+    gate.apply(request, reply, [{ op: 'clear-tx' }])
+    const result = await sessions.callback({ tx: request.cookies[jar.names.tx], url: new URL(request.url, settings.publicUrl), now: now() }, request)
+    gate.apply(request, reply, result.cookies)
+    if (result.kind === 'failed') return badLogin(reply, failureMessage(result.failure, result.refusal), result.failure)
     counted('success')
-    return reply.header('cache-control', 'no-store').redirect(tx.returnTo, 302)
+    return reply.header('cache-control', 'no-store').redirect(result.returnTo, 302)
   })
 
   app.get(`${prefix}/session`, async (request, reply) => {
@@ -202,22 +117,9 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
 
   /** Local logout: revoke this session and its device credential, clear cookies, go to the IdP. */
   async function logout (request: FastifyRequest, reply: FastifyReply, s: Pick<SessionClaims, 'sub' | 'sid'>): Promise<FastifyReply> {
-    const record = await store.getSession(s.sub, s.sid)
-    await revoker.session(s.sub, s.sid, 'rp', request.log)
-    jar.clearAll(request, reply)
-    let tokens: TokenBundle = {}
-    if (record?.tokens !== undefined) {
-      try { tokens = asTokenBundle(unseal(ctx.ring, TOKENS_PURPOSE, record.tokens)) } catch { tokens = {} }
-    }
-    const oidc = ctx.oidc.current()
-    if (oidc !== undefined && tokens.refreshToken !== undefined) {
-      // RFC 7009: best effort; the local session is gone whatever the IdP answers.
-      await oidc.revokeRefreshToken(tokens.refreshToken).catch((err: Error) => {
-        request.log.warn({ reason: err.message }, 'refresh token revocation at the IdP failed')
-      })
-    }
-    const target = oidc?.endSessionUrl(tokens.idToken, `${config.publicUrl}/`) ?? '/'
-    return reply.header('cache-control', 'no-store').redirect(target, 302)
+    const done = await sessions.logout(s, request.log)
+    gate.apply(request, reply, done.cookies)
+    return reply.header('cache-control', 'no-store').redirect(done.redirect, 302)
   }
 
   app.get(`${prefix}/logout`, async (request, reply) => {
@@ -228,12 +130,12 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       // link: the cookie's session is refused now, but revoking it again is harmless and finishes it.
       const stale = gate.cookieSession(request)
       if (stale !== null && typeof q.sid === 'string' && safeEqual(q.sid, stale.sid)) return await logout(request, reply, stale)
-      jar.clearAll(request, reply)
+      gate.apply(request, reply, CLEAR_ALL)
       return reply.header('cache-control', 'no-store').redirect('/', 302)
     }
     // A bare cross-site GET (an <img>, say) does not know the sid and logs nobody out.
     if (typeof q.sid === 'string' && safeEqual(q.sid, s.sid)) return await logout(request, reply, s)
-    return ctx.pages.headers(reply).send(ctx.pages.page('Sign out', `<h1>Sign out?</h1><p>You are signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>.</p>` +
+    return pages.headers(reply).send(pages.page('Sign out', `<h1>Sign out?</h1><p>You are signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>.</p>` +
       `<form method="get" action="${escapeHtml(prefix)}/logout"><input type="hidden" name="sid" value="${escapeHtml(s.sid)}">` +
       `<button type="submit">Sign out</button></form>`))
   })
@@ -242,7 +144,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (request.headers['x-csrf'] !== '1') return await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
     const s = await gate.resolve(request, reply) ?? gate.cookieSession(request) // see GET: a retry finishes
     if (s === null) {
-      jar.clearAll(request, reply)
+      gate.apply(request, reply, CLEAR_ALL)
       return await reply.code(401).send({ error: 'unauthenticated' })
     }
     return await logout(request, reply, s)
@@ -253,7 +155,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const s = await gate.resolve(request, reply)
     reply.header('cache-control', 'no-store')
     if (s === null) return await reply.code(401).send({ error: 'unauthenticated' })
-    const records = await store.listSessions(s.sub)
+    const records = await sessions.sessionsOf(s.sub)
     return records.map((r) => ({ ...publicSession(r), current: r.sid === s.sid }))
   })
 
@@ -262,11 +164,8 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     if (request.headers['x-csrf'] !== '1') return await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
     const s = await gate.resolve(request, reply)
     if (s === null) return await reply.code(401).send({ error: 'unauthenticated' })
-    // Only the caller's own sessions: another user's id is "not found", never revoked.
-    const owner = await store.findOwner(request.params.id)
-    if (owner !== s.sub) return await reply.code(404).send({ error: 'not_found' })
-    await revoker.session(s.sub, request.params.id, 'self', request.log)
-    if (request.params.id === s.sid) jar.clearAll(request, reply)
+    if (await sessions.revokeOwn(s, request.params.id, request.log) === 'not_found') return await reply.code(404).send({ error: 'not_found' })
+    if (request.params.id === s.sid) gate.apply(request, reply, CLEAR_ALL)
     return await reply.code(204).send()
   })
 
@@ -287,7 +186,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     })
     res.write(`retry: 5000\nevent: session\ndata: ${JSON.stringify({ sid: s.sid, expiresAt: new Date(s.exp * 1000).toISOString() })}\n\n`)
     const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 25_000)
-    const remove = watchConnection(ctx, { sid: s.sid, sub: s.sub, ver: s.ver, epoch: s.epoch, kind: 'event_stream' }, (reason) => {
+    const remove = watch({ sid: s.sid, sub: s.sub, ver: s.ver, epoch: s.epoch, kind: 'event_stream' }, (reason) => {
       clearInterval(heartbeat)
       res.end(reason === 'revoked' ? 'event: logout\ndata: {"reason":"revoked"}\n\n' : 'event: shutdown\ndata: {}\n\n')
     }, request.log)

@@ -4,28 +4,19 @@
  * token's identity goes through the same `authorize` rules and identity headers as a session's.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Counter } from 'prom-client'
 import type { RouteConfig } from '../config/types.js'
-import { createBearerCheck, type BearerCheck } from '../bearer/bearer-check.js'
-import { createIdpKeys } from '../oidc/jwks.js'
-import { fetchOption } from '../oidc/fetch.js'
+import type { BearerCheck } from '../bearer/bearer-check.js'
 import type { Authorizer } from './authorization.js'
-import type { GatewayContext } from './context.js'
 
 export interface BearerGuard {
   /** Judges the request's bearer token: sets `request.sgSession`, or answers 401/403 (store outage: throws). */
   guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void>
 }
 
-/** Builds the bearer step of one gateway, over its own check unless one is given (tests, benches). */
-export function createBearerGuard (ctx: GatewayContext, authorizer: Authorizer, check?: BearerCheck): BearerGuard {
-  const judge = check ?? createBearerCheck({
-    config: ctx.config,
-    store: ctx.store,
-    keys: createIdpKeys(ctx.oidc, { ...fetchOption(ctx.config.oidc.ca) }),
-    issuer: async () => (ctx.oidc.current() ?? await ctx.oidc.get()).issuer,
-    now: ctx.now
-  })
-  const counted = Object.fromEntries(['live', 'invalid', 'revoked', 'fail_open'].map((r) => [r, ctx.metrics.bearerChecks.labels({ result: r })]))
+/** Builds the bearer step of one gateway over its token check (bearer/bearer-check.ts; app.ts builds it). */
+export function createBearerGuard (judge: BearerCheck, authorizer: Authorizer, checks: Counter<'result'>): BearerGuard {
+  const counted = Object.fromEntries(['live', 'invalid', 'revoked', 'fail_open'].map((r) => [r, checks.labels({ result: r })]))
   let warnedOpen = 0
 
   async function guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void> {

@@ -3,18 +3,26 @@
  * out. Works without JavaScript: each button is a small form that POSTs back here with a CSRF token
  * bound to the current session (a form cannot send the X-CSRF header the JSON API asks for).
  */
-import { createHmac } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import formbody from '@fastify/formbody'
 import { safeEqual } from '../core/device.js'
 import type { SessionClaims } from '../core/session.js'
 import type { SessionRecord } from '../store/store.js'
-import type { GatewayContext } from './context.js'
+import type { SessionService } from '../session/service.js'
+import { CLEAR_ALL } from '../session/types.js'
 import type { Gate } from './gate.js'
-import type { Revoker } from './revocation.js'
-import { escapeHtml } from './pages.js'
+import { escapeHtml, type Pages } from './pages.js'
 
-export interface DevicesPageOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
+export interface DevicesPageOptions {
+  authPrefix: string
+  sessions: Pick<SessionService, 'sessionsOf' | 'revokeOwn' | 'revoke'>
+  gate: Gate
+  pages: Pages
+  /** The form token bound to one session (Seals.devicesFormToken). */
+  formToken: (sid: string) => string
+  /** Epoch seconds. */
+  now: () => number
+}
 
 /** A readable name for a user agent string: browser and platform, nothing clever. */
 export function describeAgent (ua: string): string {
@@ -32,16 +40,11 @@ function ago (ms: number, now: number): string {
   return `${Math.round(s / 86400)} days ago`
 }
 
-export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }: DevicesPageOptions): Promise<void> {
-  const prefix = ctx.config.authPrefix
+export async function devicesPage (app: FastifyInstance, { authPrefix: prefix, sessions, gate, pages, formToken: csrfToken, now: clock }: DevicesPageOptions): Promise<void> {
   await app.register(formbody, { bodyLimit: 4096 })
-  const csrfKey = ctx.config.session.keys[0]!
-
-  /** The form token: bound to this session, useless for any other. */
-  const csrfToken = (sid: string): string => createHmac('sha256', csrfKey).update(`devices-csrf:${sid}`).digest('base64url')
 
   function render (reply: FastifyReply, s: SessionClaims, records: SessionRecord[], notice?: string): FastifyReply {
-    const now = ctx.now() * 1000
+    const now = clock() * 1000
     const rows = records.map((r) => {
       const current = r.sid === s.sid
       const button = `<form method="post" action="${escapeHtml(prefix)}/devices"><input type="hidden" name="id" value="${escapeHtml(r.sid)}">` +
@@ -55,19 +58,19 @@ export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }:
       `<p class="muted">Signed in as <strong>${escapeHtml(s.profile.preferred_username ?? s.sub)}</strong>. Signing a device out ends its session and its "remember me" at once.</p>` +
       `<table><thead><tr><th>Device</th><th>IP</th><th>Last seen</th><th></th></tr></thead><tbody>${rows}</tbody></table>` +
       `<p><a href="/">Back to the app</a></p>`
-    return ctx.pages.headers(reply, { forms: true }).send(ctx.pages.page('Your devices', body))
+    return pages.headers(reply, { forms: true }).send(pages.page('Your devices', body))
   }
 
   app.get(`${prefix}/devices`, async (request, reply) => {
     const s = await gate.resolve(request, reply)
     if (s === null) return await gate.deny(request, reply)
-    return render(reply, s, await ctx.store.listSessions(s.sub))
+    return render(reply, s, await sessions.sessionsOf(s.sub))
   })
 
   /** Signing this very device out: revoke, clear the cookies, leave for the home page. */
   async function signOutHere (request: FastifyRequest, reply: FastifyReply, sub: string, sid: string): Promise<FastifyReply> {
-    await revoker.session(sub, sid, 'self', request.log)
-    ctx.jar.clearAll(request, reply)
+    await sessions.revoke.session(sub, sid, 'self', request.log)
+    gate.apply(request, reply, CLEAR_ALL)
     return await reply.header('cache-control', 'no-store').redirect('/', 303)
   }
 
@@ -88,15 +91,10 @@ export async function devicesPage (app: FastifyInstance, { ctx, gate, revoker }:
     }
     const id = typeof form.id === 'string' ? form.id : ''
     if (id === s.sid) return await signOutHere(request, reply, s.sub, s.sid)
-    // Only the caller's own devices: another user's id changes nothing. An id nobody owns any more may be
-    // one of the caller's devices whose sign-out stopped half-way (record and index gone, the event maybe
-    // never sent): its denylist entry, under the caller's own keys, says so; then finish it.
-    const owner = id === '' ? undefined : await ctx.store.findOwner(id)
-    const mine = owner === s.sub || (owner === null && (await ctx.store.check(s.sub, id)).denied)
-    if (!mine) {
-      return render(reply.code(404), s, await ctx.store.listSessions(s.sub), 'That device is not signed in any more.')
+    // Only the caller's own devices: another user's id changes nothing; one whose sign-out stopped half-way is finished.
+    if (await sessions.revokeOwn(s, id, request.log, { finishHalfDone: true }) === 'not_found') {
+      return render(reply.code(404), s, await sessions.sessionsOf(s.sub), 'That device is not signed in any more.')
     }
-    await revoker.session(s.sub, id, 'self', request.log)
-    return render(reply, s, await ctx.store.listSessions(s.sub), 'The device was signed out.')
+    return render(reply, s, await sessions.sessionsOf(s.sub), 'The device was signed out.')
   })
 }

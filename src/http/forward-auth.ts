@@ -7,15 +7,26 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../config/types.js'
 import { canonicalHost, hostMatches } from '../core/hosts.js'
-import type { GatewayContext } from './context.js'
-import type { Gate } from './gate.js'
+import type { IdentityMapping } from '../core/identity.js'
+import type { Gate, ResolveOptions } from './gate.js'
 import type { Authorizer } from './authorization.js'
 import { createIdentityHeaders } from './identity-headers.js'
 import type { BearerGuard } from './bearer.js'
 import type { SessionClaims } from '../core/session.js'
 import { prefixBase, targetChecker, underPrefix } from './request-target.js'
 
-export interface ForwardAuthOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer, bearer?: BearerGuard }
+export interface ForwardAuthOptions {
+  authPrefix: string
+  routes: readonly RouteConfig[]
+  identity: Pick<IdentityMapping, 'headers'>
+  gate: Gate
+  authorizer: Authorizer
+  bearer?: BearerGuard
+}
+
+// One Set-Cookie line at most (the controller relays only the first); per access-token setting.
+const ONE_COOKIE: ResolveOptions = Object.freeze({ oneCookie: true, accessToken: false })
+const ONE_COOKIE_WITH_TOKEN: ResolveOptions = Object.freeze({ oneCookie: true, accessToken: true })
 
 /** The request the controller asks about. */
 export interface OriginalRequest { method: string, host: string, target: string }
@@ -77,10 +88,10 @@ export function routeFor (routes: readonly RouteConfig[], host: string, path: st
 }
 
 /** Registers the check endpoint (only called when forwardAuth.enabled). */
-export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, authorizer, bearer }: ForwardAuthOptions): Promise<void> {
-  const checkPath = `${ctx.config.authPrefix}/check`
-  const identity = createIdentityHeaders(ctx.config.identity)
-  const checkTarget = targetChecker(ctx.config.routes.map((r) => r.prefix))
+export async function forwardAuthRoutes (app: FastifyInstance, { authPrefix, routes, identity: mapping, gate, authorizer, bearer }: ForwardAuthOptions): Promise<void> {
+  const checkPath = `${authPrefix}/check`
+  const identity = createIdentityHeaders(mapping)
+  const checkTarget = targetChecker(routes.map((r) => r.prefix))
 
   function answer (reply: FastifyReply, status: number, body?: Record<string, string>): FastifyReply {
     reply.code(status).header('cache-control', 'no-store')
@@ -98,7 +109,7 @@ export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, auth
       request.log.info({ refusal }, 'forward-auth: ambiguous original request target refused')
       return answer(reply, 403, { error: 'forbidden', error_description: `ambiguous request target (${refusal})` })
     }
-    const route = routeFor(ctx.config.routes, original.host, original.target.split('?', 1)[0]!)
+    const route = routeFor(routes, original.host, original.target.split('?', 1)[0]!)
     if (route === undefined) {
       request.log.info({ host: original.host }, 'forward-auth: no route for this host and path: refused')
       return answer(reply, 403, { error: 'forbidden', error_description: 'no route for this host and path' })
@@ -111,7 +122,7 @@ export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, auth
       if (reply.sent) return reply
       return identityAnswer(reply, route, request.sgSession!)
     }
-    const session = await gate.resolve(request, reply, { oneCookie: true, accessToken: route.forwardAccessToken })
+    const session = await gate.resolve(request, reply, route.forwardAccessToken ? ONE_COOKIE_WITH_TOKEN : ONE_COOKIE)
     if (session === null) return route.auth === 'optional' ? answer(reply, 200) : answer(reply, 401, { error: 'unauthenticated' })
     if (!authorizer.allows(route, session)) return authorizer.forbid(request, reply, route, session)
     return identityAnswer(reply, route, session)
@@ -119,7 +130,7 @@ export async function forwardAuthRoutes (app: FastifyInstance, { ctx, gate, auth
 
   /** 200 with the identity headers for the controller to copy upstream (it replaces what the client sent). */
   function identityAnswer (reply: FastifyReply, route: RouteConfig, session: SessionClaims): FastifyReply {
-    const headers = identity({}, session, { forwardAccessToken: route.forwardAccessToken, cookie: undefined })
+    const headers = identity({}, session, route.forwardAccessToken, undefined)
     for (const [k, v] of Object.entries(headers)) if (v !== undefined) reply.header(k, v)
     return answer(reply, 200)
   }

@@ -27,19 +27,21 @@ function headerValue (v: string): string {
   return Buffer.from(v.replace(/[\u0000-\u001f\u007f]/g, ''), 'utf8').toString('latin1')
 }
 
-export interface IdentityOptions {
-  forwardAccessToken: boolean
-  /** The request's `Cookie` header with the gateway's cookies removed (undefined: none left). */
-  cookie: string | undefined
-}
-
-export type UpstreamHeaders = (incoming: IncomingHttpHeaders, session: SessionClaims | null, opts: IdentityOptions) => IncomingHttpHeaders
+/**
+ * The headers for the upstream: `incoming` without identity headers a client sent, with the session's.
+ * `cookie` is the request's `Cookie` header with the gateway's cookies removed (undefined: none left).
+ * Positional, so a proxied request allocates no options object.
+ */
+export type UpstreamHeaders = (incoming: IncomingHttpHeaders, session: SessionClaims | null, forwardAccessToken: boolean, cookie: string | undefined) => IncomingHttpHeaders
 
 /** Builds the upstream header rewriter for one gateway's identity mapping. */
 export function createIdentityHeaders (mapping: Pick<IdentityMapping, 'headers'>): UpstreamHeaders {
   const stripped: ReadonlySet<string> = new Set([...IDENTITY_HEADERS, ...Object.keys(mapping.headers)])
   const mapped = Object.entries(mapping.headers)
-  /** Identity header values per session: the gate hands out the same claims object for the same cookie. */
+  /**
+   * Identity header values, built once per session: the gate hands out the same claims object for the
+   * same cookie (the unseal cache holds it), so they live exactly as long as that cache entry.
+   */
   const cache = new WeakMap<SessionClaims, Record<string, string>>()
 
   function identityOf (session: SessionClaims): Record<string, string> {
@@ -60,21 +62,22 @@ export function createIdentityHeaders (mapping: Pick<IdentityMapping, 'headers'>
     return h
   }
 
-  return (incoming, session, opts) => {
+  return (incoming, session, forwardAccessToken, cookie) => {
     const out: IncomingHttpHeaders = {}
-    for (const [name, value] of Object.entries(incoming)) {
+    for (const name in incoming) {
       // `X_Forwarded_User` reaches CGI/WSGI/PHP apps as HTTP_X_FORWARDED_USER, like the real header: drop it too.
       // Node hands header names over in lower case already.
       const canonical = name.includes('_') ? name.toLowerCase().replace(/_/g, '-') : name
       if (stripped.has(canonical)) continue
-      if (opts.forwardAccessToken && canonical === 'authorization') continue
-      out[name] = value
+      if (forwardAccessToken && canonical === 'authorization') continue
+      out[name] = incoming[name]
     }
-    if (opts.cookie === undefined) delete out.cookie
-    else out.cookie = opts.cookie
+    if (cookie === undefined) delete out.cookie
+    else out.cookie = cookie
     if (session === null) return out
-    Object.assign(out, identityOf(session))
-    if (opts.forwardAccessToken && session.at !== undefined) {
+    const identity = identityOf(session)
+    for (const name in identity) out[name] = identity[name]
+    if (forwardAccessToken && session.at !== undefined) {
       out['x-forwarded-access-token'] = session.at
       out.authorization = `Bearer ${session.at}`
     }

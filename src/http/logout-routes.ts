@@ -5,16 +5,30 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import formbody from '@fastify/formbody'
-import { createIdpKeys } from '../oidc/jwks.js'
-import { fetchOption } from '../oidc/fetch.js'
+import type { JWTVerifyGetKey } from 'jose'
+import type { Counter } from 'prom-client'
 import { LogoutTokenError, replayWindow, validateLogoutToken } from '../core/logout-token.js'
 import { safeEqual } from '../core/device.js'
-import { StoreUnavailableError } from '../store/store.js'
-import type { GatewayContext } from './context.js'
+import { StoreUnavailableError, type Store } from '../store/store.js'
+import type { IdpSource } from '../session/deps.js'
+import type { Revoker } from '../session/revoke.js'
+import { CLEAR_ALL } from '../session/types.js'
 import type { Gate } from './gate.js'
-import type { Revoker } from './revocation.js'
 
-export interface LogoutRoutesOptions { ctx: GatewayContext, gate: Gate, revoker: Revoker }
+export interface LogoutRoutesOptions {
+  authPrefix: string
+  publicUrl: string
+  idp: IdpSource
+  /** The IdP's key set for logout tokens (oidc/jwks.ts). */
+  keys: JWTVerifyGetKey
+  gate: Gate
+  revoker: Revoker
+  /** The logout tokens' replay guard. */
+  replay: Pick<Store, 'wasClaimed' | 'claimOnce'>
+  storeErrors: Pick<Counter, 'inc'>
+  /** Epoch seconds. */
+  now: () => number
+}
 
 const SKEW = 60
 
@@ -31,15 +45,10 @@ export function fromTrustedPage (headers: IncomingHttpHeaders, origins: readonly
 }
 
 /** Registers /backchannel-logout and /frontchannel-logout under the auth prefix. */
-export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }: LogoutRoutesOptions): Promise<void> {
-  const prefix = ctx.config.authPrefix
-  const publicOrigin = new URL(ctx.config.publicUrl).origin
+export async function logoutRoutes (app: FastifyInstance, { authPrefix: prefix, publicUrl, idp, keys, gate, revoker, replay, storeErrors, now }: LogoutRoutesOptions): Promise<void> {
+  const publicOrigin = new URL(publicUrl).origin
   // Only this plugin parses forms; proxied bodies stay untouched streams.
   await app.register(formbody, { bodyLimit: 32 * 1024 })
-
-  // The IdP's key set, refetched on an unknown `kid` at most every 30 s (logout tokens are rare, and a
-  // key rotation should not delay a logout long).
-  const keys = createIdpKeys(ctx.oidc, { cooldownMs: 30_000, ...fetchOption(ctx.config.oidc.ca) })
 
   function answer (reply: FastifyReply, status: number, body?: Record<string, string>): FastifyReply {
     reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -59,7 +68,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     }
     let oidc
     try {
-      oidc = await ctx.oidc.get()
+      oidc = await idp.get()
     } catch (err) {
       request.log.warn({ reason: (err as Error).message }, 'back-channel logout before the IdP metadata could be loaded')
       return answer(reply, 400, { error: 'temporarily_unavailable', error_description: 'the IdP metadata is not loaded' })
@@ -73,7 +82,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
         clientId: oidc.clientId,
         algorithm: oidc.idTokenAlg,
         keys,
-        now: ctx.now(),
+        now: now(),
         skew: SKEW
       })
     } catch (err) {
@@ -85,7 +94,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     // must leave the jti free for the IdP's retry. Revoking twice is harmless; losing a logout is not.
     const jti = `${token.iss}|${token.jti}`
     try {
-      if (await ctx.store.wasClaimed('jti', jti)) {
+      if (await replay.wasClaimed('jti', jti)) {
         return answer(reply, 400, { error: 'invalid_request', error_description: 'jti was already used (replay)' })
       }
       if (token.sid !== undefined) await revoker.idpSession(token.iss, token.sid, 'backchannel', request.log, token.sub)
@@ -93,13 +102,13 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
     } catch (err) {
       // Any failure of the store step (outage, or a refusal such as an ACL) is a logout that did not
       // happen: 400 per the spec, so the IdP retries; the jti was not recorded, so the retry is accepted.
-      ctx.metrics.storeErrors.inc()
+      storeErrors.inc()
       if (err instanceof StoreUnavailableError) request.log.warn({ reason: err.message }, 'back-channel logout could not reach the store')
       else request.log.error({ err }, 'back-channel logout failed in the store')
       return answer(reply, 400, { error: 'temporarily_unavailable', error_description: 'the session store cannot be reached' })
     }
     // The logout is done: a claim that fails now only weakens replay detection, so the answer stays 200.
-    await ctx.store.claimOnce('jti', jti, replayWindow(token, ctx.now(), { skew: SKEW })).catch((err: Error) => {
+    await replay.claimOnce('jti', jti, replayWindow(token, now(), { skew: SKEW })).catch((err: Error) => {
       request.log.warn({ reason: err.message }, 'logout done, but its jti could not be recorded (replay guard)')
     })
     return answer(reply, 200)
@@ -107,7 +116,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
 
   app.get(`${prefix}/frontchannel-logout`, async (request, reply) => {
     const q = request.query as Record<string, unknown>
-    const oidc = await ctx.oidc.get()
+    const oidc = await idp.get()
     // The IdP frames this page; every other gateway page refuses framing.
     reply.header('cache-control', 'no-store')
       .header('content-security-policy', `default-src 'none'; frame-ancestors ${new URL(oidc.issuer).origin}`)
@@ -127,7 +136,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
       const s = await gate.resolve(request, reply) ?? gate.cookieSession(request)
       if (s !== null) {
         await revoker.session(s.sub, s.sid, 'frontchannel', request.log)
-        ctx.jar.clearAll(request, reply)
+        gate.apply(request, reply, CLEAR_ALL)
       }
       return await reply.send('<!doctype html><title>signed out</title>')
     }

@@ -3,12 +3,15 @@
  * in tests). Names follow CONTRACT section 6.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { SessionCounters } from '../session/deps.js'
 
 export interface Metrics {
   registry: Registry
   httpRequests: Counter<'route' | 'method' | 'status'>
   httpDuration: Histogram<'route' | 'method' | 'status'>
   sessionChecks: Counter<'result'>
+  /** Session checks by result as plain numbers: the hot path adds to these, a scrape reads them. */
+  sessionCheckCounts: Record<string, number>
   logouts: Counter<'channel'>
   storeErrors: Counter
   propagation: Histogram
@@ -58,6 +61,24 @@ function followCounter (name: string, help: string, registers: Registry[], read:
   })
 }
 
+/** A labelled counter that follows plain per-label numbers owned elsewhere (per scrape, not per request). */
+function followLabelled (name: string, help: string, label: string, registers: Registry[], counts: Record<string, number>): Counter<string> {
+  const reported: Record<string, number> = {}
+  return new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers,
+    collect () {
+      for (const [value, n] of Object.entries(counts)) {
+        const before = reported[value] ?? 0
+        if (n > before) this.inc({ [label]: value }, n - before)
+        reported[value] = n
+      }
+    }
+  })
+}
+
 /** Creates the registry; `defaults` adds process metrics (off in tests that build many gateways). */
 export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCacheCounts, connections?: ConnectionCounts } = {}): Metrics {
   const registry = new Registry()
@@ -74,13 +95,15 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
       collect () { for (const [kind, n] of Object.entries(connections())) this.set({ kind }, n) }
     })
   }
+  const sessionCheckCounts: Record<string, number> = {}
   const logins = new Counter({ name: 'sessiongate_logins_total', help: 'Login callbacks by result', labelNames: ['result'], registers })
   for (const result of LOGIN_RESULTS) logins.inc({ result }, 0)
   return {
     registry,
     httpRequests: new Counter({ name: 'sessiongate_http_requests_total', help: 'HTTP requests on the public port', labelNames: ['route', 'method', 'status'], registers }),
     httpDuration: new Histogram({ name: 'sessiongate_http_request_duration_seconds', help: 'HTTP request duration on the public port', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
-    sessionChecks: new Counter({ name: 'sessiongate_session_checks_total', help: 'Session checks by result', labelNames: ['result'], registers }),
+    sessionChecks: followLabelled('sessiongate_session_checks_total', 'Session checks by result', 'result', registers, sessionCheckCounts),
+    sessionCheckCounts,
     logouts: new Counter({ name: 'sessiongate_logouts_total', help: 'Logouts by channel', labelNames: ['channel'], registers }),
     storeErrors: new Counter({ name: 'sessiongate_store_errors_total', help: 'Store operations that failed', registers }),
     propagation: new Histogram({ name: 'sessiongate_revocation_propagation_seconds', help: 'Revocation event publish to applied on this replica', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2], registers }),
@@ -95,5 +118,20 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
     idpDuration: new Histogram({ name: 'sessiongate_idp_duration_seconds', help: 'HTTP calls to the IdP by operation', labelNames: ['op'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
     upstreamDuration: new Histogram({ name: 'sessiongate_upstream_duration_seconds', help: 'Upstream time to response headers (or failure) by route prefix', labelNames: ['route'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers }),
     logins
+  }
+}
+
+/**
+ * The session service's counters over these metrics. Session checks (every request) add to plain
+ * numbers; the rest (renewals, logouts) are rare and go to prom-client directly.
+ */
+export function sessionCounters (m: Metrics): SessionCounters {
+  const checks = m.sessionCheckCounts
+  return {
+    check (result) { checks[result] = (checks[result] ?? 0) + 1 },
+    renewal (result) { m.renewals.inc({ result }) },
+    storeError () { m.storeErrors.inc() },
+    reuse () { m.reuseDetections.inc() },
+    logout (channel) { m.logouts.inc({ channel }) }
   }
 }

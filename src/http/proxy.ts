@@ -11,12 +11,16 @@ import httpProxy from '@fastify/http-proxy'
 import type { ClientOptions, WebSocket } from 'ws'
 import type { RouteConfig } from '../config/types.js'
 import { tlsOptions } from '../config/tls.js'
-import type { GatewayContext } from './context.js'
-import type { Gate } from './gate.js'
+import type { IdentityMapping } from '../core/identity.js'
+import type { SessionClaims } from '../core/session.js'
+import type { Observability } from '../obs/observe.js'
+import type { Log } from '../session/types.js'
+import type { Gate, ResolveOptions } from './gate.js'
 import type { ConnectionOwner } from './connections.js'
+import type { CookieJar } from './cookies.js'
 import { createIdentityHeaders } from './identity-headers.js'
 import type { Authorizer } from './authorization.js'
-import { watchConnection } from './revocation.js'
+import type { WatchConnection } from './watch.js'
 import type { BearerGuard } from './bearer.js'
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -32,21 +36,35 @@ function hostConstraint (pattern: string): RegExp {
   return new RegExp(`^${body}${pattern.includes(':') ? '' : '(:\\d+)?'}$`, 'i')
 }
 
-export interface ProxyOptions { ctx: GatewayContext, gate: Gate, authorizer: Authorizer, bearer?: BearerGuard }
+export interface ProxyOptions {
+  routes: readonly RouteConfig[]
+  /** Origins a browser's WebSocket upgrade may come from (the gateway's own, websocket.allowedOrigins). */
+  origins: readonly string[]
+  identity: Pick<IdentityMapping, 'headers'>
+  gate: Gate
+  authorizer: Authorizer
+  bearer?: BearerGuard
+  jar: Pick<CookieJar, 'pending' | 'stripOwn' | 'filterSetCookie'>
+  obs: Pick<Observability, 'upstream'>
+  watch: WatchConnection
+  log: Log
+}
+
+type Done = (err?: Error) => void
 
 /** Registers every configured route. Longest prefix wins by the router's own specificity. */
-export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer, bearer }: ProxyOptions): Promise<void> {
-  const upstreamHeaders = createIdentityHeaders(ctx.config.identity)
+export async function proxyRoutes (app: FastifyInstance, { routes, origins: allowed, identity, gate, authorizer, bearer, jar, obs, watch, log }: ProxyOptions): Promise<void> {
+  const upstreamHeaders = createIdentityHeaders(identity)
   // Upgrade sockets waiting for their WebSocket: filled by the gate, read by onConnect.
   const pendingUpgrades = new WeakMap<Socket, ConnectionOwner>()
   // Set-Cookie lines for an upgrade's 101 answer (a renewal rotated the device credential), by request.
   const upgradeCookies = new WeakMap<IncomingMessage, string[]>()
   const hooked = new WeakSet<EventEmitter>()
-  const origins = new Set([new URL(ctx.config.publicUrl).origin, ...ctx.config.websocket.allowedOrigins])
+  const origins = new Set(allowed)
 
   /** ws lets the 101's headers be extended on its 'headers' event; one listener per proxied route's server. */
   function carryCookies (request: FastifyRequest, reply: FastifyReply): void {
-    const lines = ctx.jar.pending(reply)
+    const lines = jar.pending(reply)
     if (lines.length === 0) return
     const wss = (reply as unknown as { wsProxy?: { wss?: EventEmitter } }).wsProxy?.wss
     if (wss === undefined) throw new Error('the WebSocket proxy exposes no server: cannot send the renewed cookies')
@@ -59,11 +77,14 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
     upgradeCookies.set(request.raw, lines)
   }
 
-  for (const route of ctx.config.routes) {
+  for (const route of routes) {
     // A route without upstream serves forward-auth only (GET <authPrefix>/check judges it).
     if (route.upstream === undefined) continue
     const tls = tlsOptions(route.tls)
-    const observed = ctx.obs.upstream(route.prefix) // timing, X-Request-ID, traceparent
+    const observed = obs.upstream(route.prefix) // timing, X-Request-ID, traceparent
+    const forward = route.forwardAccessToken
+    // Built once per route: the hot path allocates no options or closures per request.
+    const resolveOpts: ResolveOptions = { accessToken: forward }
     await app.register(httpProxy, {
       upstream: route.upstream,
       undici: { connect: tls },
@@ -71,14 +92,11 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
       ...(route.host !== undefined ? { constraints: { host: hostConstraint(route.host) } } : {}),
       rewritePrefix: route.prefix,
       websocket: true,
-      preHandler: async (request: FastifyRequest, reply: FastifyReply) => { await guard(route, request, reply) },
+      preHandler: (request: FastifyRequest, reply: FastifyReply, done: Done) => { guard(route, resolveOpts, request, reply, done) },
       replyOptions: {
-        rewriteRequestHeaders: (request, headers) => observed.sent(request, upstreamHeaders(headers, request.sgSession ?? null, {
-          forwardAccessToken: route.forwardAccessToken,
-          cookie: ctx.jar.stripOwn(headers.cookie)
-        })),
+        rewriteRequestHeaders: (request, headers) => observed.sent(request, upstreamHeaders(headers, request.sgSession, forward, jar.stripOwn(headers.cookie))),
         rewriteHeaders: (headers, request) => {
-          const setCookie = ctx.jar.filterSetCookie(headers['set-cookie'])
+          const setCookie = jar.filterSetCookie(headers['set-cookie'])
           const out = observed.answered(request, { ...headers })
           if (setCookie === undefined) delete out['set-cookie']
           else out['set-cookie'] = setCookie
@@ -89,10 +107,7 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
       wsClientOptions: {
         ...tls,
         rewriteRequestHeaders: (_headers: Record<string, unknown>, request: FastifyRequest) => {
-          const h = upstreamHeaders({}, request.sgSession ?? null, {
-            forwardAccessToken: route.forwardAccessToken,
-            cookie: ctx.jar.stripOwn(request.headers.cookie)
-          })
+          const h = upstreamHeaders({}, request.sgSession, forward, jar.stripOwn(request.headers.cookie))
           return observed.upgrade(request, Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined)))
         }
       } as ClientOptions,
@@ -103,51 +118,76 @@ export async function proxyRoutes (app: FastifyInstance, { ctx, gate, authorizer
           const owner = raw !== undefined ? pendingUpgrades.get(raw) : undefined
           if (owner === undefined) return
           pendingUpgrades.delete(raw!)
-          const remove = watchConnection(ctx, owner, (reason) => {
+          const remove = watch(owner, (reason) => {
             source.close(reason === 'revoked' ? 1008 : 1001, reason === 'revoked' ? 'session revoked' : 'going away')
-          }, ctx.log)
+          }, log)
           source.once('close', remove)
         }
       }
     })
   }
 
-  async function guard (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /**
+   * The proxy's preHandler, callback style: when the gate decides synchronously (caches hit), so does
+   * this, without a promise. A reply sent here ends the request (done is not called then).
+   */
+  function guard (route: RouteConfig, opts: ResolveOptions, request: FastifyRequest, reply: FastifyReply, done: Done): void {
     request.sgSession = null
     const upgrade = request.headers.upgrade !== undefined
     // Cross-site WebSocket hijacking: a browser always sends Origin on an upgrade, and SameSite=Lax
     // cookies still flow from same-site pages (another port of the same host, a sibling subdomain).
     if (upgrade && request.headers.origin !== undefined && !origins.has(request.headers.origin)) {
       request.log.info({ origin: request.headers.origin }, 'WebSocket upgrade from a foreign origin refused')
-      await reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden', error_description: 'origin not allowed' })
+      reply.code(403).header('cache-control', 'no-store').send({ error: 'forbidden', error_description: 'origin not allowed' })
       return
     }
     // Bearer routes (http/bearer.ts): the token alone judges; no cookie is read, so CSRF does not apply.
     if (route.bearer && bearer !== undefined && request.headers.authorization !== undefined) {
-      await bearer.guard(route, request, reply)
+      bearer.guard(route, request, reply).then(() => { if (!reply.sent) done() }, done)
       return
     }
     if (route.csrf && UNSAFE.has(request.method) && request.headers['x-csrf'] !== '1') {
-      await reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
+      reply.code(403).send({ error: 'csrf', error_description: 'X-CSRF: 1 header required' })
       return
     }
-    if (route.auth === 'none') return
-    const session = await gate.resolve(request, reply, { accessToken: route.forwardAccessToken })
-    if (session === null) {
-      if (route.auth === 'required') await gate.deny(request, reply)
-      else if (upgrade) carryCookies(request, reply) // optional route: cookies of a refused session are cleared
+    if (route.auth === 'none') { done(); return }
+    let resolved
+    try {
+      resolved = gate.resolve(request, reply, opts)
+    } catch (err) {
+      done(err as Error)
       return
     }
-    if (!authorizer.allows(route, session)) {
-      if (upgrade) carryCookies(request, reply)
-      await authorizer.forbid(request, reply, route, session)
+    if (resolved instanceof Promise) {
+      resolved.then((session) => { admit(route, request, reply, session, upgrade, done) }, done)
       return
     }
-    request.sgSession = session
-    if (upgrade) {
-      carryCookies(request, reply)
-      // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
-      pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch, kind: 'websocket' })
+    admit(route, request, reply, resolved, upgrade, done)
+  }
+
+  function admit (route: RouteConfig, request: FastifyRequest, reply: FastifyReply, session: SessionClaims | null, upgrade: boolean, done: Done): void {
+    try {
+      if (session === null) {
+        if (route.auth === 'required') { gate.deny(request, reply); return }
+        if (upgrade) carryCookies(request, reply) // optional route: cookies of a refused session are cleared
+        done()
+        return
+      }
+      if (!authorizer.allows(route, session)) {
+        if (upgrade) carryCookies(request, reply)
+        authorizer.forbid(request, reply, route, session)
+        return
+      }
+      request.sgSession = session
+      if (upgrade) {
+        carryCookies(request, reply)
+        // A WebSocket upgrade keeps its socket: remember whose it is until the proxied WebSocket opens.
+        pendingUpgrades.set(request.raw.socket, { sid: session.sid, sub: session.sub, ver: session.ver, epoch: session.epoch, kind: 'websocket' })
+      }
+    } catch (err) {
+      done(err as Error)
+      return
     }
+    done()
   }
 }

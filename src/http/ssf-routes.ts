@@ -9,16 +9,21 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { MAX_SET_LENGTH } from '../ssf/set.js'
 import type { SsfService } from '../ssf/service.js'
 import type { TransmitterLink } from '../ssf/transmitter.js'
-import type { GatewayContext } from './context.js'
+import type { Counter } from 'prom-client'
 import { RateLimitedError } from './rate-limit.js'
 
-export interface SsfRoutesOptions { ctx: GatewayContext, ssf: SsfService }
+export interface SsfRoutesOptions {
+  authPrefix: string
+  ssf: SsfService
+  ssfEvents: Counter<'transmitter' | 'type' | 'result'>
+  storeErrors: Pick<Counter, 'inc'>
+}
 
 const SET_TYPE = /^application\/secevent\+jwt\s*(;|$)/i
 
 /** Registers the push endpoint. */
-export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOptions): Promise<void> {
-  const path = `${ctx.config.authPrefix}/ssf/push`
+export async function ssfRoutes (app: FastifyInstance, { authPrefix, ssf, ssfEvents, storeErrors }: SsfRoutesOptions): Promise<void> {
+  const path = `${authPrefix}/ssf/push`
   const pushers = new WeakMap<FastifyRequest, TransmitterLink>()
 
   function answer (reply: FastifyReply, status: number, err?: string, description?: string): FastifyReply {
@@ -39,7 +44,7 @@ export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOp
     }
     const description = status === 413 ? `the SET is larger than ${MAX_SET_LENGTH} bytes` : status === 415 ? 'Content-Type must be application/secevent+jwt' : 'the request cannot be read'
     request.log.info({ status, code: (err as { code?: string }).code }, 'SSF push refused')
-    ctx.metrics.ssfEvents.inc({ transmitter: pushers.get(request)?.config.issuer ?? 'unknown', type: 'none', result: 'invalid' })
+    ssfEvents.inc({ transmitter: pushers.get(request)?.config.issuer ?? 'unknown', type: 'none', result: 'invalid' })
     return answer(reply, 400, 'invalid_request', description)
   })
 
@@ -57,7 +62,7 @@ export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOp
       const bearer = typeof h === 'string' && /^bearer /i.test(h) ? h.slice(7).trim() : undefined
       const link = bearer === undefined || bearer === '' ? undefined : ssf.pushTransmitter(bearer)
       if (link === undefined) {
-        ctx.metrics.ssfEvents.inc({ transmitter: 'unknown', type: 'none', result: 'unauthenticated' })
+        ssfEvents.inc({ transmitter: 'unknown', type: 'none', result: 'unauthenticated' })
         request.log.info({ bearer: bearer === undefined ? 'missing' : 'unknown' }, 'SSF push refused: authentication failed')
         await answer(reply.header('www-authenticate', 'Bearer'), 401, 'authentication_failed', 'a transmitter\'s push bearer token is required')
         return
@@ -67,7 +72,7 @@ export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOp
   }, async (request, reply) => {
     const link = pushers.get(request)!
     if (!SET_TYPE.test(request.headers['content-type'] ?? '')) {
-      ctx.metrics.ssfEvents.inc({ transmitter: link.config.issuer, type: 'none', result: 'invalid' })
+      ssfEvents.inc({ transmitter: link.config.issuer, type: 'none', result: 'invalid' })
       return answer(reply, 400, 'invalid_request', 'Content-Type must be application/secevent+jwt')
     }
     const d = await ssf.receiver.receive(link, request.body)
@@ -81,7 +86,7 @@ export async function ssfRoutes (app: FastifyInstance, { ctx, ssf }: SsfRoutesOp
       case 'invalid':
         return answer(reply, 400, d.err, d.description)
       case 'unavailable':
-        if (d.cause === 'store') ctx.metrics.storeErrors.inc()
+        if (d.cause === 'store') storeErrors.inc()
         return answer(reply.header('retry-after', '5'), 503, 'temporarily_unavailable', d.description)
     }
   })

@@ -7,6 +7,7 @@
  */
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, errors, type JWTVerifyGetKey } from 'jose'
 import { OidcError } from './client.js'
+import { fetchOption } from './fetch.js'
 
 /** At most one refetch of the key set per minute for unknown `kid`s. */
 export const JWKS_COOLDOWN_MS = 60_000
@@ -55,4 +56,17 @@ export function createIdpKeys (source: JwksUriSource, opts: { cooldownMs?: numbe
       return await stale.get(header, token)
     }
   }
+}
+
+/** How often an unknown `kid` in a logout token may refetch the key set: logout tokens are rare, and a key rotation should not delay a logout long. */
+const LOGOUT_TOKEN_COOLDOWN_MS = 30_000
+
+/** The IdP's key set for back-channel logout tokens (`ca`: a private CA for the IdP, oidc.caFile). */
+export function createLogoutTokenKeys (source: JwksUriSource, ca: Buffer | undefined): JWTVerifyGetKey {
+  return createIdpKeys(source, { cooldownMs: LOGOUT_TOKEN_COOLDOWN_MS, ...fetchOption(ca) })
+}
+
+/** The IdP's key set for bearer access tokens (unknown `kid`s refetch at most every JWKS_COOLDOWN_MS). */
+export function createAccessTokenKeys (source: JwksUriSource, ca: Buffer | undefined): JWTVerifyGetKey {
+  return createIdpKeys(source, { ...fetchOption(ca) })
 }

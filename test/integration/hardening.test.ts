@@ -43,7 +43,7 @@ t.test('after a key rotation, renewal re-seals the stored tokens with the new ke
   const [p, a] = [await freePort(), await freePort()]
   const rotated = await buildGateway(config, { logger: createLogger('silent'), processMetrics: false, store: s.gateway.ctx.store })
   await rotated.listen({ public: p, admin: a })
-  t.teardown(async () => { rotated.ctx.accepting = false; await Promise.all([rotated.public.close(), rotated.admin.close()]) })
+  t.teardown(async () => { rotated.ctx.readiness.stop(); await Promise.all([rotated.public.close(), rotated.admin.close()]) })
   const newKid = new KeyRing([newKey]).currentKid
 
   const live = await b.fetch(`http://127.0.0.1:${p}/api/x`, { headers: { accept: 'application/json', cookie: b.cookieHeader(s.url) } })

@@ -74,7 +74,7 @@ t.test('failMode open degrades only the store check: shutdown still makes the po
   const { s, redis } = await stackOnRedis(t, 'open')
   await redis.kill()
   t.equal((await until(s, (r) => r.body.checks['store'] === 'degraded')).code, 200)
-  s.gateway.ctx.accepting = false
+  s.gateway.ctx.readiness.stop()
   const r = await readyz(s)
   t.equal(r.code, 503, 'shutting down: not ready whatever the store')
   t.same(r.body, { status: 'not ready', checks: { shutdown: 'shutting down', idp: 'ok', store: 'degraded' } })

@@ -1,0 +1,161 @@
+/**
+ * Silent renewal from the device credential: when the short session cookie is gone or expired, a valid
+ * device cookie mints a new one in the same request and is rotated. The previous credential keeps
+ * working for `rememberMe.rotationGrace` (parallel requests); after that it is reuse, and the device is
+ * revoked. Also refreshes a forwarded access token shortly before it expires.
+ */
+import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie, renewalRefusal } from '../core/device.js'
+import { issueSession, type SessionClaims } from '../core/session.js'
+import { accessTokenOf, type TokenBundle } from '../core/tokens.js'
+import { isInvalidGrant } from '../oidc/grant-errors.js'
+import { StoreUnavailableError, type SessionRecord } from '../store/store.js'
+import type { SessionDeps } from './deps.js'
+import { ACCESS_TOKEN_LEEWAY } from './resolve.js'
+import { CLEAR_ALL, type CookieOp, type Decision, type Log, type RefusalReason, type RequestFacts } from './types.js'
+
+export interface Renewal {
+  /** The decision for a request whose only credential is the device cookie; `lead` are cookie operations decided before. */
+  renew (device: string, now: number, about: RequestFacts, lead: readonly CookieOp[]): Promise<Decision>
+  /** A copy of `claims` with a fresh access token when the current one is about to expire, else null. */
+  freshAccessToken (claims: SessionClaims, now: number, about: RequestFacts): Promise<SessionClaims | null>
+}
+
+export function createRenewal (deps: SessionDeps): Renewal {
+  const { store, seals, settings, counters } = deps
+  const denyTtl = settings.session.ttl
+
+  const openTokens = (rec: SessionRecord): TokenBundle => rec.tokens === undefined ? {} : seals.tokens.open(rec.tokens) ?? {}
+
+  /** Refreshes at the IdP; 'gone' when the IdP says the grant is dead (invalid_grant). */
+  async function idpRefresh (log: Log, rec: SessionRecord, bundle: TokenBundle): Promise<TokenBundle | 'gone' | 'unavailable'> {
+    if (bundle.refreshToken === undefined) return bundle
+    try {
+      const oidc = await deps.idp.get()
+      const r = await oidc.refresh(bundle.refreshToken)
+      const next: TokenBundle = {
+        ...bundle,
+        at: r.accessToken,
+        ...(r.accessTokenExp !== undefined ? { atExp: r.accessTokenExp } : {}),
+        // The IdP may rotate the refresh token: keep the new one, atomically with the record.
+        ...(r.refreshToken !== undefined ? { refreshToken: r.refreshToken } : {}),
+        ...(r.idToken !== undefined ? { idToken: r.idToken } : {})
+      }
+      await store.updateSession(rec.sub, rec.sid, { tokens: seals.tokens.seal(next) })
+      return next
+    } catch (err) {
+      if (isInvalidGrant(err)) return 'gone'
+      log.warn({ reason: (err as Error).message }, 'refresh at the IdP failed')
+      return 'unavailable'
+    }
+  }
+
+  async function renewSteps (raw: string, now: number, about: RequestFacts, ops: CookieOp[]): Promise<Decision> {
+    const refuse = (reason: RefusalReason): Decision => {
+      counters.renewal(reason)
+      return { kind: 'refused', reason, cookies: [...ops, ...CLEAR_ALL] }
+    }
+    const device = parseDeviceCookie(raw)
+    if (device === null) return refuse('malformed')
+    const sub = await store.findOwner(device.sid)
+    const rec = sub === null ? null : await store.getSession(sub, device.sid)
+    if (sub !== null && rec === null) {
+      // The owner index outlives the record only while a revocation is unfinished (its event not yet
+      // published): finish it, so every replica hears of it.
+      await store.revokeSessions(sub, [device.sid], denyTtl)
+    }
+    if (sub === null || rec === null) return refuse('unknown_device')
+    const nowMs = deps.nowMs()
+    const [state, epoch] = await Promise.all([store.check(sub, rec.sid), store.epoch()])
+    const refusal = renewalRefusal(rec, state, nowMs)
+    if (refusal !== null) return refuse(refusal)
+
+    const next = newCredential()
+    const rotated = await store.rotateCredential(sub, rec.sid, hashCredential(device.credential), hashCredential(next), nowMs, nowMs + settings.rememberMe.rotationGrace * 1000)
+    if (rotated === 'reuse') {
+      // A credential that was rotated away came back after the grace window: someone else holds a copy.
+      await store.revokeSessions(sub, [rec.sid], denyTtl)
+      counters.reuse()
+      counters.logout('reuse')
+      about.log.warn({ sid: rec.sid }, 'device credential reuse detected: device revoked')
+      return refuse('reuse')
+    }
+    if (rotated !== 'rotated' && rotated !== 'grace') return refuse(rotated)
+
+    if (rotated === 'rotated') {
+      // The new credential goes out whatever happens next: the old one is now only good for the grace window.
+      const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
+      ops.push(maxAge !== undefined ? { op: 'device', value: formatDeviceCookie(rec.sid, next), maxAge } : { op: 'device', value: formatDeviceCookie(rec.sid, next) })
+    }
+
+    let bundle = openTokens(rec)
+    if (rec.tokens !== undefined && Object.keys(bundle).length > 0 && !seals.tokens.isCurrent(rec.tokens)) {
+      // Sealed with an older key: re-seal with the current one, so the old key can retire.
+      await store.updateSession(sub, rec.sid, { tokens: seals.tokens.seal(bundle) })
+    }
+    // Only the request that rotated asks the IdP: parallel refreshes would race the IdP's token rotation.
+    if (settings.rememberMe.checkIdp && rotated === 'rotated') {
+      const checked = await idpRefresh(about.log, rec, bundle)
+      if (checked === 'gone') {
+        await store.revokeSessions(sub, [rec.sid], denyTtl)
+        counters.logout('idp')
+        about.log.info({ sid: rec.sid }, 'IdP refused the refresh token (invalid_grant): device revoked')
+        return refuse('idp_revoked')
+      }
+      if (checked === 'unavailable') {
+        // An IdP outage is not a logout: no session now, but the device keeps its (rotated) credential.
+        counters.renewal('idp_unavailable')
+        return { kind: 'anonymous', cookies: ops }
+      }
+      bundle = checked
+    }
+
+    const session = issueSession({
+      sid: rec.sid,
+      sub,
+      iss: rec.iss,
+      ...(rec.idpSid !== undefined ? { idpSid: rec.idpSid } : {}),
+      ver: state.version!,
+      epoch,
+      authTime: Math.floor(rec.createdAt / 1000),
+      rememberMe: rec.rememberMe,
+      profile: bundle.profile ?? {},
+      ...(settings.keepsAccessToken ? accessTokenOf(bundle) : {}),
+      loginAt: now
+      // The device record's end bounds the renewed cookie: absoluteTtl for a browser session, rememberMe.ttl otherwise.
+    }, now, settings.session.ttl, Math.max(1, Math.floor(rec.expiresAt / 1000) - now))
+    ops.push({ op: 'session', value: seals.session.seal(session), maxAge: Math.max(0, session.exp - now) })
+    await store.updateSession(sub, rec.sid, { lastSeenAt: nowMs, ip: about.ip, userAgent: String(about.headers['user-agent'] ?? '').slice(0, 256) })
+    counters.renewal(rotated)
+    about.log.info({ sid: rec.sid, rotation: rotated }, 'session renewed from the device credential')
+    return { kind: 'renewed', session, rotation: rotated, cookies: ops }
+  }
+
+  async function renew (raw: string, now: number, about: RequestFacts, lead: readonly CookieOp[]): Promise<Decision> {
+    const ops = [...lead]
+    try {
+      return await renewSteps(raw, now, about, ops)
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err
+      counters.storeError()
+      // What was decided before the outage still goes out (a rotated credential above all).
+      return { kind: 'unavailable', cookies: ops, error: err }
+    }
+  }
+
+  async function freshAccessToken (claims: SessionClaims, now: number, about: RequestFacts): Promise<SessionClaims | null> {
+    if (claims.at === undefined || claims.atExp === undefined || claims.atExp - now > ACCESS_TOKEN_LEEWAY) return null
+    const rec = await store.getSession(claims.sub, claims.sid)
+    if (rec === null) return null
+    const bundle = openTokens(rec)
+    const newer = bundle.at !== undefined && bundle.at !== claims.at
+    // Another request, maybe on another replica, refreshed it already: take its token.
+    if (newer && (bundle.atExp ?? 0) - now > ACCESS_TOKEN_LEEWAY) return { ...claims, ...accessTokenOf(bundle) }
+    // One refresh per device at a time across replicas: a short claim acts as the lock.
+    if (!(await store.claimOnce('refresh', claims.sid, 10))) return newer ? { ...claims, ...accessTokenOf(bundle) } : null
+    const next = await idpRefresh(about.log, rec, bundle)
+    if (typeof next === 'string' || next.at === undefined) return null
+    return { ...claims, ...accessTokenOf(next) }
+  }
+
+  return { renew, freshAccessToken }
+}
