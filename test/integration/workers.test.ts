@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { request } from 'node:http'
+import { createServer, request } from 'node:http'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,6 +54,12 @@ t.test('two workers behind one port', async (t) => {
   t.teardown(() => redis.stop())
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
+  // A slow upstream: requests are still in flight when SIGTERM arrives.
+  let arrived = 0
+  const slow = createServer((_req, res) => { arrived++; setTimeout(() => res.end('slow ok'), 800) })
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { slow.closeAllConnections(); slow.close() })
+  const slowUrl = `http://127.0.0.1:${(slow.address() as { port: number }).port}`
   const [port, adminPort] = [await freePort(), await freePort()]
   const url = `http://127.0.0.1:${port}`
   const adminUrl = `http://127.0.0.1:${adminPort}`
@@ -84,7 +90,7 @@ t.test('two workers behind one port', async (t) => {
     session: { keys: ['${SG_SESSION_KEY}'] },
     store: { kind: 'redis', nearCache: true, redis: { url: redis.url } },
     rateLimit: { enabled: false },
-    routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }]
+    routes: [{ prefix: '/slow', upstream: slowUrl, auth: 'none' }, { prefix: '/', upstream: upstream.url, auth: 'required' }]
   }))
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', file], {
     env: { ...process.env, SG_ADMIN_TOKEN: adminToken, SG_CLIENT_SECRET: clientSecret, SG_SESSION_KEY: randomBytes(32).toString('base64url') },
@@ -173,10 +179,15 @@ t.test('two workers behind one port', async (t) => {
     t.equal(metricSum((await get(`${adminUrl}/metrics`)).body, 'sessiongate_worker_restarts_total'), 1)
   })
 
-  await t.test('SIGTERM drains every worker and the primary exits 0', async (t) => {
+  await t.test('SIGTERM drains every worker: in-flight requests complete, the primary exits 0', async (t) => {
     const workerPids = pids().filter(alive)
     t.equal(workerPids.length, 2)
+    const inflight = Array.from({ length: 10 }, async (_, i) => await get(`${url}/slow/${i}`))
+    for (let i = 0; i < 200 && arrived < 10; i++) await sleep(25)
+    t.equal(arrived, 10, 'all 10 in flight, on both workers')
     child.kill('SIGTERM')
+    const results = await Promise.allSettled(inflight)
+    t.same(results.map((r) => r.status === 'fulfilled' ? r.value : String(r.reason)), Array(10).fill({ status: 200, body: 'slow ok' }), 'every in-flight request completed')
     t.equal(await exited, 0, `exit 0 (stderr: ${stderr.slice(-300)})`)
     for (const pid of workerPids) t.notOk(alive(pid), `worker ${pid} gone`)
     t.equal(await get(`${url}/after-exit`).then(() => 'answered', () => 'refused'), 'refused')
