@@ -25,6 +25,7 @@ import { startRedis, type RedisServer } from '../test/helpers/redis-server.js'
 import { Browser, login } from '../test/helpers/browser.js'
 import { freePort } from '../test/helpers/ports.js'
 import { startChild, type Child } from './lib/procs.js'
+import { startApachePeer } from './lib/apache.js'
 import { cannon, combine, loop, quantile, type Sample } from './lib/load.js'
 import { Minter, type Minted } from './lib/mint.js'
 import { checkLayout, loadDenylist, loadDevices, subOf, usedMemory, type PopulationOptions } from './lib/populate.js'
@@ -65,6 +66,7 @@ interface Row {
   p99_ms: number | null
   ratio_to_bare_proxy: number | null
   ratio_to_upstream: number | null
+  ratio_to_apache?: number | null
   extra: Record<string, unknown>
 }
 
@@ -82,7 +84,7 @@ async function main (): Promise<void> {
   const bare = await startChild('bare', { upstream: upstream.url })
   cleanups.push(bare.stop)
 
-  const ports = { onW: await freePort(), offW: await freePort(), renewW: await freePort(), mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort(), fauth: await freePort() }
+  const ports = { apache: await freePort(), onW: await freePort(), offW: await freePort(), renewW: await freePort(), mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort(), fauth: await freePort() }
   const idp = await startIdp({
     hostname: '127.0.0.1',
     clients: [{
@@ -90,6 +92,14 @@ async function main (): Promise<void> {
       client_secret: CLIENT_SECRET,
       redirect_uris: Object.values(ports).map((p) => `http://127.0.0.1:${p}/auth/callback`),
       grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic'
+    }, {
+      // The peer (Apache + mod_auth_openidc), when installed: its own client at the same IdP.
+      client_id: 'apache',
+      client_secret: CLIENT_SECRET,
+      redirect_uris: [`http://127.0.0.1:${ports.apache}/redirect_uri`],
+      grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic'
     }]
@@ -145,6 +155,15 @@ async function main (): Promise<void> {
   const gOnW = await workers(cfg.onW)
   const gOffW = await workers(cfg.offW)
   const gRenewW = await workers(cfg.renewW)
+  const peer = await startApachePeer({ issuer: idp.issuer, clientId: 'apache', clientSecret: CLIENT_SECRET, upstreamUrl: upstream.url, port: ports.apache })
+  const apache = 'skipped' in peer ? undefined : peer
+  if (apache === undefined) log(`peer skipped: ${'skipped' in peer ? peer.skipped : ''}`)
+  else cleanups.push(apache.stop)
+  const apacheCookie = apache === undefined ? '' : await apache.login('alice')
+  if (apache !== undefined) {
+    const status = await get(apache.url, apacheCookie)
+    if (status !== 200) throw new Error(`signed-in GET through Apache answered ${status}`)
+  }
   log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer].map((g) => g.url).join(' ')}, workers ${[gOnW, gOffW, gRenewW].map((g) => g.url).join(' ')} (${os.availableParallelism()} each)`)
 
   // ------------------------------------------------------------------ sessions
@@ -190,7 +209,9 @@ async function main (): Promise<void> {
   })
   const redisCli = new Redis(redis.url)
   cleanups.push(async () => { redisCli.disconnect() })
-  const targets: Array<{ key: string, proc: Child, run: (s: number) => Promise<Sample> }> = [
+  const targets: Array<{ key: string, proc: Pick<Child, 'cpuMs'>, run: (s: number) => Promise<Sample> }> = [
+    // The peer, same upstream, same load, its mod_auth_openidc session cookie (server-cache sessions).
+    ...(apache !== undefined ? [{ key: 'apache', proc: apache, run: async (s: number) => await cannon({ url: apache.url, connections: CONNECTIONS, duration: s, headers: { cookie: apacheCookie } }) }] : []),
     { key: 'upstream', proc: upstream, run: async (s) => await cannon({ url: upstream.url, connections: CONNECTIONS, duration: s }) },
     { key: 'bare', proc: bare, run: async (s) => await cannon({ url: bare.url, connections: CONNECTIONS, duration: s }) },
     { key: 's1', proc: gMem, run: async (s) => await cannon({ url: gMem.url, connections: CONNECTIONS, duration: s, headers: { cookie: memCookie } }) },
@@ -328,7 +349,9 @@ async function main (): Promise<void> {
     p99_ms: round(r.p99, 3),
     ratio_to_bare_proxy: round(r.rps / bp.rps, 3),
     ratio_to_upstream: round(r.rps / up.rps, 3),
+    ratio_to_apache: ap === undefined ? null : round(r.rps / ap.rps, 3),
     extra: {
+      ...(ap !== undefined ? { p99_ratio_to_apache: round(r.p99 / ap.p99, 3) } : {}),
       rounds_rps: r.roundsRps.map((x) => round(x, 0)),
       mean_rps: round(r.meanRps, 0),
       // (max - min) / median of the rounds: how much the machine drifted while this row was measured.
@@ -340,9 +363,11 @@ async function main (): Promise<void> {
     }
   })
   const p99Added = (r: ReturnType<typeof combine>): number => round(r.p99 - bp.p99, 3)!
+  const ap = res.apache
   const rows: Row[] = [
     row('baseline: upstream direct', up, {}, 'upstream'),
     row('baseline: bare @fastify/http-proxy', bp, {}, 'bare'),
+    ...(ap !== undefined ? [row('peer: Apache 2.4 + mod_auth_openidc, server-cache sessions', ap, { note: 'mpm_event, StartServers 2, ThreadsPerChild 25, KeepAlive On; the same IdP, upstream and load; CPU over all its processes' }, 'apache')] : []),
     row('1. authenticated GET, memory store', res.s1!, { p99_added_ms: p99Added(res.s1!) }, 's1'),
     row('2. authenticated GET, Redis, near cache off', res.s2!, { p99_added_ms: p99Added(res.s2!) }, 's2'),
     row('3. authenticated GET, Redis, near cache on', res.s3!, { p99_added_ms: p99Added(res.s3!), near_cache: nearCache }, 's3'),
@@ -425,6 +450,14 @@ async function main (): Promise<void> {
     check('scenario W4 (renewal, workers: auto) >= 3x the first wave\'s 3,722 req/s', res.w4!.rps / 3722, (x) => x >= 3, 'x'),
     check('scenario 6W propagation to every worker p99 <= 20 ms', toWorkers.p99, (x) => x <= 20, 'ms')
   ]
+  if (ap !== undefined) {
+    targetsMet.push(
+      check('scenario W3 (near cache, workers: auto) >= 1.3x Apache + mod_auth_openidc req/s', res.w3!.rps / ap.rps, (x) => x >= 1.3, 'x'),
+      check('scenario W2 (no near cache, workers: auto) >= 1.0x Apache + mod_auth_openidc req/s', res.w2!.rps / ap.rps, (x) => x >= 1.0, 'x'),
+      check('scenario W3 p99 <= Apache p99', res.w3!.p99 / ap.p99, (x) => x <= 1, 'x'))
+  } else {
+    console.log('\nPeer skipped: install apache2 and libapache2-mod-auth-openidc to compare with Apache + mod_auth_openidc.')
+  }
   console.log('\nTargets:')
   for (const t of targetsMet) console.log(`  ${t.ok ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`)
 
@@ -694,8 +727,8 @@ function check (name: string, value: number, ok: (x: number) => boolean, unit = 
 }
 
 function printTable (rows: Row[]): void {
-  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'x bare proxy', 'x upstream']
-  const cells = rows.map((r) => [r.name, fmt(r.rps, 0), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2), fmt(r.ratio_to_bare_proxy, 3), fmt(r.ratio_to_upstream, 3)])
+  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'x bare proxy', 'x Apache', 'x upstream']
+  const cells = rows.map((r) => [r.name, fmt(r.rps, 0), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2), fmt(r.ratio_to_bare_proxy, 3), fmt(r.ratio_to_apache ?? null, 3), fmt(r.ratio_to_upstream, 3)])
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
   const line = (c: string[]): string => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(' | ')} |`
   console.log(`\n${line(head)}`)
