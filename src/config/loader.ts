@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { availableParallelism } from 'node:os'
+import { usableCpus } from './cpus.js'
 import { parseDocument, visit, type Document } from 'yaml'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDuration, parseDurationMs } from './duration.js'
@@ -432,9 +432,9 @@ function normalise (raw: RawConfig): Config {
   }
 }
 
-/** `auto` is one worker per CPU; several workers share revocation state only through Redis. */
+/** `auto` is one worker per usable CPU (cgroup quota included); several workers share revocation state only through Redis. */
 function workerCount (raw: number | 'auto', kind: Config['store']['kind']): number {
-  const n = raw === 'auto' ? Math.max(1, availableParallelism()) : raw
+  const n = raw === 'auto' ? usableCpus() : raw
   if (n > 1 && kind !== 'redis') throw new ConfigError('workers', `${n} workers need store.kind: redis (each worker would keep its own memory store, and a logout on one would not reach the others)`)
   return n
 }
