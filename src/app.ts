@@ -51,6 +51,10 @@ declare module 'fastify' {
     /** Metrics and traces label of a proxied route: its configured prefix (Fastify's pattern is `/*`). */
     sgRoute?: string
   }
+  interface FastifyRequest {
+    /** Metrics and traces label of the request's route, stamped by the route's first hook (null before). */
+    sgRoute: string | null
+  }
 }
 
 /** Set by rewriteUrl on a raw request whose target is ambiguous; the first onRequest hook answers 400. */
@@ -261,14 +265,25 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   pub.setErrorHandler(errorHandler)
   admin.setErrorHandler(errorHandler)
   // Per-request bookkeeping stays synchronous and allocation-light: label children are bound once per
-  // (route, method, status), and the access line is written only at debug level or for server errors.
-  const bound = new Map<string, { count: ReturnType<typeof metrics.httpRequests.labels>, time: ReturnType<typeof metrics.httpDuration.labels> }>()
+  // (route, method, status) and found without building a key, and the access line is written only at
+  // debug level or for server errors.
+  type Bound = { count: ReturnType<typeof metrics.httpRequests.labels>, time: ReturnType<typeof metrics.httpDuration.labels> }
+  const bound = new Map<string, Map<string, Map<number, Bound>>>()
   // A proxied route is labelled by its configured prefix (its plugin's prefix), not by Fastify's `/*`.
   const proxied = new Set(config.routes.map((r) => r.prefix))
+  // Each route stamps its label on the request (one hook per route, made once): reading it back costs
+  // no allocation, where `request.routeOptions` builds an object on every read.
+  pub.decorateRequest('sgRoute', null)
   pub.addHook('onRoute', (route) => {
     if (proxied.has(route.prefix)) route.config = { ...route.config, sgRoute: route.prefix }
+    const label = proxied.has(route.prefix) ? route.prefix : route.url
+    const stamp = (request: FastifyRequest, _reply: FastifyReply, done: () => void): void => { request.sgRoute = label; done() }
+    const own = route.onRequest
+    route.onRequest = own === undefined ? [stamp] : [...(Array.isArray(own) ? own : [own]), stamp]
   })
+  // Requests answered before their route's hooks ran (a refused target, a rate limit) take the slow way.
   const routeLabel = (request: FastifyRequest): string => {
+    if (request.sgRoute !== null) return request.sgRoute
     const ro = request.routeOptions
     return ro.config?.sgRoute ?? ro.url ?? 'unmatched'
   }
@@ -278,12 +293,15 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     const route = routeLabel(request)
     const status = reply.statusCode
     obs.settle(request, route, status)
-    const key = `${route} ${request.method} ${status}`
-    let m = bound.get(key)
+    let byMethod = bound.get(route)
+    if (byMethod === undefined) bound.set(route, (byMethod = new Map()))
+    let byStatus = byMethod.get(request.method)
+    if (byStatus === undefined) byMethod.set(request.method, (byStatus = new Map()))
+    let m = byStatus.get(status)
     if (m === undefined) {
       const labels = { route, method: request.method, status: String(status) }
       m = { count: metrics.httpRequests.labels(labels), time: metrics.httpDuration.labels(labels) }
-      bound.set(key, m)
+      byStatus.set(status, m)
     }
     m.count.inc()
     m.time.observe(reply.elapsedTime / 1000)
