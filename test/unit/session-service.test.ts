@@ -9,6 +9,7 @@ import { formatDeviceCookie, hashCredential, newCredential, newSessionId } from 
 import { issueSession, type SessionClaims } from '../../src/core/session.js'
 import { MemoryStore } from '../../src/store/memory.js'
 import { RedisStore } from '../../src/store/redis.js'
+import { NearCacheStore } from '../../src/store/near-cache.js'
 import type { Store } from '../../src/store/store.js'
 import { createSeals, type Seals } from '../../src/session/seals.js'
 import { createSessionService, type SessionService } from '../../src/session/service.js'
@@ -308,6 +309,20 @@ t.test('Redis: live, revoked by the denylist, and store down with failMode close
   const d = await r.resolve(sealed)
   t.equal(d.kind === 'refused' ? d.reason : d.kind, 'denied')
   const other = await r.login('quinn')
+
+  // Behind the near cache: once the cookie was opened and its state read, the decision is synchronous.
+  const cached = rig(new NearCacheStore(new RedisStore({ redis: { url: server.url, keyPrefix: `sgn${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 300 }, logger: createLogger('silent') })))
+  t.teardown(() => cached.store.close())
+  const n = await cached.login('rae')
+  t.equal((await cached.resolve(n.sealed)).kind, 'live', 'first: read from Redis')
+  const hit = cached.service.resolve(n.sealed, undefined, cached.clock.now, {}, facts())
+  t.notOk(hit instanceof Promise, 'then answered without a promise')
+  t.equal((hit as Decision).kind, 'live')
+  t.equal(cached.service.resolve(n.sealed, undefined, cached.clock.now, {}, facts()), hit, 'and with the same decision object')
+  await cached.service.revoke.session('rae', n.sid, 'self', facts().log)
+  const after = await cached.service.resolve(n.sealed, undefined, cached.clock.now, {}, facts())
+  t.equal(after.kind === 'refused' ? after.reason : after.kind, 'denied', 'this replica\'s revocation reaches its near cache at once')
+
   await server.kill()
   t.equal((await r.resolve(other.sealed)).kind, 'unavailable', 'closed: 503')
 })
