@@ -16,6 +16,13 @@ export interface CookieNames {
   tx: string
 }
 
+/** Exactly what String.prototype.trim removes (a latin1 header can carry U+00A0; the rest for equality's sake). */
+function isSpace (c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13)
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+}
+
 export class CookieJar {
   readonly names: CookieNames
   private readonly secure: boolean
@@ -94,12 +101,48 @@ export class CookieJar {
     this.set(reply, this.names.device, '', 0)
   }
 
-  /** The `Cookie` header without the gateway's cookies, or undefined when nothing is left. */
+  /**
+   * The `Cookie` header without the gateway's cookies, or undefined when nothing is left. Every proxied
+   * request comes through here: one scan, and nothing allocated when only gateway cookies were sent.
+   */
   stripOwn (header: string | string[] | undefined): string | undefined {
     if (header === undefined) return undefined
-    const pairs = (Array.isArray(header) ? header.join('; ') : header).split(';')
-    const kept = pairs.map((p) => p.trim()).filter((p) => p !== '' && !this.isOwn(p.split('=', 1)[0]!.trim()))
-    return kept.length > 0 ? kept.join('; ') : undefined
+    const h = Array.isArray(header) ? header.join('; ') : header
+    let kept: string | undefined
+    for (let pos = 0; pos <= h.length;) {
+      let end = h.indexOf(';', pos)
+      if (end < 0) end = h.length
+      // The pair, trimmed as String.prototype.trim would.
+      let a = pos
+      let b = end
+      while (a < b && isSpace(h.charCodeAt(a))) a++
+      while (b > a && isSpace(h.charCodeAt(b - 1))) b--
+      if (a < b) {
+        const eq = h.indexOf('=', a)
+        let nameEnd = eq < 0 || eq > b ? b : eq
+        while (nameEnd > a && isSpace(h.charCodeAt(nameEnd - 1))) nameEnd--
+        if (!this.isOwnAt(h, a, nameEnd)) kept = kept === undefined ? h.slice(a, b) : `${kept}; ${h.slice(a, b)}`
+      }
+      pos = end + 1
+    }
+    return kept
+  }
+
+  /** isOwn for the name `h[from, to)`, without slicing it out. */
+  private isOwnAt (h: string, from: number, to: number): boolean {
+    const n = this.names
+    const len = to - from
+    if ((len === n.session.length && h.startsWith(n.session, from)) ||
+      (len === n.device.length && h.startsWith(n.device, from)) ||
+      (len === n.tx.length && h.startsWith(n.tx, from))) return true
+    // A chunk: `<session>.<digits>`
+    const dot = from + n.session.length
+    if (len < n.session.length + 2 || !h.startsWith(n.session, from) || h.charCodeAt(dot) !== 46) return false
+    for (let i = dot + 1; i < to; i++) {
+      const c = h.charCodeAt(i)
+      if (c < 48 || c > 57) return false
+    }
+    return true
   }
 
   /** Drops upstream `Set-Cookie` lines that would overwrite a gateway cookie. */
