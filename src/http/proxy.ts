@@ -95,12 +95,16 @@ export async function proxyRoutes (app: FastifyInstance, { routes, origins: allo
       preHandler: (request: FastifyRequest, reply: FastifyReply, done: Done) => { guard(route, resolveOpts, request, reply, done) },
       replyOptions: {
         rewriteRequestHeaders: (request, headers) => observed.sent(request, upstreamHeaders(headers, request.sgSession, forward, jar.stripOwn(headers.cookie))),
+        // The upstream's header object is this response's own (reply-from copies it onto the reply next):
+        // edited in place, and only when it carries Set-Cookie.
         rewriteHeaders: (headers, request) => {
-          const setCookie = jar.filterSetCookie(headers['set-cookie'])
-          const out = observed.answered(request, { ...headers })
-          if (setCookie === undefined) delete out['set-cookie']
-          else out['set-cookie'] = setCookie
-          return out
+          const raw = headers['set-cookie']
+          if (raw !== undefined) {
+            const setCookie = jar.filterSetCookie(raw)
+            if (setCookie === undefined) delete headers['set-cookie']
+            else headers['set-cookie'] = setCookie
+          }
+          return observed.answered(request, headers)
         }
       },
       // http-proxy calls rewriteRequestHeaders(headers, request) for the upstream WebSocket; its types omit it
