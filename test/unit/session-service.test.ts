@@ -2,7 +2,7 @@
  * The session service (src/session/) driven through every decision with no HTTP server: real stores
  * (memory, and Redis through the test harness), real sealing, a clock the tests move.
  */
-import { randomBytes } from 'node:crypto'
+import { createHmac, randomBytes } from 'node:crypto'
 import t from 'tap'
 import { KeyRing } from '../../src/core/sealed-cookie.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId } from '../../src/core/device.js'
@@ -325,4 +325,21 @@ t.test('Redis: live, revoked by the denylist, and store down with failMode close
 
   await server.kill()
   t.equal((await r.resolve(other.sealed)).kind, 'unavailable', 'closed: 503')
+})
+
+t.test('seals: each purpose opens only its own values; the form token and key checks need no key outside the ring', async (t) => {
+  const oldKey = randomBytes(32)
+  const newKey = randomBytes(32)
+  const before = createSeals(new KeyRing([oldKey]))
+  const after = createSeals(new KeyRing([newKey, oldKey]))
+  const bundle = before.tokens.seal({ idToken: 'x' })
+  t.same(after.tokens.open(bundle), { idToken: 'x' }, 'an older key still opens')
+  t.notOk(after.tokens.isCurrent(bundle), 'but is not the current one')
+  t.ok(after.tokens.isCurrent(after.tokens.seal({ idToken: 'x' })))
+  t.equal(after.session.open(bundle), null, 'a token bundle never opens as a session')
+  t.equal(after.loginTx.open(after.session.seal({} as SessionClaims)), null, 'nor a session as a login transaction')
+  // The devices page's form token is what it was before it moved behind the sealers.
+  const sid = newSessionId()
+  t.equal(after.devicesFormToken(sid), createHmac('sha256', newKey).update(`devices-csrf:${sid}`).digest('base64url'))
+  t.not(after.devicesFormToken(sid), after.devicesFormToken(newSessionId()), 'bound to the session')
 })
