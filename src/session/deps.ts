@@ -39,7 +39,8 @@ export type CheckResult = 'live' | 'invalid' | 'expired' | 'revoked' | 'store_un
 export interface SessionCounters {
   check (result: CheckResult): void
   renewal (result: string): void
-  storeError (): void
+  /** A store operation failed (the error: counted once however many places see it). */
+  storeError (err: Error): void
   reuse (): void
   logout (channel: string): void
 }

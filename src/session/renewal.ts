@@ -136,7 +136,7 @@ export function createRenewal (deps: SessionDeps): Renewal {
       return await renewSteps(raw, now, about, ops)
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err
-      counters.storeError()
+      counters.storeError(err)
       // What was decided before the outage still goes out (a rotated credential above all).
       return { kind: 'unavailable', cookies: ops, error: err }
     }

@@ -92,7 +92,7 @@ export function createResolver (deps: SessionDeps, renewal: Renewal): Resolver {
 
   function storeDown (o: Opened, err: unknown, about: RequestFacts): Decision {
     if (!(err instanceof StoreUnavailableError)) throw err
-    counters.storeError()
+    counters.storeError(err)
     if (settings.failMode === 'closed') {
       counters.check('store_unavailable')
       return { kind: 'unavailable', cookies: NO_COOKIES, error: err }
