@@ -30,11 +30,15 @@ import { connect, isUnavailable, nodeOptions, quit, type Client } from './redis-
 import { Keys } from './redis-keys.js'
 import type { SubscriptionSignals } from './near-cache.js'
 import { feedFor, type Feed } from './redis-pubsub.js'
-import { CREATE, EPOCH, IDP_LOGOUT, INDEX, LEASE, RELEASE, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
+import { encodeHash, fromFields, pairsToObject, toFields, toInt } from './redis-record.js'
+import { CREATE, EPOCH, IDP_LOGOUT, INDEX, LEASE, RELEASE, RENEW, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
 import {
   StoreUnavailableError,
   newEpoch,
   type BearerCheck,
+  type RenewDeviceInput,
+  type RenewDeviceResult,
+  type RenewRefusal,
   type RevocationEvent,
   type RotateResult,
   type SessionCheck,
@@ -217,16 +221,19 @@ export class RedisStore implements Store, SubscriptionSignals {
       rec.email !== undefined ? INDEX.run(c, [this.keys.email(rec.email)], [JSON.stringify([rec.sub, rec.sid]), px]) : undefined,
       CREATE.run(
         c,
-        [this.keys.ver(rec.sub), this.keys.dev(rec.sub, rec.sid), this.keys.devs(rec.sub)],
-        [rec.sid, rec.expiresAt, secondsToMs(userStateTtl), now, ...toHash(rec)]
+        [this.keys.ver(rec.sub), this.keys.dev(rec.sub, rec.sid), this.keys.devs(rec.sub), this.keys.tok(rec.sub, rec.sid)],
+        [rec.sid, rec.expiresAt, secondsToMs(userStateTtl), now, rec.tokens ?? '', ...toFields(rec).set]
       )
     ]))
     return toInt(version, 'ver')
   }
 
   async getSession (sub: string, sid: string): Promise<SessionRecord | null> {
-    const hash = await this.call('getSession', async (c) => await c.hgetall(this.keys.dev(sub, sid)))
-    return fromHash(hash)
+    const [hash, tokens] = await this.call('getSession', async (c) => await Promise.all([
+      c.hgetallBuffer(this.keys.dev(sub, sid)),
+      c.getBuffer(this.keys.tok(sub, sid))
+    ]))
+    return fromFields(sub, sid, hash, tokens)
   }
 
   async findOwner (sid: string): Promise<string | null> {
@@ -236,11 +243,13 @@ export class RedisStore implements Store, SubscriptionSignals {
   async listSessions (sub: string): Promise<SessionRecord[]> {
     const sids = await this.call('listSessions', async (c) => await c.smembers(this.keys.devs(sub)))
     if (sids.length === 0) return []
-    const hashes = await this.call('listSessions', async (c) => await Promise.all(sids.map(async (sid) => await c.hgetall(this.keys.dev(sub, sid)))))
+    // The list shows no tokens: they are not read.
+    const hashes = await this.call('listSessions', async (c) => await Promise.all(sids.map(async (sid) => await c.hgetallBuffer(this.keys.dev(sub, sid)))))
     const records: SessionRecord[] = []
     const stale: string[] = []
     hashes.forEach((hash, i) => {
-      const rec = fromHash(hash)
+      const rec = fromFields(sub, sids[i] ?? '', hash, null)
+      if (rec !== null) delete rec.tokens // a record of the previous layout holds them in the hash
       if (rec !== null) records.push(rec)
       else stale.push(sids[i] ?? '')
     })
@@ -250,20 +259,63 @@ export class RedisStore implements Store, SubscriptionSignals {
   }
 
   async updateSession (sub: string, sid: string, patch: Patch): Promise<void> {
-    const fields = toHash(patch)
-    if (fields.length === 0) return
-    await this.call('updateSession', async (c) => await UPDATE.run(c, [this.keys.dev(sub, sid)], fields))
+    const { tokens, ...rest } = patch
+    const { set, del } = toFields(rest)
+    if (tokens !== undefined) del.push('tokens') // the previous layout kept them in the hash
+    if (set.length === 0 && tokens === undefined) return
+    await this.call('updateSession', async (c) => await UPDATE.run(c, [this.keys.dev(sub, sid), this.keys.tok(sub, sid)], [
+      tokens !== undefined ? '1' : '0', tokens ?? '', set.length, ...set, ...del
+    ]))
   }
 
   async rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult> {
     const result = await this.call('rotateCredential', async (c) =>
-      await ROTATE.run(c, [this.keys.dev(sub, sid)], [expectedHash, newHash, now, graceUntil]))
+      await ROTATE.run(c, [this.keys.dev(sub, sid)], [encodeHash(expectedHash), encodeHash(newHash), now, graceUntil, expectedHash]))
     if (result === 'rotated' || result === 'grace' || result === 'reuse' || result === 'unknown' || result === 'missing') return result
     throw new Error(`store: unexpected rotate reply ${String(result)}`)
   }
 
+  async renewDevice (i: RenewDeviceInput): Promise<RenewDeviceResult> {
+    const { sub, sid } = i
+    const cluster = this.client instanceof Cluster
+    const keys = [this.keys.dev(sub, sid), this.keys.ver(sub), this.keys.deny(sub, sid), this.keys.tok(sub, sid), this.keys.devs(sub)]
+    // Outside a Cluster the epoch is read by the script; in a Cluster it lives in another slot.
+    if (!cluster) keys.push(this.keys.epoch)
+    const touch = toFields({ lastSeenAt: i.nowMs, ip: i.touch.ip, userAgent: i.touch.userAgent })
+    let gen = 0
+    const [reply, clusterEpoch] = await this.call('renewDevice', async (c, g) => {
+      gen = g
+      return await Promise.all([
+        RENEW.runBuffer(c, keys, [
+          sid, encodeHash(i.presentedHash), i.presentedHash, encodeHash(i.newHash), i.nowMs, i.graceUntil, secondsToS(i.denyTtl),
+          newEpoch(randomBytes(16).toString('base64url'), Date.now()), touch.set.length, ...touch.set, ...touch.del
+        ]),
+        cluster ? this.epoch() : undefined
+      ])
+    })
+    if (!Array.isArray(reply) || reply.length === 0) throw new Error('store: unexpected renewDevice reply')
+    const outcome = String(reply[0])
+    if (outcome === 'reuse') {
+      // Revoked by the script, exactly as revokeSessions: acknowledged once replicated and announced.
+      await this.replicated('renewDevice', gen)
+      const event = await this.publish({ sub, sids: [sid], at: Date.now() })
+      await this.dropIndexes(sub, [{ sid, iss: String(reply[1]), idpSid: String(reply[2]), email: String(reply[3]) }])
+      return { outcome: 'reuse', event }
+    }
+    if (outcome === 'rotated' || outcome === 'grace') {
+      const [, version, epoch, tokens, ...flat] = reply as unknown[]
+      const record = fromFields(sub, sid, pairsToObject(flat), Buffer.isBuffer(tokens) ? tokens : null)
+      if (record === null) throw new Error('store: renewDevice returned no record')
+      const e = clusterEpoch ?? String(epoch)
+      if (!cluster && gen === this.generation) this.epochCache = e
+      return { outcome, record, version: toInt(version, 'ver'), epoch: e }
+    }
+    if (['missing', 'expired', 'denied', 'state_lost', 'version', 'unknown'].includes(outcome)) return { outcome: outcome as RenewRefusal }
+    throw new Error(`store: unexpected renewDevice reply ${outcome}`)
+  }
+
   async revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent> {
-    const keys = [this.keys.devs(sub), ...sids.flatMap((sid) => [this.keys.dev(sub, sid), this.keys.deny(sub, sid)])]
+    const keys = [this.keys.devs(sub), ...sids.flatMap((sid) => [this.keys.dev(sub, sid), this.keys.deny(sub, sid), this.keys.tok(sub, sid)])]
     let gen = 0
     const reply = await this.call('revokeSessions', async (c, g) => {
       gen = g
@@ -282,7 +334,7 @@ export class RedisStore implements Store, SubscriptionSignals {
     const reply = await this.call('revokeUser', async (c, g) => {
       gen = g
       return await REVOKE_USER.run(c, [this.keys.ver(sub), this.keys.devs(sub), this.keys.revat(sub)], [
-        denyS, this.keys.dev(sub, ''), this.keys.deny(sub, ''), Math.floor(Date.now() / 1000), Math.max(denyS, secondsToS(tokenTtl))
+        denyS, this.keys.dev(sub, ''), this.keys.deny(sub, ''), Math.floor(Date.now() / 1000), Math.max(denyS, secondsToS(tokenTtl)), this.keys.tok(sub, '')
       ])
     })
     if (!Array.isArray(reply)) throw new Error('store: unexpected revokeUser reply')
@@ -680,44 +732,6 @@ function toDeleted (reply: unknown): Deleted[] {
 
 const secondsToS = (ttl: number): number => Math.max(1, Math.ceil(ttl))
 const secondsToMs = (ttl: number): number => secondsToS(ttl) * 1000
-
-function toInt (value: unknown, what: string): number {
-  const n = typeof value === 'number' ? value : Number(value)
-  if (!Number.isSafeInteger(n)) throw new Error(`store: ${what} is not an integer`)
-  return n
-}
-
-const NUMBER_FIELDS = ['createdAt', 'lastSeenAt', 'expiresAt', 'version'] as const
-const STRING_FIELDS = ['sid', 'sub', 'iss', 'userAgent', 'ip', 'credHash'] as const
-
-/** Flattens defined fields into HSET arguments. */
-function toHash (rec: Partial<SessionRecord>): string[] {
-  const out: string[] = []
-  for (const [field, value] of Object.entries(rec)) {
-    if (value === undefined) continue
-    out.push(field, typeof value === 'boolean' ? (value ? '1' : '0') : String(value))
-  }
-  return out
-}
-
-/** Rebuilds a record from HGETALL; null when the key is gone. A partial hash is corrupt data and throws. */
-function fromHash (h: Record<string, string>): SessionRecord | null {
-  if (Object.keys(h).length === 0) return null
-  const rec: Record<string, unknown> = {}
-  for (const f of STRING_FIELDS) {
-    const v = h[f]
-    if (v === undefined) throw new Error(`store: session record lacks ${f}`)
-    rec[f] = v
-  }
-  for (const f of NUMBER_FIELDS) rec[f] = toInt(h[f], f)
-  rec.rememberMe = h.rememberMe === '1'
-  if (h.idpSid !== undefined) rec.idpSid = h.idpSid
-  if (h.prevCredHash !== undefined) rec.prevCredHash = h.prevCredHash
-  if (h.prevGraceUntil !== undefined) rec.prevGraceUntil = toInt(h.prevGraceUntil, 'prevGraceUntil')
-  if (h.tokens !== undefined) rec.tokens = h.tokens
-  if (h.email !== undefined) rec.email = h.email
-  return rec as unknown as SessionRecord
-}
 
 function parseMember (member: string): { sub: string, sid: string } | null {
   const v: unknown = JSON.parse(member)
