@@ -8,6 +8,11 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 
+interface BufferEval {
+  evalshaBuffer: (...args: Array<string | number | Buffer>) => Promise<unknown>
+  evalBuffer: (...args: Array<string | number | Buffer>) => Promise<unknown>
+}
+
 /** A Lua script run by EVALSHA, falling back to EVAL after a server restart emptied the script cache. */
 export class Script {
   readonly sha: string
@@ -25,13 +30,17 @@ export class Script {
     }
   }
 
-  /** As `run`, with bulk replies as Buffers (binary-safe: raw credential hashes). */
+  /**
+   * As `run`, with bulk replies as Buffers (binary-safe: raw credential hashes). ioredis generates the
+   * Buffer variants without typing them; `callBuffer` loses its command name under auto-pipelining.
+   */
   async runBuffer (client: Redis | Cluster, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
+    const c = client as unknown as BufferEval
     try {
-      return await client.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args)
+      return await c.evalshaBuffer(this.sha, keys.length, ...keys, ...args)
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
-      return await client.callBuffer('EVAL', this.lua, keys.length, ...keys, ...args)
+      return await c.evalBuffer(this.lua, keys.length, ...keys, ...args)
     }
   }
 }
