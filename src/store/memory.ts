@@ -147,7 +147,7 @@ export class MemoryStore implements Store {
     this.assertOpen()
     const now = this.now()
     const live = [...(this.records.get(sub)?.values() ?? [])].filter((r) => r.expiresAt > now)
-    return live.sort((a, b) => b.createdAt - a.createdAt).map((r) => ({ ...r }))
+    return live.sort((a, b) => b.createdAt - a.createdAt).map(({ tokens: _t, ...r }) => r)
   }
 
   async updateSession (sub: string, sid: string, patch: Patch): Promise<void> {

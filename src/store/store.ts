@@ -152,7 +152,7 @@ export interface Store {
   /** The owner (`sub`) of a gateway session id, or null. */
   findOwner (sid: string): Promise<string | null>
 
-  /** The user's live session records, newest first. */
+  /** The user's live session records, newest first, without their tokens (read only where needed). */
   listSessions (sub: string): Promise<SessionRecord[]>
 
   /** Updates a few fields of an existing record (no-op when it is gone). */
