@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { encodeTokens } from '../../src/store/redis-record.js'
 import type { SessionRecord } from '../../src/store/store.js'
 
 export interface PopulationOptions {
@@ -87,7 +88,7 @@ export async function loadDevices (redis: Redis, prefix: string, count: number, 
   const users = Math.ceil(count / o.devicesPerUser)
   const USERS_PER_EVAL = 500
   const head = [o.keyPrefix, t.iss, t.userAgent, t.ip, t.rememberMe ? '1' : '0', String(now), String(expiresAt),
-    String(o.deviceTtlMs), String(o.userStateTtlMs), t.tokens ?? '', String(o.devicesPerUser)]
+    String(o.deviceTtlMs), String(o.userStateTtlMs), t.tokens !== undefined ? encodeTokens(t.tokens) : '', String(o.devicesPerUser)]
   const inFlight = new Set<Promise<unknown>>()
   for (let u0 = 0; u0 < users; u0 += USERS_PER_EVAL) {
     const args: Array<string | Buffer> = [...head]

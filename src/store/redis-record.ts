@@ -89,6 +89,42 @@ export function toFields (rec: Partial<SessionRecord>): { set: Value[], del: str
   return { set, del }
 }
 
+const B64URL = /^[A-Za-z0-9_-]*$/
+const canonical = (part: string): Buffer | null => {
+  if (!B64URL.test(part)) return null
+  const raw = Buffer.from(part, 'base64url')
+  return raw.toString('base64url') === part ? raw : null
+}
+
+/**
+ * The sealed token bundle as stored: `v1.<kid>.<iv>.<ciphertext>.<tag>` (src/core/sealed-cookie.ts) as
+ * bytes, a quarter smaller than its base64url text (ciphertext does not compress): 0x00, kid length,
+ * kid, iv length, iv, tag length, tag, ciphertext. Anything else is kept as text (never starts with 0x00).
+ */
+export function encodeTokens (sealed: string): Value {
+  const parts = sealed.split('.')
+  if (parts.length !== 5 || parts[0] !== 'v1') return sealed
+  const kid = Buffer.from(parts[1] ?? '', 'utf8')
+  const [iv, ct, tag] = [canonical(parts[2] ?? ''), canonical(parts[3] ?? ''), canonical(parts[4] ?? '')]
+  if (iv === null || ct === null || tag === null || kid.length > 255 || iv.length > 255 || tag.length > 255) return sealed
+  return Buffer.concat([Buffer.from([0, kid.length]), kid, Buffer.from([iv.length]), iv, Buffer.from([tag.length]), tag, ct])
+}
+
+export function decodeTokens (v: Buffer): string {
+  if (v.length === 0 || v[0] !== 0) return v.toString('utf8')
+  let at = 1
+  const take = (): Buffer => {
+    const n = v[at] ?? 0
+    const out = v.subarray(at + 1, at + 1 + n)
+    at += 1 + n
+    return out
+  }
+  const kid = take().toString('utf8')
+  const iv = take()
+  const tag = take()
+  return ['v1', kid, iv.toString('base64url'), v.subarray(at).toString('base64url'), tag.toString('base64url')].join('.')
+}
+
 const NUMBERS: Field[] = ['createdAt', 'lastSeenAt', 'expiresAt', 'version']
 
 /**
@@ -118,7 +154,7 @@ export function fromFields (sub: string, sid: string, h: Record<string, Buffer>,
   const idpSid = text('idpSid')
   if (idpSid !== undefined) rec.idpSid = idpSid
   const tok = tokens ?? h.tokens
-  if (tok !== undefined && tok !== null) rec.tokens = tok.toString('utf8')
+  if (tok !== undefined && tok !== null) rec.tokens = decodeTokens(tok)
   const email = text('email')
   if (email !== undefined) rec.email = email
   return rec as unknown as SessionRecord

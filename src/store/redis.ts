@@ -30,7 +30,7 @@ import { connect, isUnavailable, nodeOptions, quit, type Client } from './redis-
 import { Keys } from './redis-keys.js'
 import type { SubscriptionSignals } from './near-cache.js'
 import { feedFor, type Feed } from './redis-pubsub.js'
-import { encodeHash, fromFields, pairsToObject, toFields, toInt } from './redis-record.js'
+import { encodeHash, encodeTokens, fromFields, pairsToObject, toFields, toInt } from './redis-record.js'
 import { CREATE, EPOCH, IDP_LOGOUT, INDEX, LEASE, RELEASE, RENEW, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
 import {
   StoreUnavailableError,
@@ -222,7 +222,7 @@ export class RedisStore implements Store, SubscriptionSignals {
       CREATE.run(
         c,
         [this.keys.ver(rec.sub), this.keys.dev(rec.sub, rec.sid), this.keys.devs(rec.sub), this.keys.tok(rec.sub, rec.sid)],
-        [rec.sid, rec.expiresAt, secondsToMs(userStateTtl), now, rec.tokens ?? '', ...toFields(rec).set]
+        [rec.sid, rec.expiresAt, secondsToMs(userStateTtl), now, rec.tokens !== undefined ? encodeTokens(rec.tokens) : '', ...toFields(rec).set]
       )
     ]))
     return toInt(version, 'ver')
@@ -264,7 +264,7 @@ export class RedisStore implements Store, SubscriptionSignals {
     if (tokens !== undefined) del.push('tokens') // the previous layout kept them in the hash
     if (set.length === 0 && tokens === undefined) return
     await this.call('updateSession', async (c) => await UPDATE.run(c, [this.keys.dev(sub, sid), this.keys.tok(sub, sid)], [
-      tokens !== undefined ? '1' : '0', tokens ?? '', set.length, ...set, ...del
+      tokens !== undefined ? '1' : '0', tokens !== undefined ? encodeTokens(tokens) : '', set.length, ...set, ...del
     ]))
   }
 

@@ -143,6 +143,12 @@ t.test('the new layout: a listpack of short fields, raw hashes, the token bundle
   t.notOk('tokens' in fields)
   t.equal(await raw.get(`${prefix}tok:${tagOf(rec.sub)}:${rec.sid}`), rec.tokens)
   t.strictSame(await store.getSession(rec.sub, rec.sid), rec)
+  const b = (n: number): string => randomBytes(n).toString('base64url')
+  const sealed = `v1.k-2026.${b(12)}.${b(900)}.${b(16)}`
+  await store.updateSession(rec.sub, rec.sid, { tokens: sealed })
+  const stored = await raw.getBuffer(`${prefix}tok:${tagOf(rec.sub)}:${rec.sid}`)
+  t.ok(stored !== null && stored.length < sealed.length * 0.8, `a sealed bundle is kept as bytes (${stored?.length ?? 0} for ${sealed.length} characters)`)
+  t.equal((await store.getSession(rec.sub, rec.sid))?.tokens, sealed, 'and reads back as the same text')
   await store.updateSession(rec.sub, rec.sid, { userAgent: 'short' })
   t.equal((await store.getSession(rec.sub, rec.sid))?.userAgent, 'short', 'a shorter user agent leaves no chunk behind')
 })
