@@ -235,11 +235,11 @@ export class NearCacheStore implements Store {
     return await this.inner.rotateCredential(sub, sid, expectedHash, newHash, now, graceUntil)
   }
 
-  /** Reads revocation state in the store itself (never the cache); a reuse revokes, so its verdict goes. */
+  /** Reads revocation state in the store itself (never the cache); a reuse revokes, as revokeSessions. */
   async renewDevice (input: RenewDeviceInput): Promise<RenewDeviceResult> {
     try {
       const result = await this.inner.renewDevice(input)
-      if (result.outcome === 'reuse') this.drop(sidKey(input.sub, input.sid))
+      if (result.outcome === 'reuse') this.apply(result.event)
       return result
     } catch (err) {
       this.drop(sidKey(input.sub, input.sid)) // maybe revoked, maybe not: read it again
