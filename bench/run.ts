@@ -632,7 +632,7 @@ async function population (rawCfg: Record<string, unknown>, parsed: (r: Record<s
         user_agent_chars: template.userAgent.length,
         redis_used_memory_mib: Math.round(m4 / 2 ** 20),
         load_seconds: round(loadSeconds, 1),
-        bytes_note: 'used_memory delta / count; per device includes its share of the user keys (ver, devs; 2 devices per user), sidx and idpsid index entries',
+        bytes_note: 'used_memory delta / count; per device includes its token key, its share of the user keys (ver, devs, email; 2 devices per user), sidx and idpsid index entries. MEMORY USAGE per record: bench/memory.ts',
         ratio_note: `ratio_to_bare_proxy against bare-proxy rounds run alternately in this phase (${round(b.rps, 0)} req/s); against the main-phase bare proxy: ${round(g.rps / bp.rps, 3)}`,
         sessions_used: headerSets.length,
         cpu_us_per_request: round(popCpu.proc * 1000 / popCpu.ok, 1),
@@ -650,11 +650,12 @@ async function keyBreakdown (redis: Redis, prefix: string, sub: string, iss: str
   const usage = async (key: string): Promise<number> => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
   const sids = await redis.smembers(`${prefix}devs:${tg}`)
   const dev = `${prefix}dev:${tg}:${sids[0]!}`
-  const idpSid = await redis.hget(dev, 'idpSid')
+  const idpSid = await redis.hget(dev, 'd')
   const deny = (await redis.scan('0', 'MATCH', `${prefix}deny:*`, 'COUNT', 1000))[1][0]
   return {
     dev_hash: await usage(dev),
     dev_hash_encoding: await redis.object('ENCODING', dev),
+    token_key: await usage(`${prefix}tok:${tg}:${sids[0]!}`),
     sidx: await usage(`${prefix}sidx:${sids[0]!}`),
     ...(idpSid !== null ? { idpsid_index: await usage(`${prefix}idpsid:${iss}:${idpSid}`) } : {}),
     devs_set_per_user: await usage(`${prefix}devs:${tg}`),

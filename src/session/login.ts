@@ -100,9 +100,9 @@ export function createLogin (deps: SessionDeps): Login {
       ...access,
       loginAt: now
     }, now, settings.session.ttl, settings.session.absoluteTtl)
-    const device: CookieOp = remember
-      ? { op: 'device', value: formatDeviceCookie(sid, credential), maxAge: settings.rememberMe.ttl }
-      : { op: 'device', value: formatDeviceCookie(sid, credential) }
+    // The device cookie carries the user: renewal goes straight to the user's keys (one round trip).
+    const value = formatDeviceCookie(sid, credential, l.idClaims.sub)
+    const device: CookieOp = remember ? { op: 'device', value, maxAge: settings.rememberMe.ttl } : { op: 'device', value }
     about.log.info({ sid, rememberMe: remember }, 'login')
     return { session, cookies: [CLEAR_TX, { op: 'session', value: seals.session.seal(session), maxAge: Math.max(0, session.exp - now) }, device] }
   }

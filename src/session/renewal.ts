@@ -4,7 +4,7 @@
  * working for `rememberMe.rotationGrace` (parallel requests); after that it is reuse, and the device is
  * revoked. Also refreshes a forwarded access token shortly before it expires.
  */
-import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie, renewalRefusal } from '../core/device.js'
+import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie } from '../core/device.js'
 import { issueSession, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, type TokenBundle } from '../core/tokens.js'
 import { isInvalidGrant } from '../oidc/grant-errors.js'
@@ -56,35 +56,48 @@ export function createRenewal (deps: SessionDeps): Renewal {
     }
     const device = parseDeviceCookie(raw)
     if (device === null) return refuse('malformed')
-    const sub = await store.findOwner(device.sid)
-    const rec = sub === null ? null : await store.getSession(sub, device.sid)
-    if (sub !== null && rec === null) {
-      // The owner index outlives the record only while a revocation is unfinished (its event not yet
-      // published): finish it, so every replica hears of it.
-      await store.revokeSessions(sub, [device.sid], denyTtl)
-    }
-    if (sub === null || rec === null) return refuse('unknown_device')
+    // A cookie of the previous format names no user: its owner is looked up (one more round trip, once:
+    // the rotation below writes the new format).
+    const sub = device.sub ?? await store.findOwner(device.sid)
+    if (sub === null) return refuse('unknown_device')
     const nowMs = deps.nowMs()
-    const [state, epoch] = await Promise.all([store.check(sub, rec.sid), store.epoch()])
-    const refusal = renewalRefusal(rec, state, nowMs)
-    if (refusal !== null) return refuse(refusal)
-
     const next = newCredential()
-    const rotated = await store.rotateCredential(sub, rec.sid, hashCredential(device.credential), hashCredential(next), nowMs, nowMs + settings.rememberMe.rotationGrace * 1000)
-    if (rotated === 'reuse') {
+    // Record, revocation state, epoch, rotation and touch: one atomic store call.
+    const result = await store.renewDevice({
+      sub,
+      sid: device.sid,
+      presentedHash: hashCredential(device.credential),
+      newHash: hashCredential(next),
+      nowMs,
+      graceUntil: nowMs + settings.rememberMe.rotationGrace * 1000,
+      touch: { ip: about.ip, userAgent: String(about.headers['user-agent'] ?? '').slice(0, 256) },
+      denyTtl
+    })
+    if (result.outcome === 'missing') {
+      // The owner index outlives the record only while a revocation is unfinished (its event not yet
+      // published): finish it, so every replica hears of it. A user named by the cookie is checked
+      // against the index first: a wrong one must not revoke anything of anybody.
+      const owner = device.sub === undefined ? sub : await store.findOwner(device.sid)
+      if (owner === sub) await store.revokeSessions(sub, [device.sid], denyTtl)
+      return refuse('unknown_device')
+    }
+    if (result.outcome === 'reuse') {
       // A credential that was rotated away came back after the grace window: someone else holds a copy.
-      await store.revokeSessions(sub, [rec.sid], denyTtl)
+      // The store revoked the device in the same step (and announced it).
       counters.reuse()
       counters.logout('reuse')
-      about.log.warn({ sid: rec.sid }, 'device credential reuse detected: device revoked')
+      about.log.warn({ sid: device.sid }, 'device credential reuse detected: device revoked')
       return refuse('reuse')
     }
-    if (rotated !== 'rotated' && rotated !== 'grace') return refuse(rotated)
+    if (result.outcome !== 'rotated' && result.outcome !== 'grace') return refuse(result.outcome)
+    const { record: rec, version, epoch } = result
+    const rotated = result.outcome
 
     if (rotated === 'rotated') {
       // The new credential goes out whatever happens next: the old one is now only good for the grace window.
       const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
-      ops.push(maxAge !== undefined ? { op: 'device', value: formatDeviceCookie(rec.sid, next), maxAge } : { op: 'device', value: formatDeviceCookie(rec.sid, next) })
+      const value = formatDeviceCookie(rec.sid, next, sub)
+      ops.push(maxAge !== undefined ? { op: 'device', value, maxAge } : { op: 'device', value })
     }
 
     let bundle = openTokens(rec)
@@ -114,7 +127,7 @@ export function createRenewal (deps: SessionDeps): Renewal {
       sub,
       iss: rec.iss,
       ...(rec.idpSid !== undefined ? { idpSid: rec.idpSid } : {}),
-      ver: state.version!,
+      ver: version,
       epoch,
       authTime: Math.floor(rec.createdAt / 1000),
       rememberMe: rec.rememberMe,
@@ -124,7 +137,6 @@ export function createRenewal (deps: SessionDeps): Renewal {
       // The device record's end bounds the renewed cookie: absoluteTtl for a browser session, rememberMe.ttl otherwise.
     }, now, settings.session.ttl, Math.max(1, Math.floor(rec.expiresAt / 1000) - now))
     ops.push({ op: 'session', value: seals.session.seal(session), maxAge: Math.max(0, session.exp - now) })
-    await store.updateSession(sub, rec.sid, { lastSeenAt: nowMs, ip: about.ip, userAgent: String(about.headers['user-agent'] ?? '').slice(0, 256) })
     counters.renewal(rotated)
     about.log.info({ sid: rec.sid, rotation: rotated }, 'session renewed from the device credential')
     return { kind: 'renewed', session, rotation: rotated, cookies: ops }

@@ -37,7 +37,7 @@ interface Rig {
   counts: Record<string, number>
   clock: { now: number }
   /** Creates a device record as a login does; returns its cookies' values. */
-  login (sub: string, opts?: { remember?: boolean }): Promise<{ claims: SessionClaims, sealed: string, device: string, sid: string }>
+  login (sub: string, opts?: { remember?: boolean }): Promise<{ claims: SessionClaims, sealed: string, device: string, legacyDevice: string, sid: string }>
   resolve (sealed: string | undefined, device?: string, opts?: ResolveOptions): Promise<Decision>
 }
 
@@ -82,7 +82,7 @@ function rig (store: Store, failMode: 'open' | 'closed' = 'closed'): Rig {
         tokens: seals.tokens.seal({ idToken: 'id-token', profile })
       }, 86400 + TTL)
       const claims = issueSession({ sid, sub, iss: 'https://idp.example', ver: version, epoch: await store.epoch(), authTime: now, rememberMe: true, profile, loginAt: now }, now, TTL, 3600)
-      return { claims, sealed: seals.session.seal(claims), device: formatDeviceCookie(sid, credential), sid }
+      return { claims, sealed: seals.session.seal(claims), device: formatDeviceCookie(sid, credential, sub), legacyDevice: formatDeviceCookie(sid, credential), sid }
     },
     async resolve (sealed, device, opts = {}) {
       return await service.resolve(sealed, device, clock.now, opts, facts())
@@ -226,6 +226,27 @@ t.test('renewed: the device credential mints a session and is rotated; a paralle
   t.equal(next.kind === 'renewed' ? next.rotation : next.kind, 'rotated', 'the new credential rotates in turn')
   t.equal(r.counts['renewal:rotated'], 2)
   t.equal(r.counts['renewal:grace'], 1)
+})
+
+t.test('a device cookie of the previous format (no user in it) renews, and gets the new format', async (t) => {
+  const r = rig(new MemoryStore())
+  const { legacyDevice, device, sid } = await r.login('hal')
+  t.not(legacyDevice, device)
+  const d = await r.resolve(undefined, legacyDevice)
+  t.equal(d.kind === 'renewed' ? d.rotation : d.kind, 'rotated')
+  const next = deviceValue(d.cookies)!
+  t.ok(next.startsWith(`${sid}.`) && next.length > legacyDevice.length, 'the rotated cookie carries the user')
+  t.equal((await r.resolve(undefined, next)).kind, 'renewed')
+})
+
+t.test('a device cookie naming another user finds nothing and revokes nothing', async (t) => {
+  const r = rig(new MemoryStore())
+  const victim = await r.login('ann')
+  const forged = formatDeviceCookie(victim.sid, newCredential(), 'mallory')
+  const d = await r.resolve(undefined, forged)
+  t.equal(d.kind === 'refused' ? d.reason : d.kind, 'unknown_device')
+  t.ok(await r.store.getSession('ann', victim.sid), 'the real device is untouched')
+  t.equal((await r.resolve(undefined, victim.device)).kind, 'renewed', 'and still renews')
 })
 
 t.test('renewal after an expired session cookie clears it first, then writes the new one', async (t) => {
