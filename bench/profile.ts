@@ -49,7 +49,7 @@ const template: SessionRecord = {
 }
 const minted = await new Minter(config, store, template, { email: 'alice@example.com', preferred_username: 'alice', groups: ['demo-users'] }).session('alice')
 const headers = { cookie: minted.session }
-await cannon({ url: gateway.url, connections: 50, duration: 2, headers }) // warm-up
+const warm = await cannon({ url: gateway.url, connections: 50, duration: 2, headers }) // warm-up
 const cpu0 = gateway.cpuMs()
 const s = await cannon({ url: gateway.url, connections: 50, duration: SECONDS, headers })
 const cpu1 = gateway.cpuMs()
@@ -68,7 +68,7 @@ if (process.env.PROFILE_OFF !== '1') {
   const sizes = await Promise.all(files.map(async (f) => (await readFile(join(dir, f))).length))
   const file = files[sizes.indexOf(Math.max(...sizes))]
   if (file === undefined) throw new Error(`no profile in ${dir}`)
-  const prof = JSON.parse(await readFile(join(dir, file), 'utf8')) as { nodes: Node[], samples: number[] }
+  const prof = JSON.parse(await readFile(join(dir, file), 'utf8')) as { nodes: Node[], samples: number[], timeDeltas: number[] }
   const byId = new Map(prof.nodes.map((n) => [n.id, n]))
   const self = new Map<string, number>()
   for (const id of prof.samples) {
@@ -76,6 +76,23 @@ if (process.env.PROFILE_OFF !== '1') {
     const key = `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*\/(src|bench)\//, '$1/')}:${f.lineNumber + 1}`
     self.set(key, (self.get(key) ?? 0) + 1)
   }
+  // CPU per request by who spends it (self time), over every request of the profile (warm-up included).
+  const requests = warm.ok + s.ok
+  const groups = new Map<string, number>()
+  let busyUs = 0
+  prof.samples.forEach((id, i) => {
+    const f = byId.get(id)!.callFrame
+    if (f.functionName === '(idle)') return
+    const dt = prof.timeDeltas[i] ?? 0
+    busyUs += dt
+    const g = /\/src\//.test(f.url)
+      ? 'sessiongate src/'
+      : /node_modules\/(@fastify\/[^/]+|fastify|prom-client|undici|pino|ioredis)\//.exec(f.url)?.[1] ??
+        (f.functionName === '(garbage collector)' ? 'garbage collector' : 'node internals, native, other')
+    groups.set(g, (groups.get(g) ?? 0) + dt)
+  })
+  console.log(`profiled CPU per request ${(busyUs / requests).toFixed(1)} µs (${requests} requests, start-up included)`)
+  for (const [g, us] of [...groups].sort((a, b) => b[1] - a[1])) console.log(`${(us / requests).toFixed(2).padStart(7)} µs  ${g}`)
   const idle = self.get('(idle) :0') ?? 0
   const total = prof.samples.length - idle
   self.delete('(idle) :0')
