@@ -21,7 +21,7 @@ import { Readiness } from './http/readiness.js'
 import { createConnectionWatch } from './http/watch.js'
 import { createSeals } from './session/seals.js'
 import { createSessionService, type SessionService } from './session/service.js'
-import { claimPathsOf } from './core/authorize.js'
+import { sessionSettings } from './session/settings.js'
 import { createAccessTokenKeys, createLogoutTokenKeys } from './oidc/jwks.js'
 import { bearerStateTtl, createBearerCheck } from './bearer/bearer-check.js'
 import { authRoutes } from './http/auth-routes.js'
@@ -36,6 +36,7 @@ import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics, sessionCounters, type Metrics } from './http/metrics.js'
+import { registerRequestMetrics } from './http/request-metrics.js'
 import { createLogger } from './log.js'
 import { targetChecker } from './http/request-target.js'
 import { ssfRoutes } from './http/ssf-routes.js'
@@ -45,17 +46,6 @@ import { connectRateLimiter } from './store/rate-limit-redis.js'
 import { startTracing } from './obs/tracing.js'
 import { createObservability, instrumentStore, type Observability } from './obs/observe.js'
 import { REQUEST_ID_HEADER, requestIds } from './obs/request-id.js'
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Metrics and traces label of a proxied route: its configured prefix (Fastify's pattern is `/*`). */
-    sgRoute?: string
-  }
-  interface FastifyRequest {
-    /** Metrics and traces label of the request's route, stamped by the route's first hook (null before). */
-    sgRoute: string | null
-  }
-}
 
 /** Set by rewriteUrl on a raw request whose target is ambiguous; the first onRequest hook answers 400. */
 const kRefusedTarget = Symbol('sessiongate.refusedTarget')
@@ -221,18 +211,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     store,
     seals,
     idp: oidc,
-    settings: {
-      session: config.session,
-      rememberMe: config.rememberMe,
-      failMode: config.store.failMode,
-      keepsAccessToken: config.routes.some((r) => r.forwardAccessToken),
-      redirectUri: `${config.publicUrl}${config.authPrefix}/callback`,
-      scopes: config.oidc.scopes,
-      postLogoutRedirectUri: `${config.publicUrl}/`,
-      identity: config.identity,
-      // The claims a session keeps: those that rules and header mappings read, nothing more (cookie size).
-      keptPaths: [...config.routes.flatMap((r) => claimPathsOf(r.authorize ?? [])), ...Object.values(config.identity.headers)]
-    },
+    settings: sessionSettings(config),
     counters: sessionCounters(metrics),
     nowMs,
     noteIdp (client, sid) {
@@ -264,51 +243,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   pub.decorateRequest('sgSession', null)
   pub.setErrorHandler(errorHandler)
   admin.setErrorHandler(errorHandler)
-  // Per-request bookkeeping stays synchronous and allocation-light: label children are bound once per
-  // (route, method, status) and found without building a key, and the access line is written only at
-  // debug level or for server errors.
-  type Bound = { count: ReturnType<typeof metrics.httpRequests.labels>, time: ReturnType<typeof metrics.httpDuration.labels> }
-  const bound = new Map<string, Map<string, Map<number, Bound>>>()
-  // A proxied route is labelled by its configured prefix (its plugin's prefix), not by Fastify's `/*`.
-  const proxied = new Set(config.routes.map((r) => r.prefix))
-  // Each route stamps its label on the request (one hook per route, made once): reading it back costs
-  // no allocation, where `request.routeOptions` builds an object on every read.
-  pub.decorateRequest('sgRoute', null)
-  pub.addHook('onRoute', (route) => {
-    if (proxied.has(route.prefix)) route.config = { ...route.config, sgRoute: route.prefix }
-    const label = proxied.has(route.prefix) ? route.prefix : route.url
-    const stamp = (request: FastifyRequest, _reply: FastifyReply, done: () => void): void => { request.sgRoute = label; done() }
-    const own = route.onRequest
-    route.onRequest = own === undefined ? [stamp] : [...(Array.isArray(own) ? own : [own]), stamp]
-  })
-  // Requests answered before their route's hooks ran (a refused target, a rate limit) take the slow way.
-  const routeLabel = (request: FastifyRequest): string => {
-    if (request.sgRoute !== null) return request.sgRoute
-    const ro = request.routeOptions
-    return ro.config?.sgRoute ?? ro.url ?? 'unmatched'
-  }
-  obs.instrument(pub)
-  tracing?.instrument(pub, { label: routeLabel, trustParent: config.trustProxy })
-  pub.addHook('onResponse', (request, reply, done) => {
-    const route = routeLabel(request)
-    const status = reply.statusCode
-    obs.settle(request, route, status)
-    let byMethod = bound.get(route)
-    if (byMethod === undefined) bound.set(route, (byMethod = new Map()))
-    let byStatus = byMethod.get(request.method)
-    if (byStatus === undefined) byMethod.set(request.method, (byStatus = new Map()))
-    let m = byStatus.get(status)
-    if (m === undefined) {
-      const labels = { route, method: request.method, status: String(status) }
-      m = { count: metrics.httpRequests.labels(labels), time: metrics.httpDuration.labels(labels) }
-      byStatus.set(status, m)
-    }
-    m.count.inc()
-    m.time.observe(reply.elapsedTime / 1000)
-    if (status >= 500) request.log.warn({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request failed')
-    else if (logger.isLevelEnabled('debug')) request.log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
-    done()
-  })
+  registerRequestMetrics(pub, { metrics, obs, tracing, trustParent: config.trustProxy, proxiedPrefixes: config.routes.map((r) => r.prefix), logger })
   await pub.register(cookie)
   const closeRateLimits = await registerRateLimits(pub, config,
     config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis!, logger) : undefined)
