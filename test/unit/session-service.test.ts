@@ -14,6 +14,7 @@ import type { Store } from '../../src/store/store.js'
 import { createSeals, type Seals } from '../../src/session/seals.js'
 import { createSessionService, type SessionService } from '../../src/session/service.js'
 import type { CheckResult, IdpSource, SessionCounters, SessionSettings } from '../../src/session/deps.js'
+import type { OidcClient } from '../../src/oidc/client.js'
 import type { CookieOp, Decision, RequestFacts, ResolveOptions } from '../../src/session/types.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { createLogger } from '../../src/log.js'
@@ -41,7 +42,7 @@ interface Rig {
   resolve (sealed: string | undefined, device?: string, opts?: ResolveOptions): Promise<Decision>
 }
 
-function rig (store: Store, failMode: 'open' | 'closed' = 'closed'): Rig {
+function rig (store: Store, failMode: 'open' | 'closed' = 'closed', opts: { idp?: IdpSource, checkIdp?: boolean, keepsAccessToken?: boolean } = {}): Rig {
   const seals = createSeals(new KeyRing([randomBytes(32)]))
   const clock = { now: Math.floor(Date.now() / 1000) }
   const counts: Record<string, number> = {}
@@ -55,16 +56,16 @@ function rig (store: Store, failMode: 'open' | 'closed' = 'closed'): Rig {
   }
   const settings: SessionSettings = {
     session: { ttl: TTL, absoluteTtl: 3600 },
-    rememberMe: { enabled: true, ttl: 86400, rotationGrace: GRACE, checkIdp: false },
+    rememberMe: { enabled: true, ttl: 86400, rotationGrace: GRACE, checkIdp: opts.checkIdp ?? false },
     failMode,
-    keepsAccessToken: false,
+    keepsAccessToken: opts.keepsAccessToken ?? false,
     redirectUri: 'https://gw.example/auth/callback',
     scopes: ['openid'],
     postLogoutRedirectUri: 'https://gw.example/',
     identity: { user: 'sub', groups: 'groups', headers: {} },
     keptPaths: []
   }
-  const service = createSessionService({ store, seals, idp: noIdp, settings, counters, nowMs: () => clock.now * 1000 })
+  const service = createSessionService({ store, seals, idp: opts.idp ?? noIdp, settings, counters, nowMs: () => clock.now * 1000 })
   return {
     store,
     seals,
@@ -79,9 +80,9 @@ function rig (store: Store, failMode: 'open' | 'closed' = 'closed'): Rig {
       const version = await store.createSession({
         sid, sub, iss: 'https://idp.example', createdAt: now * 1000, lastSeenAt: now * 1000, userAgent: 'unit', ip: '192.0.2.1',
         rememberMe: opts.remember ?? true, expiresAt: (now + 86400) * 1000, credHash: hashCredential(credential),
-        tokens: seals.tokens.seal({ idToken: 'id-token', profile })
+        tokens: seals.tokens.seal({ idToken: 'id-token', refreshToken: 'rt-1', at: 'at-1', atExp: now + 30, profile })
       }, 86400 + TTL)
-      const claims = issueSession({ sid, sub, iss: 'https://idp.example', ver: version, epoch: await store.epoch(), authTime: now, rememberMe: true, profile, loginAt: now }, now, TTL, 3600)
+      const claims = issueSession({ sid, sub, iss: 'https://idp.example', ver: version, epoch: await store.epoch(), authTime: now, rememberMe: true, profile, at: 'at-1', atExp: now + 30, loginAt: now }, now, TTL, 3600)
       return { claims, sealed: seals.session.seal(claims), device: formatDeviceCookie(sid, credential, sub), legacyDevice: formatDeviceCookie(sid, credential), sid }
     },
     async resolve (sealed, device, opts = {}) {
@@ -363,4 +364,46 @@ t.test('seals: each purpose opens only its own values; the form token and key ch
   const sid = newSessionId()
   t.equal(after.devicesFormToken(sid), createHmac('sha256', newKey).update(`devices-csrf:${sid}`).digest('base64url'))
   t.not(after.devicesFormToken(sid), after.devicesFormToken(newSessionId()), 'bound to the session')
+})
+
+/** An IdP whose refresh grant answers as told (the only IdP call these paths make). */
+function refreshingIdp (answer: () => Promise<{ accessToken: string, accessTokenExp?: number, refreshToken?: string }>): IdpSource & { calls: number } {
+  const idp = {
+    calls: 0,
+    current: () => undefined,
+    get: async () => ({ refresh: async () => { idp.calls++; return await answer() } }) as unknown as OidcClient
+  }
+  return idp
+}
+
+t.test('a forwarded access token about to expire is refreshed once, and the cookie slid with it', async (t) => {
+  const idp = refreshingIdp(async () => ({ accessToken: 'at-2', accessTokenExp: Math.floor(Date.now() / 1000) + 3600, refreshToken: 'rt-2' }))
+  const r = rig(new MemoryStore(), 'closed', { idp, keepsAccessToken: true })
+  const { sealed, sid } = await r.login('uma')
+  const plain = await r.resolve(sealed)
+  t.equal(plain.kind, 'live', 'a route that does not forward it does not refresh it')
+  const d = await r.resolve(sealed, undefined, { accessToken: true })
+  t.equal(d.kind, 'slid')
+  t.equal(d.kind === 'slid' ? d.session.at : undefined, 'at-2', 'the new token is in the new cookie')
+  t.equal(idp.calls, 1)
+  const stored = r.seals.tokens.open((await r.store.getSession('uma', sid))!.tokens!)
+  t.equal(stored?.refreshToken, 'rt-2', 'a rotated refresh token is kept')
+  const again = await r.resolve(sealed, undefined, { accessToken: true })
+  t.equal(again.kind === 'slid' ? again.session.at : again.kind, 'at-2', 'another request with the old cookie takes the stored token')
+  t.equal(idp.calls, 1, 'without asking the IdP again')
+})
+
+t.test('rememberMe.checkIdp: an IdP outage is no logout; the device keeps its rotated credential', async (t) => {
+  const idp = refreshingIdp(async () => { throw new Error('IdP down') })
+  const r = rig(new MemoryStore(), 'closed', { idp, checkIdp: true })
+  const { device, sid } = await r.login('vic')
+  const d = await r.resolve(undefined, device)
+  t.equal(d.kind, 'anonymous', 'no session now')
+  t.same(ops(d), ['device'], 'but the rotated credential goes out')
+  t.equal(idp.calls, 1)
+  t.ok(await r.store.getSession('vic', sid), 'the device is not revoked')
+  t.equal(r.counts['renewal:idp_unavailable'], 1)
+  const later = await r.resolve(undefined, deviceValue(d.cookies)!)
+  t.equal(later.kind, 'anonymous', 'the new credential works (and asks the IdP again)')
+  t.equal(idp.calls, 2)
 })
