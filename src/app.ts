@@ -91,7 +91,7 @@ export function buildStore (config: Config, log: Logger, obs?: Pick<Observabilit
     inner = new MemoryStore()
     if (obs !== undefined) instrumentStore(inner, obs)
   } else {
-    inner = new RedisStore({ redis: config.store.redis!, logger: log, ...(obs !== undefined ? { observe: obs.storeOp } : {}) })
+    inner = new RedisStore({ redis: config.store.redis, logger: log, ...(obs !== undefined ? { observe: obs.storeOp } : {}) })
   }
   return config.store.nearCache ? new NearCacheStore(inner, { logger: log }) : inner
 }
@@ -238,7 +238,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   })
   await pub.register(cookie)
   const closeRateLimits = await registerRateLimits(pub, config,
-    config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis!, logger) : undefined)
+    config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis, logger) : undefined)
   const revoker = createRevoker(ctx)
   await pub.register(authRoutes, { ctx, gate, revoker })
   await pub.register(logoutRoutes, { ctx, gate, revoker })
