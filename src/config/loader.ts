@@ -35,7 +35,8 @@ function parseUnchecked (rawText: string, env: Env): Config {
   try {
     normalise(tree as FilledConfig, p)
   } catch { /* the problems are in p.list */ }
-  const more = p.list.filter(n => !found.some(f => keyWithin(n.key, f.key) || keyWithin(f.key, n.key)))
+  const refused = [...found.map(f => f.key), ...(checked.ok ? [] : checked.keys)]
+  const more = p.list.filter(n => !refused.some(k => keyWithin(n.key, k) || keyWithin(k, n.key)))
   const problems = [...found, ...more]
   const first = problems[0]!
   first.problems = problems

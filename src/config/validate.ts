@@ -16,7 +16,7 @@ const validateRaw = ajv.compile<FilledConfig>(RawConfigSchema)
  * an unknown key (a typo such as `isuer` is the real error, not the missing `issuer` it causes).
  * One problem per key; a key's `required` error is dropped when a misspelling of it was found.
  */
-export function validateTree (tree: Record<string, unknown>): { ok: true, config: FilledConfig } | { ok: false, problems: ConfigError[] } {
+export function validateTree (tree: Record<string, unknown>): { ok: true, config: FilledConfig } | { ok: false, problems: ConfigError[], keys: string[] } {
   if (validateRaw(tree)) return { ok: true, config: tree }
   const errors = validateRaw.errors ?? []
   const lead = errors.find(e => e.keyword === 'additionalProperties') ?? errors[0]
@@ -29,7 +29,8 @@ export function validateTree (tree: Record<string, unknown>): { ok: true, config
     if (!out.has(error.key)) out.set(error.key, error)
   }
   const problems = [...out.values()].filter((p, i) => i === 0 || !(misspelt.has(p.key) && p.message.endsWith('required key is missing')))
-  return { ok: false, problems: problems.length > 0 ? problems : [new ConfigError('', 'invalid config')] }
+  // `keys`: every key the schema refused, reported or not (what normalisation must not report again).
+  return { ok: false, problems: problems.length > 0 ? problems : [new ConfigError('', 'invalid config')], keys: [...out.keys()] }
 }
 
 /** JSON pointer -> key path, using the data to tell array indices from map keys. */
