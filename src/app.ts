@@ -29,7 +29,8 @@ import { createPages } from './http/pages.js'
 import { createBearerGuard } from './http/bearer.js'
 import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
-import { createMetrics } from './http/metrics.js'
+import { createMetrics, type Metrics } from './http/metrics.js'
+import { causeChain } from './core/cause.js'
 import { createLogger } from './log.js'
 import { targetChecker } from './http/request-target.js'
 import { ssfRoutes } from './http/ssf-routes.js'
@@ -96,18 +97,22 @@ export function buildStore (config: Config, log: Logger, obs?: Pick<Observabilit
   return config.store.nearCache ? new NearCacheStore(inner, { logger: log }) : inner
 }
 
-/** Maps failures to stable JSON answers; never a stack trace, never a 500 for a known outage. */
-function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): unknown {
+/**
+ * Maps failures to stable JSON answers; never a stack trace, never a 500 for a known outage. A store
+ * outage that reaches it is counted in sessiongate_store_errors_total (once, if a route counted it already).
+ */
+const errorHandler = (metrics: Metrics) => function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): unknown {
   if (err instanceof RateLimitedError) {
     request.log.debug({ ip: request.ip }, 'rate limited')
     return reply.code(429).header('cache-control', 'no-store').send({ error: 'rate_limited' })
   }
   if (err instanceof StoreUnavailableError) {
-    request.log.warn({ reason: err.message }, 'store unavailable')
+    metrics.countStoreError(err)
+    request.log.warn({ code: err.code, reason: err.message, causes: causeChain(err) }, 'store unavailable')
     return reply.code(503).header('cache-control', 'no-store').send({ error: 'store_unavailable' })
   }
   if (err instanceof OidcError) {
-    request.log.warn({ code: err.code, reason: err.message }, 'IdP unavailable')
+    request.log.warn({ code: err.code, reason: err.message, causes: causeChain(err) }, 'IdP unavailable')
     return reply.code(503).header('cache-control', 'no-store').send({ error: 'idp_unavailable' })
   }
   if (err instanceof SealError && err.code === 'SG_COOKIE_TOO_LARGE') {
@@ -203,8 +208,8 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   const gate = obs.gate(createGate(ctx))
 
   pub.decorateRequest('sgSession', null)
-  pub.setErrorHandler(errorHandler)
-  admin.setErrorHandler(errorHandler)
+  pub.setErrorHandler(errorHandler(metrics))
+  admin.setErrorHandler(errorHandler(metrics))
   // Per-request bookkeeping stays synchronous and allocation-light: label children are bound once per
   // (route, method, status), and the access line is written only at debug level or for server errors.
   const bound = new Map<string, { count: ReturnType<typeof metrics.httpRequests.labels>, time: ReturnType<typeof metrics.httpDuration.labels> }>()

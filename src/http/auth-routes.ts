@@ -10,8 +10,9 @@ import { buildProfile, identityRefusal } from '../core/identity.js'
 import { claimPathsOf } from '../core/authorize.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
-import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
+import { accessTokenOf, openTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
 import type { LoginChecks, LoginResult, OidcError } from '../oidc/client.js'
+import { causeChain } from '../core/cause.js'
 import type { GatewayContext } from './context.js'
 import type { Gate } from './gate.js'
 import { watchConnection, type Revoker } from './revocation.js'
@@ -172,7 +173,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     try {
       login = await oidc.finishLogin(new URL(request.url, config.publicUrl), tx.checks)
     } catch (err) {
-      request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
+      request.log.warn({ code: (err as OidcError).code, reason: (err as Error).message, causes: causeChain(err) }, 'login failed')
       return badLogin(reply, 'The identity provider response could not be verified.', 'exchange_failed')
     }
     ctx.idpWarnings.add(metadataWarnings(oidc.metadata, config))
@@ -205,10 +206,10 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
     const record = await store.getSession(s.sub, s.sid)
     await revoker.session(s.sub, s.sid, 'rp', request.log)
     jar.clearAll(request, reply)
-    let tokens: TokenBundle = {}
-    if (record?.tokens !== undefined) {
-      try { tokens = asTokenBundle(unseal(ctx.ring, TOKENS_PURPOSE, record.tokens)) } catch { tokens = {} }
-    }
+    const opened = openTokenBundle(ctx.ring, record?.tokens)
+    // Logged: without the bundle the refresh token is not revoked at the IdP, nor the id_token_hint sent.
+    if (!opened.ok) request.log.warn({ code: opened.code, seal: opened.seal, sid: s.sid }, 'the session\'s token bundle cannot be opened')
+    const tokens = opened.bundle
     const oidc = ctx.oidc.current()
     if (oidc !== undefined && tokens.refreshToken !== undefined) {
       // RFC 7009: best effort; the local session is gone whatever the IdP answers.

@@ -8,6 +8,7 @@ import formbody from '@fastify/formbody'
 import { createIdpKeys } from '../oidc/jwks.js'
 import { fetchOption } from '../oidc/fetch.js'
 import { LogoutTokenError, replayWindow, validateLogoutToken } from '../core/logout-token.js'
+import { causeChain } from '../core/cause.js'
 import { safeEqual } from '../core/device.js'
 import { StoreUnavailableError } from '../store/store.js'
 import type { GatewayContext } from './context.js'
@@ -78,7 +79,7 @@ export async function logoutRoutes (app: FastifyInstance, { ctx, gate, revoker }
       })
     } catch (err) {
       if (!(err instanceof LogoutTokenError)) throw err
-      request.log.info({ reason: err.message }, 'logout token refused')
+      request.log.info({ code: err.code, reason: err.message, causes: causeChain(err) }, 'logout token refused')
       return answer(reply, 400, { error: 'invalid_request', error_description: err.message })
     }
     // Replay guard, claimed only once the revocation succeeded: a failed attempt (store error half-way)

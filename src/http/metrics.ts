@@ -11,6 +11,8 @@ export interface Metrics {
   sessionChecks: Counter<'result'>
   logouts: Counter<'channel'>
   storeErrors: Counter
+  /** Counts one failed store operation in storeErrors, once per error object however often it is passed. */
+  countStoreError: (err: Error) => void
   propagation: Histogram
   renewals: Counter<'result'>
   reuseDetections: Counter
@@ -74,6 +76,14 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
       collect () { for (const [kind, n] of Object.entries(connections())) this.set({ kind }, n) }
     })
   }
+  const storeErrors = new Counter({ name: 'sessiongate_store_errors_total', help: 'Store operations that failed', registers })
+  // A store error can pass a route's handler and then the error handler: it is still one failure.
+  const countedStoreErrors = new WeakSet<Error>()
+  const countStoreError = (err: Error): void => {
+    if (countedStoreErrors.has(err)) return
+    countedStoreErrors.add(err)
+    storeErrors.inc()
+  }
   const logins = new Counter({ name: 'sessiongate_logins_total', help: 'Login callbacks by result', labelNames: ['result'], registers })
   for (const result of LOGIN_RESULTS) logins.inc({ result }, 0)
   return {
@@ -82,7 +92,8 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
     httpDuration: new Histogram({ name: 'sessiongate_http_request_duration_seconds', help: 'HTTP request duration on the public port', labelNames: ['route', 'method', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers }),
     sessionChecks: new Counter({ name: 'sessiongate_session_checks_total', help: 'Session checks by result', labelNames: ['result'], registers }),
     logouts: new Counter({ name: 'sessiongate_logouts_total', help: 'Logouts by channel', labelNames: ['channel'], registers }),
-    storeErrors: new Counter({ name: 'sessiongate_store_errors_total', help: 'Store operations that failed', registers }),
+    storeErrors,
+    countStoreError,
     propagation: new Histogram({ name: 'sessiongate_revocation_propagation_seconds', help: 'Revocation event publish to applied on this replica', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2], registers }),
     renewals: new Counter({ name: 'sessiongate_renewals_total', help: 'Session renewals from a device credential, by result', labelNames: ['result'], registers }),
     authzDecisions: new Counter({ name: 'sessiongate_authz_decisions_total', help: 'authorize rule decisions by route prefix and result (allowed, denied)', labelNames: ['route', 'result'], registers }),
