@@ -1,6 +1,6 @@
 /**
  * The IdP's logout receivers: OIDC Back-Channel Logout 1.0 (POST, form-encoded logout_token) and
- * Front-Channel Logout 1.0 (GET in an iframe, iss + sid). Rules: ../../shared/SPEC-CHECKLIST.md A, B.
+ * Front-Channel Logout 1.0 (GET in an iframe, iss + sid). Rules: docs/conformance.md A, B.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply } from 'fastify'
