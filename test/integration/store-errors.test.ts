@@ -11,6 +11,8 @@ const storeErrors = async (metricsText: string): Promise<number> => Number(/^ses
 
 t.test('an admin call while Redis is down: 503, counted once, logged with its code', async (t) => {
   const redis = await startRedis()
+  let stopped = false
+  t.teardown(async () => { if (!stopped) await redis.stop() })
   const s = await startStack(t, { config: { store: { kind: 'redis', failMode: 'closed', redis: { url: redis.url, commandTimeout: '300ms' } } } })
   const admin = { authorization: `Bearer ${s.adminToken}` }
   const metrics = async (): Promise<number> => await storeErrors(await s.gateway.ctx.metrics.registry.metrics())
@@ -21,6 +23,7 @@ t.test('an admin call while Redis is down: 503, counted once, logged with its co
   t.equal(before, 0, 'no store error yet')
 
   await redis.stop()
+  stopped = true
   for (let i = 1; i <= 2; i++) {
     const res = await fetch(`${s.adminUrl}/admin/users/alice/sessions`, { headers: admin })
     t.equal(res.status, 503, `call ${i}: 503`)
