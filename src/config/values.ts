@@ -77,6 +77,9 @@ export function redisNodes (nodes: string[], base: Path): RedisNode[] {
 }
 
 export function readPem (file: string, key: string): Buffer {
+  // Checked again at run time: a file that failed its schema is still normalised (to report the rest),
+  // and readFileSync(0) would read stdin.
+  if (typeof file !== 'string') throw new TypeError(`${key}: not a path`)
   let buf: Buffer
   try { buf = readFileSync(file) } catch (err) { throw new ConfigError(key, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err }) }
   if (!buf.toString('latin1').includes('-----BEGIN ')) throw new ConfigError(key, `${file} is not a PEM file`)

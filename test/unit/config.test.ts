@@ -368,3 +368,18 @@ t.test('every problem is collected; the thrown error is the first and carries th
   t.same(err.problems.map(p => p.key), ['admin.token', 'session.ttl', 'routes[1].prefix', 'pages.accentColor'])
   t.ok(err.problems.every(p => p.code === 'SG_CONFIG_INVALID' && p.source === '<inline>'))
 })
+
+t.test('a value that failed its schema is not used by the rules that run after it (a caFile of 0 is not stdin)', async t => {
+  const c = base()
+  c.oidc.caFile = 0
+  c.routes[0].tls = { caFile: 0, certFile: 1 }
+  c.routes[0].upstream = 'https://127.0.0.1:3000'
+  const err = catchErr(() => parseObj(c))
+  t.ok(err instanceof ConfigError)
+  t.same((err as ConfigError).problems.map(p => p.message).sort(), [
+    'oidc.caFile: expected string, got integer',
+    'routes[0].tls.caFile: expected string, got integer',
+    'routes[0].tls.certFile: expected string, got integer',
+    'routes[0].tls.keyFile: certFile and keyFile go together (a client certificate and its key)'
+  ], 'the schema errors, and the cross-field rule that still holds')
+})
