@@ -6,9 +6,10 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { TS_LOADER } from '../helpers/ts-loader.js'
 
 function cli (args: string[], env: Record<string, string> = {}): { code: number | null, out: string, err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, ...env }, encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [...TS_LOADER, 'src/cli.ts', ...args], { env: { ...process.env, ...env }, encoding: 'utf8' })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
@@ -64,7 +65,7 @@ t.test('serve FILE runs the gateway on that file, printing only JSON log lines (
   const key = cli(['keygen']).out.trim()
   writeFileSync(file, `publicUrl: http://127.0.0.1:${port}\nlisten: { host: 127.0.0.1, port: ${port} }\nadmin: { listen: { host: 127.0.0.1, port: ${adminPort} }, token: ${'t'.repeat(20)} }\n` +
     `oidc: { issuer: "http://127.0.0.1:${deadIdp}", clientId: gw, allowInsecureHttp: true }\nsession: { keys: [${key}] }\nroutes: [{ prefix: /, upstream: "http://127.0.0.1:1", auth: none }]\n`)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', file], { env: { ...process.env, SG_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...TS_LOADER, 'src/cli.ts', 'serve', file], { env: { ...process.env, SG_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let out = ''
   let err = ''
