@@ -25,6 +25,7 @@ import { startRedis, type RedisServer } from '../test/helpers/redis-server.js'
 import { Browser, login } from '../test/helpers/browser.js'
 import { freePort } from '../test/helpers/ports.js'
 import { startChild, type Child } from './lib/procs.js'
+import { startApachePeer } from './lib/apache.js'
 import { cannon, combine, loop, quantile, type Sample } from './lib/load.js'
 import { Minter, type Minted } from './lib/mint.js'
 import { checkLayout, loadDenylist, loadDevices, subOf, usedMemory, type PopulationOptions } from './lib/populate.js'
@@ -65,6 +66,7 @@ interface Row {
   p99_ms: number | null
   ratio_to_bare_proxy: number | null
   ratio_to_upstream: number | null
+  ratio_to_apache?: number | null
   extra: Record<string, unknown>
 }
 
@@ -82,7 +84,7 @@ async function main (): Promise<void> {
   const bare = await startChild('bare', { upstream: upstream.url })
   cleanups.push(bare.stop)
 
-  const ports = { mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort(), fauth: await freePort() }
+  const ports = { apache: await freePort(), onW: await freePort(), offW: await freePort(), renewW: await freePort(), mem: await freePort(), off: await freePort(), on: await freePort(), renew: await freePort(), replica: await freePort(), pop: await freePort(), rules: await freePort(), bearer: await freePort(), fauth: await freePort() }
   const idp = await startIdp({
     hostname: '127.0.0.1',
     clients: [{
@@ -92,11 +94,19 @@ async function main (): Promise<void> {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic'
+    }, {
+      // The peer (Apache + mod_auth_openidc), when installed: its own client at the same IdP.
+      client_id: 'apache',
+      client_secret: CLIENT_SECRET,
+      redirect_uris: [`http://127.0.0.1:${ports.apache}/redirect_uri`],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic'
     }]
   })
   cleanups.push(idp.close)
   // A Shared Signals transmitter for scenario 11 (its own keys and JWKS), trusted by the near-cache gateway.
-  const transmitter = await startTransmitter({ audience: `http://127.0.0.1:${ports.on}` })
+  const transmitter = await startTransmitter({ audience: `http://127.0.0.1:${ports.onW}` })
   cleanups.push(transmitter.close)
 
   const raw = (port: number, o: { redisUrl?: string, nearCache?: boolean, ttl?: string, route?: Record<string, unknown>, oidc?: Record<string, unknown>, ssf?: boolean } = {}): Record<string, unknown> => ({
@@ -118,11 +128,20 @@ async function main (): Promise<void> {
     cleanups.push(c.stop)
     return c
   }
+  // The same gateway as the CLI runs it with `workers: auto`: one worker per core, sharing the port.
+  const workers = async (r: Record<string, unknown>): Promise<Child> => {
+    const c = await startChild('cluster', { config: { ...r, workers: 'auto' } })
+    cleanups.push(c.stop)
+    return c
+  }
 
   const cfg = {
     mem: raw(ports.mem),
     off: raw(ports.off, { redisUrl: redis.url, nearCache: false }),
-    on: raw(ports.on, { redisUrl: redis.url, nearCache: true, ssf: true }),
+    on: raw(ports.on, { redisUrl: redis.url, nearCache: true }),
+    onW: raw(ports.onW, { redisUrl: redis.url, nearCache: true, ssf: true }),
+    offW: raw(ports.offW, { redisUrl: redis.url, nearCache: false }),
+    renewW: raw(ports.renewW, { redisUrl: redis.url, nearCache: true, ttl: '1s' }),
     renew: raw(ports.renew, { redisUrl: redis.url, nearCache: true, ttl: '1s' }),
     replica: raw(ports.replica, { redisUrl: redis.url, nearCache: true }),
     // Scenario 3 plus three rules: the first two do not admit alice, the third does.
@@ -132,7 +151,20 @@ async function main (): Promise<void> {
     fauth: { ...raw(ports.fauth, { redisUrl: redis.url, nearCache: true }), forwardAuth: { enabled: true } }
   }
   const [gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer, gFauth] = await Promise.all([gateway(cfg.mem), gateway(cfg.off), gateway(cfg.on), gateway(cfg.renew), gateway(cfg.replica), gateway(cfg.rules), gateway(cfg.bearer), gateway(cfg.fauth)])
-  log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer].map((g) => g.url).join(' ')}`)
+  // One cluster at a time: each forks a worker per core (forks in parallel would only slow each other).
+  const gOnW = await workers(cfg.onW)
+  const gOffW = await workers(cfg.offW)
+  const gRenewW = await workers(cfg.renewW)
+  const peer = await startApachePeer({ issuer: idp.issuer, clientId: 'apache', clientSecret: CLIENT_SECRET, upstreamUrl: upstream.url, port: ports.apache })
+  const apache = 'skipped' in peer ? undefined : peer
+  if (apache === undefined) log(`peer skipped: ${'skipped' in peer ? peer.skipped : ''}`)
+  else cleanups.push(apache.stop)
+  const apacheCookie = apache === undefined ? '' : await apache.login('alice')
+  if (apache !== undefined) {
+    const status = await get(apache.url, apacheCookie)
+    if (status !== 200) throw new Error(`signed-in GET through Apache answered ${status}`)
+  }
+  log(`servers up: upstream ${upstream.url}, bare ${bare.url}, gateways ${[gMem, gOff, gOn, gRenew, gReplica, gRules, gBearer].map((g) => g.url).join(' ')}, workers ${[gOnW, gOffW, gRenewW].map((g) => g.url).join(' ')} (${os.availableParallelism()} each)`)
 
   // ------------------------------------------------------------------ sessions
   // One real sign-in per store through the IdP; the Redis one is the template for every minted session.
@@ -148,7 +180,7 @@ async function main (): Promise<void> {
   const template = await mainStore.getSession(me.sub, me.sid)
   if (template === null) throw new Error('the real login left no session record')
   const minter = new Minter(parsed(cfg.on), mainStore, template, me.claims)
-  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie], [gRules, redisCookie], [gFauth, redisCookie]] as const) {
+  for (const [g, cookie] of [[gMem, memCookie], [gOff, redisCookie], [gOn, redisCookie], [gReplica, redisCookie], [gRules, redisCookie], [gFauth, redisCookie], [gOnW, redisCookie], [gOffW, redisCookie]] as const) {
     const status = await get(g.url, cookie)
     if (status !== 200) throw new Error(`signed-in GET through ${g.url} answered ${status}`)
   }
@@ -162,20 +194,24 @@ async function main (): Promise<void> {
   const renewMinter = new Minter(parsed(cfg.renew), mainStore, template, me.claims)
   const devices = await renewMinter.many(CONNECTIONS, (i) => ({ sub: `renew-user-${i}` }))
   const renewState = devices.map((d) => d.device)
-  const renewal = async (seconds: number): Promise<Sample> => await loop({
-    url: gRenew.url,
+  const renewStateW = (await renewMinter.many(CONNECTIONS, (i) => ({ sub: `renew-w-user-${i}` }))).map((d) => d.device)
+  // Each connection presents its device cookie and keeps the rotated one it gets back.
+  const renewal = async (g: Child, state: string[], seconds: number): Promise<Sample> => await loop({
+    url: g.url,
     connections: CONNECTIONS,
     durationMs: seconds * 1000,
-    request: (w) => ({ path: '/', headers: { cookie: `sg-device=${renewState[w]!}` } }),
+    request: (w) => ({ path: '/', headers: { cookie: `sg-device=${state[w]!}` } }),
     onResponse: (w, res) => {
       const next = (res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sg-device='))
-      if (next !== undefined) renewState[w] = next.slice('sg-device='.length).split(';', 1)[0]!
+      if (next !== undefined) state[w] = next.slice('sg-device='.length).split(';', 1)[0]!
       return res.status === 200 && next !== undefined
     }
   })
   const redisCli = new Redis(redis.url)
   cleanups.push(async () => { redisCli.disconnect() })
-  const targets: Array<{ key: string, proc: Child, run: (s: number) => Promise<Sample> }> = [
+  const targets: Array<{ key: string, proc: Pick<Child, 'cpuMs'>, run: (s: number) => Promise<Sample> }> = [
+    // The peer, same upstream, same load, its mod_auth_openidc session cookie (server-cache sessions).
+    ...(apache !== undefined ? [{ key: 'apache', proc: apache, run: async (s: number) => await cannon({ url: apache.url, connections: CONNECTIONS, duration: s, headers: { cookie: apacheCookie } }) }] : []),
     { key: 'upstream', proc: upstream, run: async (s) => await cannon({ url: upstream.url, connections: CONNECTIONS, duration: s }) },
     { key: 'bare', proc: bare, run: async (s) => await cannon({ url: bare.url, connections: CONNECTIONS, duration: s }) },
     { key: 's1', proc: gMem, run: async (s) => await cannon({ url: gMem.url, connections: CONNECTIONS, duration: s, headers: { cookie: memCookie } }) },
@@ -184,7 +220,10 @@ async function main (): Promise<void> {
     { key: 's8', proc: gRules, run: async (s) => await cannon({ url: gRules.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
     { key: 's9', proc: gBearer, run: async (s) => await cannon({ url: gBearer.url, connections: CONNECTIONS, duration: s, headers: { authorization: bearerAuth } }) },
     { key: 's10', proc: gFauth, run: async (s) => await cannon({ url: `${gFauth.url}/auth/check`, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie, 'x-original-url': 'https://app.example.com/reports', 'x-original-method': 'GET' } }) },
-    { key: 's4', proc: gRenew, run: async (s) => await renewal(Math.min(s, RENEWAL_SECONDS)) }
+    { key: 's4', proc: gRenew, run: async (s) => await renewal(gRenew, renewState, Math.min(s, RENEWAL_SECONDS)) },
+    { key: 'w2', proc: gOffW, run: async (s) => await cannon({ url: gOffW.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 'w3', proc: gOnW, run: async (s) => await cannon({ url: gOnW.url, connections: CONNECTIONS, duration: s, headers: { cookie: redisCookie } }) },
+    { key: 'w4', proc: gRenewW, run: async (s) => await renewal(gRenewW, renewStateW, Math.min(s, RENEWAL_SECONDS)) }
   ]
   for (const t of targets) await t.run(WARMUP_S)
   log('warmed up')
@@ -236,16 +275,16 @@ async function main (): Promise<void> {
         .setIssuer(idp.issuer).setAudience('gateway').setIssuedAt(now).setExpirationTime(now + 600).sign(key)
       return `logout_token=${token}`
     }))
-    const [p0, r0] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    const [p0, r0] = [gOnW.cpuMs(), await redisCpuMs(redisCli)]
     const s = await cannon({
-      url: `${gOn.url}/auth/backchannel-logout`,
+      url: `${gOnW.url}/auth/backchannel-logout`,
       connections: CONNECTIONS,
       amount: bodies.length,
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       bodies
     })
-    const [p1, r1] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    const [p1, r1] = [gOnW.cpuMs(), await redisCpuMs(redisCli)]
     bclCpu.proc += p0 !== null && p1 !== null ? p1 - p0 : NaN
     bclCpu.redis += r1 - r0
     bclCpu.ok += s.ok
@@ -262,7 +301,7 @@ async function main (): Promise<void> {
   const setCpu = { proc: 0, redis: 0, ok: 0 }
   cpu.set('s11', setCpu)
   const pushSets = async (bodies: string[]): Promise<Sample> => await cannon({
-    url: `${gOn.url}/auth/ssf/push`,
+    url: `${gOnW.url}/auth/ssf/push`,
     connections: CONNECTIONS,
     amount: bodies.length,
     method: 'POST',
@@ -275,9 +314,9 @@ async function main (): Promise<void> {
   for (let r = 0; r < SSF_ROUNDS; r++) {
     const sessions = await minter.many(SSF_SETS_PER_ROUND, (i) => ({ sub: `ssf-${r}-${i}-${randomUUID()}` }))
     const bodies = await Promise.all(sessions.map(async (s) => await setFor(s.sub)))
-    const [p0, r0] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    const [p0, r0] = [gOnW.cpuMs(), await redisCpuMs(redisCli)]
     const s = await pushSets(bodies)
-    const [p1, r1] = [gOn.cpuMs(), await redisCpuMs(redisCli)]
+    const [p1, r1] = [gOnW.cpuMs(), await redisCpuMs(redisCli)]
     setCpu.proc += p0 !== null && p1 !== null ? p1 - p0 : NaN
     setCpu.redis += r1 - r0
     setCpu.ok += s.ok
@@ -295,6 +334,9 @@ async function main (): Promise<void> {
   const background = await minter.session(`bg-${randomUUID()}`)
   const loaded = await propagation(minter, gOn, gReplica, PROPAGATION_LOGOUTS, 16, background.session)
   log(`propagation, B under load: p50 ${loaded.p50.toFixed(2)} ms, p99 ${loaded.p99.toFixed(2)} ms, max ${loaded.max.toFixed(2)} ms`)
+  // To every worker of a cluster under load: B is the workers: auto gateway, polled over 4 connections.
+  const toWorkers = await propagation(minter, gOn, gOnW, PROPAGATION_LOGOUTS, 16, background.session, 4)
+  log(`propagation to every worker under load: p50 ${toWorkers.p50.toFixed(2)} ms, p99 ${toWorkers.p99.toFixed(2)} ms, max ${toWorkers.max.toFixed(2)} ms`)
 
   // ------------------------------------------------------------------ 7: a large population
   const pop = await population(raw(ports.pop, {}), parsed, template, me.claims, bare)
@@ -307,7 +349,9 @@ async function main (): Promise<void> {
     p99_ms: round(r.p99, 3),
     ratio_to_bare_proxy: round(r.rps / bp.rps, 3),
     ratio_to_upstream: round(r.rps / up.rps, 3),
+    ratio_to_apache: ap === undefined ? null : round(r.rps / ap.rps, 3),
     extra: {
+      ...(ap !== undefined ? { p99_ratio_to_apache: round(r.p99 / ap.p99, 3) } : {}),
       rounds_rps: r.roundsRps.map((x) => round(x, 0)),
       mean_rps: round(r.meanRps, 0),
       // (max - min) / median of the rounds: how much the machine drifted while this row was measured.
@@ -319,16 +363,21 @@ async function main (): Promise<void> {
     }
   })
   const p99Added = (r: ReturnType<typeof combine>): number => round(r.p99 - bp.p99, 3)!
+  const ap = res.apache
   const rows: Row[] = [
     row('baseline: upstream direct', up, {}, 'upstream'),
     row('baseline: bare @fastify/http-proxy', bp, {}, 'bare'),
+    ...(ap !== undefined ? [row('peer: Apache 2.4 + mod_auth_openidc, server-cache sessions', ap, { note: 'mpm_event, StartServers 2, ThreadsPerChild 25, KeepAlive On; the same IdP, upstream and load; CPU over all its processes' }, 'apache')] : []),
     row('1. authenticated GET, memory store', res.s1!, { p99_added_ms: p99Added(res.s1!) }, 's1'),
     row('2. authenticated GET, Redis, near cache off', res.s2!, { p99_added_ms: p99Added(res.s2!) }, 's2'),
     row('3. authenticated GET, Redis, near cache on', res.s3!, { p99_added_ms: p99Added(res.s3!), near_cache: nearCache }, 's3'),
     row('4. renewal from the device credential on every request', res.s4!, {
       note: 'session.ttl 1s (the config refuses 0) and the client never sends the session cookie, so every request renews and rotates the device credential; Redis with near cache; own keep-alive loop instead of autocannon (each request needs the previous response\'s cookie)'
     }, 's4'),
-    row('5. back-channel logout throughput', bcl, {
+    row('W2. authenticated GET, Redis, near cache off, workers: auto', res.w2!, { p99_added_ms: p99Added(res.w2!), ratio_to_scenario_2: round(res.w2!.rps / res.s2!.rps, 3), workers: os.availableParallelism() }, 'w2'),
+    row('W3. authenticated GET, Redis, near cache on, workers: auto', res.w3!, { p99_added_ms: p99Added(res.w3!), ratio_to_scenario_3: round(res.w3!.rps / res.s3!.rps, 3), workers: os.availableParallelism() }, 'w3'),
+    row('W4. renewal from the device credential on every request, workers: auto', res.w4!, { ratio_to_scenario_4: round(res.w4!.rps / res.s4!.rps, 3), ratio_to_first_wave_3722: round(res.w4!.rps / 3722, 3), workers: os.availableParallelism() }, 'w4'),
+    row('5. back-channel logout throughput, workers: auto', bcl, {
       unit: 'valid logout tokens per second (RS256 verification, replay claim, IdP-session lookup, revocation, publish)',
       tokens: bcl.ok + bcl.non2xx
     }, 's5'),
@@ -365,8 +414,22 @@ async function main (): Promise<void> {
       ratio_to_scenario_3: round(res.s10!.rps / res.s3!.rps, 3),
       note: 'GET /auth/check with the session cookie and X-Original-URL, as nginx auth_request sends it: the same decision as scenario 3, answered with identity headers instead of proxied'
     }, 's10'),
-    row('11. Shared Signals SET throughput', sets, {
-      unit: 'valid SETs per second pushed to /auth/ssf/push (bearer check, RS256 verification, RISC account-disabled with an iss_sub subject: replay check, revocation of the user (Lua), index cleanup, publish, jti claim); one gateway process',
+    {
+      name: '6W. revocation propagation to every worker of a cluster',
+      rps: null,
+      p50_ms: round(toWorkers.p50, 3),
+      p99_ms: round(toWorkers.p99, 3),
+      ratio_to_bare_proxy: null,
+      ratio_to_upstream: null,
+      extra: {
+        measure: 'ms from the logout response on replica A to the moment the workers: auto gateway refused on each of 4 connections of its own (spread over its workers by the primary), polled back to back, under 16 connections of background load',
+        logouts: toWorkers.n,
+        max_ms: round(toWorkers.max, 3),
+        refused_before_logout_response: toWorkers.early
+      }
+    },
+    row('11. Shared Signals SET throughput, workers: auto', sets, {
+      unit: 'valid SETs per second pushed to /auth/ssf/push (bearer check, RS256 verification, RISC account-disabled with an iss_sub subject: replay check, revocation of the user (Lua), index cleanup, publish, jti claim); workers: auto',
       sets: sets.ok + sets.non2xx
     }, 's11')
   ]
@@ -382,8 +445,19 @@ async function main (): Promise<void> {
     check('scenario 9 (bearer) >= 0.90 of scenario 3 req/s', res.s9!.rps / res.s3!.rps, (x) => x >= 0.9),
     check('scenario 10 (forward-auth check) CPU per request <= scenario 3 (proxied)', (cpu.get('s10')!.proc / cpu.get('s10')!.ok) / (cpu.get('s3')!.proc / cpu.get('s3')!.ok), (x) => x <= 1),
     check('Redis <= 400 bytes per device record', pop.bytesPerDevice, (x) => x <= 400, 'B'),
-    check('scenario 11 >= 3,000 SETs/s', sets.rps, (x) => x >= 3000, 'SETs/s')
+    check('scenario 11 (workers: auto) >= 3,000 SETs/s', sets.rps, (x) => x >= 3000, 'SETs/s'),
+    check('scenario 5 (workers: auto) >= 5,000 logouts/s', bcl.rps, (x) => x >= 5000, 'logouts/s'),
+    check('scenario W4 (renewal, workers: auto) >= 3x the first wave\'s 3,722 req/s', res.w4!.rps / 3722, (x) => x >= 3, 'x'),
+    check('scenario 6W propagation to every worker p99 <= 20 ms', toWorkers.p99, (x) => x <= 20, 'ms')
   ]
+  if (ap !== undefined) {
+    targetsMet.push(
+      check('scenario W3 (near cache, workers: auto) >= 1.3x Apache + mod_auth_openidc req/s', res.w3!.rps / ap.rps, (x) => x >= 1.3, 'x'),
+      check('scenario W2 (no near cache, workers: auto) >= 1.0x Apache + mod_auth_openidc req/s', res.w2!.rps / ap.rps, (x) => x >= 1.0, 'x'),
+      check('scenario W3 p99 <= Apache p99', res.w3!.p99 / ap.p99, (x) => x <= 1, 'x'))
+  } else {
+    console.log('\nPeer skipped: install apache2 and libapache2-mod-auth-openidc to compare with Apache + mod_auth_openidc.')
+  }
   console.log('\nTargets:')
   for (const t of targetsMet) console.log(`  ${t.ok ? 'met   ' : 'MISSED'} ${t.name}: ${t.value}`)
 
@@ -398,9 +472,11 @@ async function main (): Promise<void> {
 
 /**
  * `count` logouts on replica A, each of a session that replica B has just served (so B's near cache holds
- * its verdict); B is polled back to back until it refuses. Optionally B carries background load.
+ * its verdict); B is polled back to back until it refuses. Optionally B carries background load. With
+ * `lanes` > 1, B is polled over that many connections of their own at once (a cluster's primary hands
+ * each new connection to the next worker) and the time is when the last of them refused.
  */
-async function propagation (minter: Minter, a: Child, b: Child, count: number, backgroundConnections: number, backgroundCookie?: string): Promise<{ p50: number, p99: number, max: number, n: number, early: number }> {
+async function propagation (minter: Minter, a: Child, b: Child, count: number, backgroundConnections: number, backgroundCookie?: string, lanes = 1): Promise<{ p50: number, p99: number, max: number, n: number, early: number }> {
   let stopBackground = (): void => {}
   let backgroundDone: Promise<unknown> = Promise.resolve()
   if (backgroundConnections > 0 && backgroundCookie !== undefined) {
@@ -410,40 +486,44 @@ async function propagation (minter: Minter, a: Child, b: Child, count: number, b
       while (running) await cannon({ url: b.url, connections: backgroundConnections, duration: 1, headers: { cookie: backgroundCookie } })
     })()
   }
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+  const agents = Array.from({ length: lanes }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }))
+  const aAgent = new http.Agent({ keepAlive: true, maxSockets: 1 })
   const times = new Float64Array(count)
   let early = 0
   try {
     const sessions = await minter.many(count, () => ({ sub: `prop-${randomUUID()}` }))
     for (let i = 0; i < count; i++) {
       const s = sessions[i]!
-      for (let k = 0; k < 3; k++) {
-        const st = await get(b.url, s.session, agent)
-        if (st !== 200) throw new Error(`replica B refused a live session (${st})`)
+      for (const agent of agents) {
+        for (let k = 0; k < 3; k++) {
+          const st = await get(b.url, s.session, agent)
+          if (st !== 200) throw new Error(`replica B refused a live session (${st})`)
+        }
       }
-      let refusedAt = 0
       let stop = false
-      const poller = (async () => {
+      const pollers = agents.map(async (agent) => {
         const deadline = performance.now() + 5000
         while (!stop && performance.now() < deadline) {
           const st = await get(b.url, s.session, agent)
-          if (st === 401) { refusedAt = performance.now(); return }
+          if (st === 401) return performance.now()
           if (st !== 200) throw new Error(`replica B answered ${st}`)
         }
-      })()
-      const st = await request(a.url, 'DELETE', `/auth/sessions/${s.sid}`, { cookie: s.session, 'x-csrf': '1' }, agent)
+        return 0
+      })
+      const st = await request(a.url, 'DELETE', `/auth/sessions/${s.sid}`, { cookie: s.session, 'x-csrf': '1' }, aAgent)
       const loggedOutAt = performance.now()
       if (st !== 204) throw new Error(`logout on replica A answered ${st}`)
-      await poller
+      const refused = await Promise.all(pollers)
       stop = true
-      if (refusedAt === 0) throw new Error('replica B never refused the revoked session within 5 s')
+      if (refused.some((x) => x === 0)) throw new Error('replica B never refused the revoked session within 5 s')
+      const refusedAt = Math.max(...refused)
       if (refusedAt <= loggedOutAt) early++
       times[i] = Math.max(0, refusedAt - loggedOutAt)
     }
   } finally {
     stopBackground()
     await backgroundDone
-    agent.destroy()
+    for (const agent of [...agents, aAgent]) agent.destroy()
   }
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), max: quantile(times, 1), n: count, early }
 }
@@ -552,7 +632,7 @@ async function population (rawCfg: Record<string, unknown>, parsed: (r: Record<s
         user_agent_chars: template.userAgent.length,
         redis_used_memory_mib: Math.round(m4 / 2 ** 20),
         load_seconds: round(loadSeconds, 1),
-        bytes_note: 'used_memory delta / count; per device includes its share of the user keys (ver, devs; 2 devices per user), sidx and idpsid index entries',
+        bytes_note: 'used_memory delta / count; per device includes its token key, its share of the user keys (ver, devs, email; 2 devices per user), sidx and idpsid index entries. MEMORY USAGE per record: bench/memory.ts',
         ratio_note: `ratio_to_bare_proxy against bare-proxy rounds run alternately in this phase (${round(b.rps, 0)} req/s); against the main-phase bare proxy: ${round(g.rps / bp.rps, 3)}`,
         sessions_used: headerSets.length,
         cpu_us_per_request: round(popCpu.proc * 1000 / popCpu.ok, 1),
@@ -570,11 +650,12 @@ async function keyBreakdown (redis: Redis, prefix: string, sub: string, iss: str
   const usage = async (key: string): Promise<number> => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
   const sids = await redis.smembers(`${prefix}devs:${tg}`)
   const dev = `${prefix}dev:${tg}:${sids[0]!}`
-  const idpSid = await redis.hget(dev, 'idpSid')
+  const idpSid = await redis.hget(dev, 'd')
   const deny = (await redis.scan('0', 'MATCH', `${prefix}deny:*`, 'COUNT', 1000))[1][0]
   return {
     dev_hash: await usage(dev),
     dev_hash_encoding: await redis.object('ENCODING', dev),
+    token_key: await usage(`${prefix}tok:${tg}:${sids[0]!}`),
     sidx: await usage(`${prefix}sidx:${sids[0]!}`),
     ...(idpSid !== null ? { idpsid_index: await usage(`${prefix}idpsid:${iss}:${idpSid}`) } : {}),
     devs_set_per_user: await usage(`${prefix}devs:${tg}`),
@@ -647,8 +728,8 @@ function check (name: string, value: number, ok: (x: number) => boolean, unit = 
 }
 
 function printTable (rows: Row[]): void {
-  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'x bare proxy', 'x upstream']
-  const cells = rows.map((r) => [r.name, fmt(r.rps, 0), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2), fmt(r.ratio_to_bare_proxy, 3), fmt(r.ratio_to_upstream, 3)])
+  const head = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'x bare proxy', 'x Apache', 'x upstream']
+  const cells = rows.map((r) => [r.name, fmt(r.rps, 0), fmt(r.p50_ms, 2), fmt(r.p99_ms, 2), fmt(r.ratio_to_bare_proxy, 3), fmt(r.ratio_to_apache ?? null, 3), fmt(r.ratio_to_upstream, 3)])
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
   const line = (c: string[]): string => `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join(' | ')} |`
   console.log(`\n${line(head)}`)

@@ -6,13 +6,16 @@
  * Roles:
  * - upstream: a minimal node:http server answering 200 "ok" to everything;
  * - bare: @fastify/http-proxy in front of the upstream, no session logic (the baseline);
- * - gateway: sessiongate built from a raw (YAML-shaped) config with buildGateway.
+ * - gateway: sessiongate built from a raw (YAML-shaped) config with buildGateway;
+ * - cluster: sessiongate with `workers` from the config, as the CLI runs it (node:cluster: this process
+ *   is the primary, its forks run this file again as workers).
  *
  * Options for the soak benchmark (bench/soak.ts), off unless given: `ws: true` makes the upstream also
  * echo WebSockets and `keepAliveTimeout` (ms) shortens how long it keeps idle connections;
  * `soak: { intervalMs }` makes the process sample its own vitals (bench/lib/sampler.ts) and send them
  * over IPC.
  */
+import cluster from 'node:cluster'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import Fastify from 'fastify'
@@ -24,6 +27,8 @@ import { buildGateway } from '../src/app.js'
 import { createLogger } from '../src/log.js'
 import { NearCacheStore } from '../src/store/near-cache.js'
 import { startSampler } from './lib/sampler.js'
+import { runPrimary } from '../src/cluster/primary.js'
+import { runWorker } from '../src/cluster/worker.js'
 
 interface Ready { url: string, admin?: string }
 
@@ -68,15 +73,28 @@ async function start (): Promise<{ ready: Ready, stop: () => Promise<void>, gaug
     })
     return { ready: { url, admin }, stop: async () => { await gateway.close() }, gauges }
   }
+  if (role === 'cluster') {
+    const config = parseConfig(stringify(opts.config), (opts.env ?? {}) as Record<string, string>)
+    const logger = createLogger(config.logLevel)
+    if (cluster.isWorker) {
+      await runWorker(config, logger)
+      return { ready: { url: '' }, stop: async () => {} }
+    }
+    const primary = await runPrimary(config, logger)
+    return { ready: { url: `http://127.0.0.1:${config.listen.port}`, admin: primary.adminUrl }, stop: async () => { await primary.close({ drainMs: 2000 }) } }
+  }
   throw new Error(`unknown role ${role}`)
 }
 
 const { ready, stop, gauges } = await start()
-process.on('message', (msg) => {
-  if (msg !== 'stop') return
-  stop().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1) })
-})
-process.on('disconnect', () => process.exit(0)) // the parent died: never linger
-process.send?.(ready)
-const soak = opts.soak as { intervalMs?: number } | undefined
-if (soak !== undefined) startSampler(soak.intervalMs ?? 5000, gauges)
+// A cluster worker's IPC channel leads to its primary, not to the bench: it only serves.
+if (!cluster.isWorker) {
+  process.on('message', (msg) => {
+    if (msg !== 'stop') return
+    stop().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1) })
+  })
+  process.on('disconnect', () => process.exit(0)) // the parent died: never linger
+  process.send?.(ready)
+  const soak = opts.soak as { intervalMs?: number } | undefined
+  if (soak !== undefined) startSampler(soak.intervalMs ?? 5000, gauges)
+}

@@ -72,8 +72,11 @@ export interface Gateway {
   ctx: GatewayContext
   /** The Shared Signals receiver, when transmitters are configured. */
   ssf?: SsfService
-  /** Starts both listeners on the configured (or given) ports. */
-  listen (ports?: { public?: number, admin?: number }): Promise<{ public: string, admin: string }>
+  /**
+   * Starts both listeners on the configured (or given) ports. A cluster worker passes `admin: false`:
+   * the primary owns the admin port and hands admin requests to `admin.inject` (src/cluster/).
+   */
+  listen (ports?: { public?: number, admin?: number | false }): Promise<{ public: string, admin: string }>
   /**
    * Graceful stop: /readyz turns 503, long-lived connections close (WebSocket 1001, event streams say
    * shutdown), the listener stops accepting, in-flight requests finish (up to `drainMs`, then the rest
@@ -286,7 +289,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     ...(ssf !== undefined ? { ssf } : {}),
     async listen (ports = {}) {
       const a = await pub.listen({ host: config.listen.host, port: ports.public ?? config.listen.port })
-      const b = await admin.listen({ host: config.admin.listen.host, port: ports.admin ?? config.admin.listen.port })
+      const b = ports.admin === false ? '' : await admin.listen({ host: config.admin.listen.host, port: ports.admin ?? config.admin.listen.port })
       // Once the push endpoint answers: a managed stream's verification event may come at once.
       ssf?.start()
       return { public: a, admin: b }

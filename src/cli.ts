@@ -2,12 +2,16 @@
 /**
  * sessiongate serve | demo | keygen | check-config <file>
  */
+import cluster from 'node:cluster'
 import { pathToFileURL } from 'node:url'
 import { readFileSync, realpathSync } from 'node:fs'
 import { ConfigError, loadConfig } from './config/loader.js'
 import { generateKey } from './config/keygen.js'
 import { buildGateway, type Gateway } from './app.js'
 import { createLogger } from './log.js'
+import type { Config } from './config/types.js'
+import { runPrimary } from './cluster/primary.js'
+import { runWorker } from './cluster/worker.js'
 
 const USAGE = `usage: sessiongate [serve [FILE] | demo | keygen | check-config FILE | --version]
   serve [FILE]       run the gateway with the config FILE, else the one named by SG_CONFIG (default)
@@ -68,9 +72,22 @@ export async function run (argv: string[]): Promise<void> {
       const path = args[0] ?? process.env.SG_CONFIG
       if (path === undefined || path === '') throw new Error('SG_CONFIG is not set and no FILE was given: run `sessiongate serve FILE` (or `sessiongate demo`)')
       let gateway: Gateway
+      let config: Config
       try {
-        const config = loadConfig(path)
-        gateway = await buildGateway(config, { logger: createLogger(config.logLevel) })
+        config = loadConfig(path)
+      } catch (err) {
+        throw new Error(describe(err))
+      }
+      const logger = createLogger(config.logLevel)
+      // Several workers (CONTRACT section 11): this process is either their primary or one of them.
+      if (cluster.isWorker) return await runWorker(config, logger.child({ worker: Number(process.env.SG_WORKER) }))
+      if (config.workers > 1) {
+        const primary = await runPrimary(config, logger.child({ role: 'primary' }))
+        onSignals(async () => await primary.close())
+        return
+      }
+      try {
+        gateway = await buildGateway(config, { logger })
       } catch (err) {
         throw new Error(describe(err))
       }

@@ -72,7 +72,7 @@ export class Minter {
       sid,
       ...(opts.idpSid !== undefined ? { idpSid: opts.idpSid } : {}),
       session: parts.map((p) => `${p.name}=${p.value}`).join('; '),
-      device: formatDeviceCookie(sid, credential)
+      device: formatDeviceCookie(sid, credential, sub)
     }
   }
 

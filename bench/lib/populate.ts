@@ -2,13 +2,15 @@
  * Bulk loader for the large-population scenario: writes device records (server-side, one Lua call per
  * batch of users) and denylist entries (pipelines) straight into Redis, in exactly the layout RedisStore.createSession / revokeSessions write
  * (src/store/redis.ts, DESIGN.md section 4): per user `ver:{tag}` and `devs:{tag}`; per device the
- * `dev:{tag}:<sid>` hash (field `version` then the record's fields), `sidx:<sid>`, the
+ * `dev:{tag}:<sid>` hash (the compact fields of src/store/redis-record.ts), `tok:{tag}:<sid>` (the sealed
+ * tokens), `sidx:<sid>`, the
  * `idpsid:<iss>:<idpSid>` index and the `email:<address>` index; per denylist entry `deny:{tag}:<sid>`. `checkLayout` compares a bulk
  * record with one RedisStore wrote itself, so a drift in redis.ts fails the bench instead of measuring
  * something else.
  */
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
+import { encodeTokens } from '../../src/store/redis-record.js'
 import type { SessionRecord } from '../../src/store/store.js'
 
 export interface PopulationOptions {
@@ -46,15 +48,19 @@ while i <= #ARGV do
     local sid, cred, idp = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     i = i + 3
     if sid ~= '' then
-      local f = {'version', '0', 'sid', sid, 'sub', sub, 'iss', iss}
-      if idp ~= '' then f[#f + 1] = 'idpSid'; f[#f + 1] = idp end
-      local rest = {'createdAt', now, 'lastSeenAt', now, 'userAgent', ua, 'ip', ip, 'rememberMe', remember, 'expiresAt', expiresAt, 'credHash', cred}
+      local f = {'v', '0', 'i', iss}
+      if idp ~= '' then f[#f + 1] = 'd'; f[#f + 1] = idp end
+      f[#f + 1] = 'c'; f[#f + 1] = now; f[#f + 1] = 'l'; f[#f + 1] = now
+      for k = 0, math.max(1, math.ceil(#ua / 64)) - 1 do
+        f[#f + 1] = k == 0 and 'u' or ('u' .. k); f[#f + 1] = string.sub(ua, k * 64 + 1, (k + 1) * 64)
+      end
+      local rest = {'a', ip, 'r', remember, 'e', expiresAt, 'h', cred}
       for _, v in ipairs(rest) do f[#f + 1] = v end
-      if tokens ~= '' then f[#f + 1] = 'tokens'; f[#f + 1] = tokens end
-      if email ~= '' then f[#f + 1] = 'email'; f[#f + 1] = email end
+      if email ~= '' then f[#f + 1] = 'm'; f[#f + 1] = email end
       local dev = p .. 'dev:' .. tag .. ':' .. sid
       redis.call('HSET', dev, unpack(f))
       redis.call('PEXPIREAT', dev, expiresAt)
+      if tokens ~= '' then redis.call('SET', p .. 'tok:' .. tag .. ':' .. sid, tokens, 'PXAT', expiresAt) end
       redis.call('SET', p .. 'sidx:' .. sid, sub, 'PX', devTtl)
       if idp ~= '' then
         local idx = p .. 'idpsid:' .. iss .. ':' .. idp
@@ -82,17 +88,18 @@ export async function loadDevices (redis: Redis, prefix: string, count: number, 
   const users = Math.ceil(count / o.devicesPerUser)
   const USERS_PER_EVAL = 500
   const head = [o.keyPrefix, t.iss, t.userAgent, t.ip, t.rememberMe ? '1' : '0', String(now), String(expiresAt),
-    String(o.deviceTtlMs), String(o.userStateTtlMs), t.tokens ?? '', String(o.devicesPerUser)]
+    String(o.deviceTtlMs), String(o.userStateTtlMs), t.tokens !== undefined ? encodeTokens(t.tokens) : '', String(o.devicesPerUser)]
   const inFlight = new Set<Promise<unknown>>()
   for (let u0 = 0; u0 < users; u0 += USERS_PER_EVAL) {
-    const args = [...head]
+    const args: Array<string | Buffer> = [...head]
     for (let u = u0; u < Math.min(users, u0 + USERS_PER_EVAL); u++) {
       const sub = subOf(prefix, u)
       // Like a login: the record carries the user's own address (when the real one carried one).
       args.push(sub, tag(sub), t.email !== undefined ? `${sub}@example.com` : '')
       for (let d = 0; d < o.devicesPerUser; d++) {
         if (u * o.devicesPerUser + d >= count) { args.push('', '', ''); continue }
-        args.push(rand(16), rand(32), idpSidLength > 0 ? rand(Math.ceil(idpSidLength * 3 / 4)).slice(0, idpSidLength) : '')
+        // The credential hash as RedisStore stores it: its raw 32 bytes (src/store/redis-record.ts).
+        args.push(rand(16), randomBytes(32), idpSidLength > 0 ? rand(Math.ceil(idpSidLength * 3 / 4)).slice(0, idpSidLength) : '')
       }
     }
     const done = redis.eval(BULK, 0, ...args)
@@ -141,4 +148,6 @@ export async function checkLayout (redis: Redis, o: PopulationOptions, real: { s
     if (await redis.pttl(key) <= 0) throw new Error(`bulk layout: ${key} missing or without TTL`)
   }
   if (await redis.exists(`${p}sidx:${real.sid}`) !== 1) throw new Error('bulk layout: RedisStore no longer writes sidx: keys; update the loader')
+  const realTok = await redis.exists(`${p}tok:${tag(real.sub)}:${real.sid}`)
+  if (realTok !== await redis.exists(`${p}tok:${tag(bulk.sub)}:${bulkSids[0]}`)) throw new Error('bulk layout: token keys differ from RedisStore\'s')
 }

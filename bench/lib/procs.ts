@@ -38,11 +38,20 @@ export function processCpuMs (pid: number): number | null {
   }
 }
 
+/** CPU time of a process and its children (a cluster primary and its workers), in ms. */
+export function treeCpuMs (pid: number): number | null {
+  const own = processCpuMs(pid)
+  if (own === null) return null
+  let kids: number[] = []
+  try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((x) => x !== '').map(Number) } catch {}
+  return kids.reduce((sum, k) => sum + (processCpuMs(k) ?? 0), own)
+}
+
 /**
  * Forks `bench/server.ts <role> <opts>` and resolves with the URL it reports once it listens. Later IPC
  * messages (the soak sampler's) go to `onMessage`.
  */
-export async function startChild (role: 'upstream' | 'bare' | 'gateway', opts: Record<string, unknown> = {}, onMessage?: (msg: unknown) => void): Promise<Child> {
+export async function startChild (role: 'upstream' | 'bare' | 'gateway' | 'cluster', opts: Record<string, unknown> = {}, onMessage?: (msg: unknown) => void): Promise<Child> {
   const child = fork(SERVER, [role, JSON.stringify(opts)], {
     // BENCH_CHILD_ARGS: extra node flags for the servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter((a) => a !== '')],
@@ -61,14 +70,15 @@ export async function startChild (role: 'upstream' | 'bare' | 'gateway', opts: R
   return {
     ...ready,
     pid: child.pid ?? 0,
-    cpuMs: () => processCpuMs(child.pid ?? 0),
+    // A cluster's workers are the primary's children: count them too.
+    cpuMs: () => role === 'cluster' ? treeCpuMs(child.pid ?? 0) : processCpuMs(child.pid ?? 0),
     send: (msg) => { if (child.connected) child.send(msg as Parameters<ChildProcess['send']>[0]) },
     exited: () => child.exitCode !== null || child.signalCode !== null,
     async stop () {
       if (child.exitCode !== null || child.signalCode !== null) return
       const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()))
       child.send('stop')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
       await gone
       clearTimeout(timer)
       children.delete(child)

@@ -4,8 +4,8 @@
  * (validate.ts), so nothing here repeats one. Checks run in a fixed order: the first problem is the
  * one an error message leads with.
  */
-import { availableParallelism } from 'node:os'
 import { HOST_PATTERN } from '../core/hosts.js'
+import { usableCpus } from './cpus.js'
 import { ConfigError, formatPath, Problems, type Path } from './errors.js'
 import type { FilledConfig, RawRedis, RawRoute, RawRule } from './schema.js'
 import { ssfConfig } from './ssf.js'
@@ -110,9 +110,9 @@ export function normalise (raw: FilledConfig, p = new Problems()): Config {
   return config
 }
 
-/** `auto` is one worker per CPU; several workers share revocation state only through Redis. */
+/** `auto` is one worker per usable CPU (cgroup quota included); several workers share revocation state only through Redis. */
 function workerCount (raw: number | 'auto', kind: Config['store']['kind']): number {
-  const n = raw === 'auto' ? Math.max(1, availableParallelism()) : raw
+  const n = raw === 'auto' ? usableCpus() : raw
   if (n > 1 && kind !== 'redis') throw new ConfigError('workers', `${n} workers need store.kind: redis (each worker would keep its own memory store, and a logout on one would not reach the others)`)
   return n
 }

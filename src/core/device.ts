@@ -1,6 +1,10 @@
 /**
  * Device credentials, pure part: random ids and secrets, their hashes, and the device cookie format
- * `<sid>.<credential>`. The server keeps only the credential's hash, so a store leak cannot mint sessions.
+ * `<sid>.<credential>.<base64url(sub)>`. The server keeps only the credential's hash, so a store leak
+ * cannot mint sessions. The user in the cookie lets renewal go straight to the user's keys (one Redis
+ * round trip, one Cluster slot); it is no secret and proves nothing: a wrong one finds no record.
+ * The previous format `<sid>.<credential>` is still read (its owner is looked up) so devices survive an
+ * upgrade; a rotation writes the new one.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
@@ -10,6 +14,8 @@ export interface DeviceCookie {
   sid: string
   /** Device secret, 256-bit base64url. */
   credential: string
+  /** The user the device belongs to; absent in a cookie of the previous format. */
+  sub?: string
 }
 
 const SID_BYTES = 16
@@ -18,6 +24,9 @@ const CREDENTIAL_BYTES = 32
 const SID_LENGTH = 22
 const CREDENTIAL_LENGTH = 43
 const B64URL = /^[A-Za-z0-9_-]+$/
+/** Longest `sub` a device cookie carries (OIDC: at most 255 ASCII characters); base64url of it. */
+export const MAX_SUB_BYTES = 255
+const MAX_SUB_LENGTH = Math.ceil(MAX_SUB_BYTES * 4 / 3)
 
 /** A new device credential: 256 random bits, base64url (43 characters). */
 export function newCredential (): string {
@@ -57,20 +66,43 @@ export function isCredential (value: unknown): value is string {
   return typeof value === 'string' && isB64url(value, CREDENTIAL_LENGTH)
 }
 
-/** The device cookie value `<sid>.<credential>`; throws TypeError when either part is malformed. */
-export function formatDeviceCookie (sid: string, credential: string): string {
-  if (!isSessionId(sid)) throw new TypeError('sid is not a session id')
-  if (!isCredential(credential)) throw new TypeError('credential is not a device credential')
-  return `${sid}.${credential}`
+/** base64url of a `sub` as the cookie carries it; null when the sub cannot be carried (empty, too long). */
+function encodeSub (sub: string): string | null {
+  const bytes = Buffer.from(sub, 'utf8')
+  if (bytes.length === 0 || bytes.length > MAX_SUB_BYTES || bytes.toString('utf8') !== sub) return null
+  return bytes.toString('base64url')
 }
 
-/** Parses a device cookie value; null for anything not exactly `<sid>.<credential>`. */
+/** The `sub` of a cookie part: canonical base64url of well-formed UTF-8 within bounds, else null. */
+function decodeSub (part: string): string | null {
+  if (part.length === 0 || part.length > MAX_SUB_LENGTH || !B64URL.test(part)) return null
+  const bytes = Buffer.from(part, 'base64url')
+  if (bytes.toString('base64url') !== part) return null
+  const sub = bytes.toString('utf8')
+  return encodeSub(sub) === part ? sub : null
+}
+
+/**
+ * The device cookie value `<sid>.<credential>.<base64url(sub)>`; throws TypeError when a part is
+ * malformed. Without `sub` (or one too long to carry): the previous `<sid>.<credential>`.
+ */
+export function formatDeviceCookie (sid: string, credential: string, sub?: string): string {
+  if (!isSessionId(sid)) throw new TypeError('sid is not a session id')
+  if (!isCredential(credential)) throw new TypeError('credential is not a device credential')
+  const tag = sub === undefined ? null : encodeSub(sub)
+  return tag === null ? `${sid}.${credential}` : `${sid}.${credential}.${tag}`
+}
+
+/** Parses a device cookie value; null for anything not exactly `<sid>.<credential>[.<base64url(sub)>]`. */
 export function parseDeviceCookie (value: string | undefined): DeviceCookie | null {
-  if (typeof value !== 'string' || value.length !== SID_LENGTH + 1 + CREDENTIAL_LENGTH) return null
+  const head = SID_LENGTH + 1 + CREDENTIAL_LENGTH
+  if (typeof value !== 'string' || value.length < head || value.length > head + 1 + MAX_SUB_LENGTH) return null
   const sid = value.slice(0, SID_LENGTH)
-  const credential = value.slice(SID_LENGTH + 1)
+  const credential = value.slice(SID_LENGTH + 1, head)
   if (value[SID_LENGTH] !== '.' || !isSessionId(sid) || !isCredential(credential)) return null
-  return { sid, credential }
+  if (value.length === head) return { sid, credential }
+  const sub = value[head] === '.' ? decodeSub(value.slice(head + 1)) : null
+  return sub === null ? null : { sid, credential, sub }
 }
 
 /** Why a device may not mint a new session (null: it may). Pure: the caller read the record and state. */

@@ -92,7 +92,7 @@ export async function authRoutes (app: FastifyInstance, { ctx, gate, revoker }: 
       loginAt: now
     }, now, config.session.ttl, config.session.absoluteTtl)
     gate.writeSession(req, reply, session)
-    jar.set(reply, jar.names.device, formatDeviceCookie(sid, credential), remember ? config.rememberMe.ttl : undefined)
+    jar.set(reply, jar.names.device, formatDeviceCookie(sid, credential, l.idClaims.sub), remember ? config.rememberMe.ttl : undefined)
     req.log.info({ sid, rememberMe: remember }, 'login')
     return session
   }

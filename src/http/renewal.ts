@@ -7,7 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ResponseBodyError } from 'openid-client'
 import { seal, unseal } from '../core/sealed-cookie.js'
-import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie, renewalRefusal } from '../core/device.js'
+import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie } from '../core/device.js'
 import { issueSession, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
 import type { SessionRecord } from '../store/store.js'
@@ -65,35 +65,46 @@ export function createRenewal (ctx: GatewayContext): Renewal {
     if (raw === undefined) return null
     const device = parseDeviceCookie(raw)
     if (device === null) return refuse(request, reply, 'malformed')
-    const sub = await store.findOwner(device.sid)
-    const rec = sub === null ? null : await store.getSession(sub, device.sid)
-    if (sub !== null && rec === null) {
+    // A cookie of the previous format names no user: its owner is looked up (one more round trip, once:
+    // the rotation below writes the new format).
+    const sub = device.sub ?? await store.findOwner(device.sid)
+    if (sub === null) return refuse(request, reply, 'unknown_device')
+    const nowMs = ctx.nowMs()
+    const next = newCredential()
+    // Record, revocation state, epoch, rotation and touch: one atomic store call.
+    const result = await store.renewDevice({
+      sub,
+      sid: device.sid,
+      presentedHash: hashCredential(device.credential),
+      newHash: hashCredential(next),
+      nowMs,
+      graceUntil: nowMs + config.rememberMe.rotationGrace * 1000,
+      touch: { ip: request.ip, userAgent: String(request.headers['user-agent'] ?? '').slice(0, 256) },
+      denyTtl: config.session.ttl
+    })
+    if (result.outcome === 'missing') {
       // The owner index outlives the record only while a revocation is unfinished (its event not yet
       // published): finish it, so every replica hears of it.
-      await store.revokeSessions(sub, [device.sid], config.session.ttl)
+      const owner = device.sub === undefined ? sub : await store.findOwner(device.sid)
+      if (owner === sub) await store.revokeSessions(sub, [device.sid], config.session.ttl)
+      return refuse(request, reply, 'unknown_device')
     }
-    if (sub === null || rec === null) return refuse(request, reply, 'unknown_device')
-    const nowMs = ctx.nowMs()
-    const [state, epoch] = await Promise.all([store.check(sub, rec.sid), store.epoch()])
-    const refusal = renewalRefusal(rec, state, nowMs)
-    if (refusal !== null) return refuse(request, reply, refusal)
-
-    const next = newCredential()
-    const rotated = await store.rotateCredential(sub, rec.sid, hashCredential(device.credential), hashCredential(next), nowMs, nowMs + config.rememberMe.rotationGrace * 1000)
-    if (rotated === 'reuse') {
+    if (result.outcome === 'reuse') {
       // A credential that was rotated away came back after the grace window: someone else holds a copy.
-      await store.revokeSessions(sub, [rec.sid], config.session.ttl)
+      // The store revoked the device in the same step (and announced it).
       metrics.reuseDetections.inc()
       metrics.logouts.inc({ channel: 'reuse' })
-      request.log.warn({ sid: rec.sid }, 'device credential reuse detected: device revoked')
+      request.log.warn({ sid: device.sid }, 'device credential reuse detected: device revoked')
       return refuse(request, reply, 'reuse')
     }
-    if (rotated !== 'rotated' && rotated !== 'grace') return refuse(request, reply, rotated)
+    if (result.outcome !== 'rotated' && result.outcome !== 'grace') return refuse(request, reply, result.outcome)
+    const { record: rec, version, epoch } = result
+    const rotated = result.outcome
 
     if (rotated === 'rotated') {
       // The new credential goes out whatever happens next: the old one is now only good for the grace window.
       const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
-      jar.set(reply, jar.names.device, formatDeviceCookie(rec.sid, next), maxAge)
+      jar.set(reply, jar.names.device, formatDeviceCookie(rec.sid, next, sub), maxAge)
     }
 
     let bundle = openTokens(rec)
@@ -124,7 +135,7 @@ export function createRenewal (ctx: GatewayContext): Renewal {
       sub,
       iss: rec.iss,
       ...(rec.idpSid !== undefined ? { idpSid: rec.idpSid } : {}),
-      ver: state.version!,
+      ver: version,
       epoch,
       authTime: Math.floor(rec.createdAt / 1000),
       rememberMe: rec.rememberMe,
@@ -134,7 +145,6 @@ export function createRenewal (ctx: GatewayContext): Renewal {
       // The device record's end bounds the renewed cookie: absoluteTtl for a browser session, rememberMe.ttl otherwise.
     }, now, config.session.ttl, Math.max(1, Math.floor(rec.expiresAt / 1000) - now))
     write(claims)
-    await store.updateSession(sub, rec.sid, { lastSeenAt: nowMs, ip: request.ip, userAgent: String(request.headers['user-agent'] ?? '').slice(0, 256) })
     metrics.renewals.inc({ result: rotated })
     request.log.info({ sid: rec.sid, rotation: rotated }, 'session renewed from the device credential')
     return claims

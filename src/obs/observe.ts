@@ -184,7 +184,7 @@ export function createObservability (metrics: Metrics, tracing: Tracing | undefi
 
 /** Store methods that reach the data (the memory store has no single choke point like RedisStore's call()). */
 const STORE_OPS = [
-  'epoch', 'check', 'createSession', 'getSession', 'findOwner', 'listSessions', 'updateSession', 'rotateCredential',
+  'epoch', 'check', 'createSession', 'getSession', 'findOwner', 'listSessions', 'updateSession', 'rotateCredential', 'renewDevice',
   'revokeSessions', 'revokeUser', 'sessionsForIdpSession', 'claimOnce', 'wasClaimed', 'ping',
   'usersForEmail', 'lease', 'releaseLease', 'putNote', 'getNote'
 ] as const satisfies ReadonlyArray<keyof Store>

@@ -10,6 +10,8 @@ import {
   StoreUnavailableError,
   newEpoch,
   type BearerCheck,
+  type RenewDeviceInput,
+  type RenewDeviceResult,
   type RevocationEvent,
   type RotateResult,
   type SessionCheck,
@@ -145,7 +147,7 @@ export class MemoryStore implements Store {
     this.assertOpen()
     const now = this.now()
     const live = [...(this.records.get(sub)?.values() ?? [])].filter((r) => r.expiresAt > now)
-    return live.sort((a, b) => b.createdAt - a.createdAt).map((r) => ({ ...r }))
+    return live.sort((a, b) => b.createdAt - a.createdAt).map(({ tokens: _t, ...r }) => r)
   }
 
   async updateSession (sub: string, sid: string, patch: Patch): Promise<void> {
@@ -166,6 +168,22 @@ export class MemoryStore implements Store {
     }
     if (rec.prevCredHash === expectedHash) return now <= (rec.prevGraceUntil ?? 0) ? 'grace' : 'reuse'
     return 'unknown'
+  }
+
+  async renewDevice (i: RenewDeviceInput): Promise<RenewDeviceResult> {
+    this.assertOpen()
+    const rec = this.liveRecord(i.sub, i.sid)
+    if (rec === undefined) return { outcome: 'missing' }
+    if (i.nowMs >= rec.expiresAt) return { outcome: 'expired' }
+    if (this.isDenied(i.sub, i.sid)) return { outcome: 'denied' }
+    const ver = this.liveVersion(i.sub)
+    if (ver === undefined) return { outcome: 'state_lost' }
+    if (rec.version < ver.value) return { outcome: 'version' }
+    const rotated = await this.rotateCredential(i.sub, i.sid, i.presentedHash, i.newHash, i.nowMs, i.graceUntil)
+    if (rotated === 'reuse') return { outcome: 'reuse', event: await this.revokeSessions(i.sub, [i.sid], i.denyTtl) }
+    if (rotated !== 'rotated' && rotated !== 'grace') return { outcome: rotated }
+    Object.assign(rec, { lastSeenAt: i.nowMs, ip: i.touch.ip, userAgent: i.touch.userAgent })
+    return { outcome: rotated, record: { ...rec }, version: ver.value, epoch: this.epochValue }
   }
 
   async revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent> {

@@ -35,7 +35,7 @@
  * cache assumes the subscription is live and current (true for MemoryStore, whose events are in-process)
  * and relies on `maxAgeMs` alone.
  */
-import type { BearerCheck, RevocationEvent, RotateResult, SessionCheck, SessionRecord, Store } from './store.js'
+import type { BearerCheck, RenewDeviceInput, RenewDeviceResult, RevocationEvent, RotateResult, SessionCheck, SessionRecord, Store } from './store.js'
 
 /** Optional signals of the inner store that let the cache know when events may have been missed. */
 export interface SubscriptionSignals {
@@ -233,6 +233,18 @@ export class NearCacheStore implements Store {
   /** Rotation changes no revocation state ('reuse' makes the caller revoke, which passes through here). */
   async rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult> {
     return await this.inner.rotateCredential(sub, sid, expectedHash, newHash, now, graceUntil)
+  }
+
+  /** Reads revocation state in the store itself (never the cache); a reuse revokes, as revokeSessions. */
+  async renewDevice (input: RenewDeviceInput): Promise<RenewDeviceResult> {
+    try {
+      const result = await this.inner.renewDevice(input)
+      if (result.outcome === 'reuse') this.apply(result.event)
+      return result
+    } catch (err) {
+      this.drop(sidKey(input.sub, input.sid)) // maybe revoked, maybe not: read it again
+      throw err
+    }
   }
 
   async revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent> {

@@ -18,6 +18,8 @@ export class Keys {
   ver (sub: string): string { return `${this.prefix}ver:${this.tag(sub)}` }
   deny (sub: string, sid: string): string { return `${this.prefix}deny:${this.tag(sub)}:${sid}` }
   dev (sub: string, sid: string): string { return `${this.prefix}dev:${this.tag(sub)}:${sid}` }
+  /** The sealed token bundle of a device record: its own string key, read only when needed. */
+  tok (sub: string, sid: string): string { return `${this.prefix}tok:${this.tag(sub)}:${sid}` }
   devs (sub: string): string { return `${this.prefix}devs:${this.tag(sub)}` }
   /** The user's last revocation time (epoch seconds), for bearer tokens; beside `ver` in the user's slot. */
   revat (sub: string): string { return `${this.prefix}revat:${this.tag(sub)}` }

@@ -8,6 +8,11 @@
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 
+interface BufferEval {
+  evalshaBuffer: (...args: Array<string | number | Buffer>) => Promise<unknown>
+  evalBuffer: (...args: Array<string | number | Buffer>) => Promise<unknown>
+}
+
 /** A Lua script run by EVALSHA, falling back to EVAL after a server restart emptied the script cache. */
 export class Script {
   readonly sha: string
@@ -15,7 +20,7 @@ export class Script {
     this.sha = createHash('sha1').update(lua).digest('hex')
   }
 
-  async run (client: Redis | Cluster, keys: string[], args: Array<string | number>): Promise<unknown> {
+  async run (client: Redis | Cluster, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
     try {
       return await client.evalsha(this.sha, keys.length, ...keys, ...args)
     } catch (err) {
@@ -24,40 +29,44 @@ export class Script {
       return await client.eval(this.lua, keys.length, ...keys, ...args)
     }
   }
+
+  /**
+   * As `run`, with bulk replies as Buffers (binary-safe: raw credential hashes). ioredis generates the
+   * Buffer variants without typing them; `callBuffer` loses its command name under auto-pipelining.
+   */
+  async runBuffer (client: Redis | Cluster, keys: string[], args: Array<string | number | Buffer>): Promise<unknown> {
+    const c = client as unknown as BufferEval
+    try {
+      return await c.evalshaBuffer(this.sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err
+      return await c.evalBuffer(this.lua, keys.length, ...keys, ...args)
+    }
+  }
 }
 
-// KEYS: ver, dev, devs. ARGV: sid, expiresAt, userStateTtl ms, now, field/value pairs...
-// The version key is created at 0 or kept, and its TTL only ever grows.
-export const CREATE = new Script('create', `
-local want = tonumber(ARGV[3])
-if not redis.call('SET', KEYS[1], '0', 'PX', want, 'NX') then
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl >= 0 and ttl < want then redis.call('PEXPIRE', KEYS[1], want) end
+// Device-record field names: the compact layout (redis-record.ts) first, the previous layout's as fallback.
+// Returns iss, idpSid, email of a record ('' when absent).
+const META = `
+local function meta(dev)
+  local m = redis.call('HMGET', dev, 'i', 'd', 'm', 'iss', 'idpSid', 'email')
+  return m[1] or m[4] or '', m[2] or m[5] or '', m[3] or m[6] or ''
 end
-local version = redis.call('GET', KEYS[1])
-redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'version', version, unpack(ARGV, 5))
-redis.call('PEXPIREAT', KEYS[2], ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[1])
-local life = tonumber(ARGV[2]) - tonumber(ARGV[4])
-if life > 0 and redis.call('PTTL', KEYS[3]) < life then redis.call('PEXPIRE', KEYS[3], life) end
-return version`)
+`
 
-// KEYS: devs, then dev and deny of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid, email per
-// deleted record.
-// The record goes first: a script stopped half-way (an ACL refusing a command) must not leave the device
-// credential alive behind a denylist entry that expires. The denylist entry keeps the record's iss, IdP
-// sid and email, so a retry after a lost reply or a failed publish still reports them (the caller drops
-// the indexes and publishes again).
-export const REVOKE_SESSIONS = new Script('revokeSessions', `
-local out = {}
-for i = 2, #KEYS, 2 do
-  local sid = ARGV[i / 2 + 1]
-  local meta = redis.call('HMGET', KEYS[i], 'iss', 'idpSid', 'email')
-  local iss, idp, email = meta[1], meta[2], meta[3]
-  local fresh = redis.call('DEL', KEYS[i]) == 1
+// Revokes one session of the user: the record (and token key) first, then the denylist entry, then the set
+// member. A script stopped half-way (an ACL refusing a command) must not leave the device credential alive
+// behind a denylist entry that expires. The denylist entry keeps the record's iss, IdP sid and email, so a
+// retry after a lost reply or a failed publish still reports them (the caller drops the indexes and
+// publishes again). Returns whether the session was known, and its iss, idpSid, email.
+const REVOKE_ONE = META + `
+local function revoke(dev, deny, tok, devs, sid, ttl)
+  local iss, idp, email = meta(dev)
+  local fresh = redis.call('DEL', dev) == 1
+  redis.call('DEL', tok)
   if not fresh then
-    local prev = redis.call('GET', KEYS[i + 1])
+    iss, idp, email = nil, nil, nil
+    local prev = redis.call('GET', deny)
     if prev and prev ~= '1' then
       local cut = string.find(prev, '\\n', 1, true)
       if cut then
@@ -69,24 +78,76 @@ for i = 2, #KEYS, 2 do
     end
   end
   local known = fresh or (iss and iss ~= '')
-  redis.call('SET', KEYS[i + 1], known and ((iss or '') .. '\\n' .. (idp or '') .. '\\n' .. (email or '')) or '1', 'EX', ARGV[1])
-  redis.call('SREM', KEYS[1], sid)
+  redis.call('SET', deny, known and ((iss or '') .. '\\n' .. (idp or '') .. '\\n' .. (email or '')) or '1', 'EX', ttl)
+  redis.call('SREM', devs, sid)
+  return known, iss or '', idp or '', email or ''
+end
+`
+
+// Credential check and rotation. raw: the presented hash as stored (redis-record.ts encodeHash); text: as
+// the previous layout stored it (base64url). Rotation writes the compact fields and drops the old ones.
+const CRED = `
+local function cred(dev, raw, text, newRaw, now, graceUntil)
+  local h = redis.call('HMGET', dev, 'h', 'p', 'g', 'credHash', 'prevCredHash', 'prevGraceUntil')
+  if not h[1] and not h[4] then return 'missing' end
+  local cur, prev, grace
+  if h[1] then cur = h[1] == raw else cur = h[4] == text end
+  if h[2] then prev = h[2] == raw; grace = h[3] else prev = h[5] == text; grace = h[6] end
+  if cur then
+    redis.call('HSET', dev, 'h', newRaw, 'p', raw, 'g', graceUntil)
+    if h[4] or h[5] or h[6] then redis.call('HDEL', dev, 'credHash', 'prevCredHash', 'prevGraceUntil') end
+    return 'rotated'
+  end
+  if prev then
+    if tonumber(now) <= tonumber(grace or '0') then return 'grace' end
+    return 'reuse'
+  end
+  return 'unknown'
+end
+`
+
+// KEYS: ver, dev, devs, tok. ARGV: sid, expiresAt, userStateTtl ms, now, tokens ('' = none), field/value pairs...
+// The version key is created at 0 or kept, and its TTL only ever grows.
+export const CREATE = new Script('create', `
+local want = tonumber(ARGV[3])
+if not redis.call('SET', KEYS[1], '0', 'PX', want, 'NX') then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl >= 0 and ttl < want then redis.call('PEXPIRE', KEYS[1], want) end
+end
+local version = redis.call('GET', KEYS[1])
+redis.call('DEL', KEYS[2], KEYS[4])
+redis.call('HSET', KEYS[2], 'v', version, unpack(ARGV, 6))
+redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'PXAT', ARGV[2]) end
+redis.call('SADD', KEYS[3], ARGV[1])
+local life = tonumber(ARGV[2]) - tonumber(ARGV[4])
+if life > 0 and redis.call('PTTL', KEYS[3]) < life then redis.call('PEXPIRE', KEYS[3], life) end
+return version`)
+
+// KEYS: devs, then dev, deny and tok of each sid. ARGV: denyTtl s, the sids. Returns sid, iss, idpSid,
+// email per deleted record.
+export const REVOKE_SESSIONS = new Script('revokeSessions', REVOKE_ONE + `
+local out = {}
+for i = 2, #KEYS, 3 do
+  local sid = ARGV[(i + 1) / 3 + 1]
+  local known, iss, idp, email = revoke(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[1], sid, ARGV[1])
   if known then
-    table.insert(out, sid); table.insert(out, iss or ''); table.insert(out, idp or ''); table.insert(out, email or '')
+    table.insert(out, sid); table.insert(out, iss); table.insert(out, idp); table.insert(out, email)
   end
 end
 return out`)
 
-// KEYS: ver, devs, revat. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS), now s, revat ttl s.
-// Returns the new version, the revocation time, then sid, iss, idpSid, email per deleted record.
+// KEYS: ver, devs, revat. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS), now s, revat ttl s,
+// tok key base. Returns the new version, the revocation time, then sid, iss, idpSid, email per deleted record.
 // The revocation time (for bearer tokens) never moves back and its TTL never shrinks.
-export const REVOKE_USER = new Script('revokeUser', `
+export const REVOKE_USER = new Script('revokeUser', META + `
 local out = {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local meta = redis.call('HMGET', ARGV[2] .. sid, 'iss', 'idpSid', 'email')
+  local iss, idp, email = meta(ARGV[2] .. sid)
+  redis.call('DEL', ARGV[6] .. sid)
   if redis.call('DEL', ARGV[2] .. sid) == 1 then
     redis.call('SET', ARGV[3] .. sid, '1', 'EX', ARGV[1])
-    table.insert(out, sid); table.insert(out, meta[1] or ''); table.insert(out, meta[2] or ''); table.insert(out, meta[3] or '')
+    table.insert(out, sid); table.insert(out, iss); table.insert(out, idp); table.insert(out, email)
   end
 end
 redis.call('DEL', KEYS[2])
@@ -114,24 +175,56 @@ if left > keep then keep = left end
 redis.call('SET', KEYS[1], '1', 'EX', keep)
 return 0`)
 
-// KEYS: dev. ARGV: expected, new, now, graceUntil.
-export const ROTATE = new Script('rotate', `
-local h = redis.call('HMGET', KEYS[1], 'credHash', 'prevCredHash', 'prevGraceUntil')
-if not h[1] then return 'missing' end
-if h[1] == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'credHash', ARGV[2], 'prevCredHash', ARGV[1], 'prevGraceUntil', ARGV[4])
-  return 'rotated'
-end
-if h[2] == ARGV[1] then
-  if tonumber(ARGV[3]) <= tonumber(h[3] or '0') then return 'grace' end
-  return 'reuse'
-end
-return 'unknown'`)
+// KEYS: dev. ARGV: expected (stored form), new (stored form), now, graceUntil, expected (previous layout's form).
+export const ROTATE = new Script('rotate', CRED + `
+return cred(KEYS[1], ARGV[1], ARGV[5], ARGV[2], ARGV[3], ARGV[4])`)
 
-// KEYS: dev. ARGV: field/value pairs. Never recreates a record that expired or was revoked.
+// KEYS: dev, tok. ARGV: '1' to replace the tokens with ARGV[2] (else '0'), n, n field/value arguments, then
+// fields to delete. Never recreates a record that expired or was revoked; the tokens live as long as it.
 export const UPDATE = new Script('update', `
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
-return 0`)
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[3])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 4, 3 + n)) end
+if #ARGV > 3 + n then redis.call('HDEL', KEYS[1], unpack(ARGV, 4 + n)) end
+if ARGV[1] == '1' then
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ttl) end
+end
+return 1`)
+
+// Device renewal in one round trip. KEYS: dev, ver, deny, tok, devs (the user's slot), then the epoch key
+// outside a Cluster (in a Cluster it lives in another slot and is read beside the script).
+// ARGV: sid, presented (stored form), presented (previous layout's form), new (stored form), now ms,
+// graceUntil, denyTtl s, a new epoch value, n, n touch field/value arguments, then fields to delete.
+// Replies {refusal} | {'reuse', iss, idpSid, email} (the device is revoked) |
+// {'rotated'|'grace', version, epoch, tokens, field, value...} (after rotation and touch).
+export const RENEW = new Script('renewDevice', REVOKE_ONE + CRED + `
+local dev, ver, deny, tok, devs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local m = redis.call('HMGET', dev, 'e', 'v', 'expiresAt', 'version')
+local exp = m[1] or m[3]
+if not exp then return {'missing'} end
+if tonumber(ARGV[5]) >= tonumber(exp) then return {'expired'} end
+if redis.call('EXISTS', deny) == 1 then return {'denied'} end
+local v = redis.call('GET', ver)
+if not v then return {'state_lost'} end
+if tonumber(m[2] or m[4] or '0') < tonumber(v) then return {'version'} end
+local r = cred(dev, ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if r == 'reuse' then
+  local _, iss, idp, email = revoke(dev, deny, tok, devs, ARGV[1], ARGV[7])
+  return {'reuse', iss, idp, email}
+end
+if r ~= 'rotated' and r ~= 'grace' then return {r} end
+local n = tonumber(ARGV[9])
+if n > 0 then redis.call('HSET', dev, unpack(ARGV, 10, 9 + n)) end
+if #ARGV > 9 + n then redis.call('HDEL', dev, unpack(ARGV, 10 + n)) end
+local epoch = ''
+if KEYS[6] then
+  redis.call('SET', KEYS[6], ARGV[8], 'NX')
+  epoch = redis.call('GET', KEYS[6])
+end
+local out = {r, v, epoch, redis.call('GET', tok)}
+for _, x in ipairs(redis.call('HGETALL', dev)) do table.insert(out, x) end
+return out`)
 
 // KEYS: idpsid or email index. ARGV: member, lifetime ms. The index lives as long as its longest-lived session.
 export const INDEX = new Script('index', `

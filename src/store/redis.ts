@@ -25,16 +25,21 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Cluster, Redis } from 'ioredis'
-import type { RedisConfig, RedisNode } from '../config/types.js'
+import type { RedisConfig } from '../config/types.js'
 import { connect, isUnavailable, nodeOptions, quit, type Client } from './redis-connect.js'
 import { Keys } from './redis-keys.js'
 import type { SubscriptionSignals } from './near-cache.js'
 import { feedFor, type Feed } from './redis-pubsub.js'
-import { CREATE, EPOCH, IDP_LOGOUT, INDEX, LEASE, RELEASE, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
+import { encodeHash, encodeTokens, fromFields, pairsToObject, toFields, toInt } from './redis-record.js'
+import { askSentinel, parseEvent, parseMember, secondsToMs, secondsToS, toDeleted, within, type Deleted, type SentinelView } from './redis-util.js'
+import { CREATE, EPOCH, IDP_LOGOUT, INDEX, LEASE, RELEASE, RENEW, REVOKE_SESSIONS, REVOKE_USER, ROTATE, UPDATE } from './redis-scripts.js'
 import {
   StoreUnavailableError,
   newEpoch,
   type BearerCheck,
+  type RenewDeviceInput,
+  type RenewDeviceResult,
+  type RenewRefusal,
   type RevocationEvent,
   type RotateResult,
   type SessionCheck,
@@ -43,6 +48,7 @@ import {
 } from './store.js'
 
 export { connect, parseRedisUrl } from './redis-connect.js'
+export { parseEvent } from './redis-util.js'
 
 /** The pino-like logger the store reports outages and bad messages to. */
 export interface StoreLogger {
@@ -217,16 +223,19 @@ export class RedisStore implements Store, SubscriptionSignals {
       rec.email !== undefined ? INDEX.run(c, [this.keys.email(rec.email)], [JSON.stringify([rec.sub, rec.sid]), px]) : undefined,
       CREATE.run(
         c,
-        [this.keys.ver(rec.sub), this.keys.dev(rec.sub, rec.sid), this.keys.devs(rec.sub)],
-        [rec.sid, rec.expiresAt, secondsToMs(userStateTtl), now, ...toHash(rec)]
+        [this.keys.ver(rec.sub), this.keys.dev(rec.sub, rec.sid), this.keys.devs(rec.sub), this.keys.tok(rec.sub, rec.sid)],
+        [rec.sid, rec.expiresAt, secondsToMs(userStateTtl), now, rec.tokens !== undefined ? encodeTokens(rec.tokens) : '', ...toFields(rec).set]
       )
     ]))
     return toInt(version, 'ver')
   }
 
   async getSession (sub: string, sid: string): Promise<SessionRecord | null> {
-    const hash = await this.call('getSession', async (c) => await c.hgetall(this.keys.dev(sub, sid)))
-    return fromHash(hash)
+    const [hash, tokens] = await this.call('getSession', async (c) => await Promise.all([
+      c.hgetallBuffer(this.keys.dev(sub, sid)),
+      c.getBuffer(this.keys.tok(sub, sid))
+    ]))
+    return fromFields(sub, sid, hash, tokens)
   }
 
   async findOwner (sid: string): Promise<string | null> {
@@ -236,11 +245,13 @@ export class RedisStore implements Store, SubscriptionSignals {
   async listSessions (sub: string): Promise<SessionRecord[]> {
     const sids = await this.call('listSessions', async (c) => await c.smembers(this.keys.devs(sub)))
     if (sids.length === 0) return []
-    const hashes = await this.call('listSessions', async (c) => await Promise.all(sids.map(async (sid) => await c.hgetall(this.keys.dev(sub, sid)))))
+    // The list shows no tokens: they are not read.
+    const hashes = await this.call('listSessions', async (c) => await Promise.all(sids.map(async (sid) => await c.hgetallBuffer(this.keys.dev(sub, sid)))))
     const records: SessionRecord[] = []
     const stale: string[] = []
     hashes.forEach((hash, i) => {
-      const rec = fromHash(hash)
+      const rec = fromFields(sub, sids[i] ?? '', hash, null)
+      if (rec !== null) delete rec.tokens // a record of the previous layout holds them in the hash
       if (rec !== null) records.push(rec)
       else stale.push(sids[i] ?? '')
     })
@@ -250,20 +261,63 @@ export class RedisStore implements Store, SubscriptionSignals {
   }
 
   async updateSession (sub: string, sid: string, patch: Patch): Promise<void> {
-    const fields = toHash(patch)
-    if (fields.length === 0) return
-    await this.call('updateSession', async (c) => await UPDATE.run(c, [this.keys.dev(sub, sid)], fields))
+    const { tokens, ...rest } = patch
+    const { set, del } = toFields(rest)
+    if (tokens !== undefined) del.push('tokens') // the previous layout kept them in the hash
+    if (set.length === 0 && tokens === undefined) return
+    await this.call('updateSession', async (c) => await UPDATE.run(c, [this.keys.dev(sub, sid), this.keys.tok(sub, sid)], [
+      tokens !== undefined ? '1' : '0', tokens !== undefined ? encodeTokens(tokens) : '', set.length, ...set, ...del
+    ]))
   }
 
   async rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult> {
     const result = await this.call('rotateCredential', async (c) =>
-      await ROTATE.run(c, [this.keys.dev(sub, sid)], [expectedHash, newHash, now, graceUntil]))
+      await ROTATE.run(c, [this.keys.dev(sub, sid)], [encodeHash(expectedHash), encodeHash(newHash), now, graceUntil, expectedHash]))
     if (result === 'rotated' || result === 'grace' || result === 'reuse' || result === 'unknown' || result === 'missing') return result
     throw new Error(`store: unexpected rotate reply ${String(result)}`)
   }
 
+  async renewDevice (i: RenewDeviceInput): Promise<RenewDeviceResult> {
+    const { sub, sid } = i
+    const cluster = this.client instanceof Cluster
+    const keys = [this.keys.dev(sub, sid), this.keys.ver(sub), this.keys.deny(sub, sid), this.keys.tok(sub, sid), this.keys.devs(sub)]
+    // Outside a Cluster the epoch is read by the script; in a Cluster it lives in another slot.
+    if (!cluster) keys.push(this.keys.epoch)
+    const touch = toFields({ lastSeenAt: i.nowMs, ip: i.touch.ip, userAgent: i.touch.userAgent })
+    let gen = 0
+    const [reply, clusterEpoch] = await this.call('renewDevice', async (c, g) => {
+      gen = g
+      return await Promise.all([
+        RENEW.runBuffer(c, keys, [
+          sid, encodeHash(i.presentedHash), i.presentedHash, encodeHash(i.newHash), i.nowMs, i.graceUntil, secondsToS(i.denyTtl),
+          newEpoch(randomBytes(16).toString('base64url'), Date.now()), touch.set.length, ...touch.set, ...touch.del
+        ]),
+        cluster ? this.epoch() : undefined
+      ])
+    })
+    if (!Array.isArray(reply) || reply.length === 0) throw new Error('store: unexpected renewDevice reply')
+    const outcome = String(reply[0])
+    if (outcome === 'reuse') {
+      // Revoked by the script, exactly as revokeSessions: acknowledged once replicated and announced.
+      await this.replicated('renewDevice', gen)
+      const event = await this.publish({ sub, sids: [sid], at: Date.now() })
+      await this.dropIndexes(sub, [{ sid, iss: String(reply[1]), idpSid: String(reply[2]), email: String(reply[3]) }])
+      return { outcome: 'reuse', event }
+    }
+    if (outcome === 'rotated' || outcome === 'grace') {
+      const [, version, epoch, tokens, ...flat] = reply as unknown[]
+      const record = fromFields(sub, sid, pairsToObject(flat), Buffer.isBuffer(tokens) ? tokens : null)
+      if (record === null) throw new Error('store: renewDevice returned no record')
+      const e = clusterEpoch ?? String(epoch)
+      if (!cluster && gen === this.generation) this.epochCache = e
+      return { outcome, record, version: toInt(version, 'ver'), epoch: e }
+    }
+    if (['missing', 'expired', 'denied', 'state_lost', 'version', 'unknown'].includes(outcome)) return { outcome: outcome as RenewRefusal }
+    throw new Error(`store: unexpected renewDevice reply ${outcome}`)
+  }
+
   async revokeSessions (sub: string, sids: string[], denyTtl: number): Promise<RevocationEvent> {
-    const keys = [this.keys.devs(sub), ...sids.flatMap((sid) => [this.keys.dev(sub, sid), this.keys.deny(sub, sid)])]
+    const keys = [this.keys.devs(sub), ...sids.flatMap((sid) => [this.keys.dev(sub, sid), this.keys.deny(sub, sid), this.keys.tok(sub, sid)])]
     let gen = 0
     const reply = await this.call('revokeSessions', async (c, g) => {
       gen = g
@@ -282,7 +336,7 @@ export class RedisStore implements Store, SubscriptionSignals {
     const reply = await this.call('revokeUser', async (c, g) => {
       gen = g
       return await REVOKE_USER.run(c, [this.keys.ver(sub), this.keys.devs(sub), this.keys.revat(sub)], [
-        denyS, this.keys.dev(sub, ''), this.keys.deny(sub, ''), Math.floor(Date.now() / 1000), Math.max(denyS, secondsToS(tokenTtl))
+        denyS, this.keys.dev(sub, ''), this.keys.deny(sub, ''), Math.floor(Date.now() / 1000), Math.max(denyS, secondsToS(tokenTtl)), this.keys.tok(sub, '')
       ])
     })
     if (!Array.isArray(reply)) throw new Error('store: unexpected revokeUser reply')
@@ -663,136 +717,5 @@ export class RedisStore implements Store, SubscriptionSignals {
     if (this.outage === undefined) return
     this.logger.warn({ failures: this.outage.failures, downMs: Date.now() - this.outage.since }, 'store available again')
     this.outage = undefined
-  }
-}
-
-interface Deleted { sid: string, iss: string, idpSid: string, email: string }
-
-/** The revoke scripts' reply: sid, iss, idpSid, email ('' when absent) per deleted record. */
-function toDeleted (reply: unknown): Deleted[] {
-  if (!Array.isArray(reply)) throw new Error('store: unexpected revoke reply')
-  const out: Deleted[] = []
-  for (let i = 0; i + 3 < reply.length; i += 4) {
-    out.push({ sid: String(reply[i]), iss: String(reply[i + 1]), idpSid: String(reply[i + 2]), email: String(reply[i + 3]) })
-  }
-  return out
-}
-
-const secondsToS = (ttl: number): number => Math.max(1, Math.ceil(ttl))
-const secondsToMs = (ttl: number): number => secondsToS(ttl) * 1000
-
-function toInt (value: unknown, what: string): number {
-  const n = typeof value === 'number' ? value : Number(value)
-  if (!Number.isSafeInteger(n)) throw new Error(`store: ${what} is not an integer`)
-  return n
-}
-
-const NUMBER_FIELDS = ['createdAt', 'lastSeenAt', 'expiresAt', 'version'] as const
-const STRING_FIELDS = ['sid', 'sub', 'iss', 'userAgent', 'ip', 'credHash'] as const
-
-/** Flattens defined fields into HSET arguments. */
-function toHash (rec: Partial<SessionRecord>): string[] {
-  const out: string[] = []
-  for (const [field, value] of Object.entries(rec)) {
-    if (value === undefined) continue
-    out.push(field, typeof value === 'boolean' ? (value ? '1' : '0') : String(value))
-  }
-  return out
-}
-
-/** Rebuilds a record from HGETALL; null when the key is gone. A partial hash is corrupt data and throws. */
-function fromHash (h: Record<string, string>): SessionRecord | null {
-  if (Object.keys(h).length === 0) return null
-  const rec: Record<string, unknown> = {}
-  for (const f of STRING_FIELDS) {
-    const v = h[f]
-    if (v === undefined) throw new Error(`store: session record lacks ${f}`)
-    rec[f] = v
-  }
-  for (const f of NUMBER_FIELDS) rec[f] = toInt(h[f], f)
-  rec.rememberMe = h.rememberMe === '1'
-  if (h.idpSid !== undefined) rec.idpSid = h.idpSid
-  if (h.prevCredHash !== undefined) rec.prevCredHash = h.prevCredHash
-  if (h.prevGraceUntil !== undefined) rec.prevGraceUntil = toInt(h.prevGraceUntil, 'prevGraceUntil')
-  if (h.tokens !== undefined) rec.tokens = h.tokens
-  if (h.email !== undefined) rec.email = h.email
-  return rec as unknown as SessionRecord
-}
-
-function parseMember (member: string): { sub: string, sid: string } | null {
-  const v: unknown = JSON.parse(member)
-  if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'string') return null
-  return { sub: v[0], sid: v[1] }
-}
-
-/** Validates a message from the channel; null when it is not a RevocationEvent. */
-export function parseEvent (message: string): RevocationEvent | null {
-  let v: unknown
-  try {
-    v = JSON.parse(message)
-  } catch {
-    return null // reported by the caller as a malformed event
-  }
-  if (typeof v !== 'object' || v === null) return null
-  const o = v as Record<string, unknown>
-  if (typeof o.sub !== 'string' || typeof o.at !== 'number') return null
-  if (!Array.isArray(o.sids) || !o.sids.every((s) => typeof s === 'string')) return null
-  if (o.version !== undefined && typeof o.version !== 'number') return null
-  if (o.revokedAt !== undefined && typeof o.revokedAt !== 'number') return null
-  let idpSession: { iss: string, sid: string } | undefined
-  if (o.idpSession !== undefined) {
-    const m = o.idpSession as Record<string, unknown> | null
-    if (typeof m !== 'object' || m === null || typeof m.iss !== 'string' || typeof m.sid !== 'string') return null
-    idpSession = { iss: m.iss, sid: m.sid }
-  }
-  return {
-    sub: o.sub,
-    sids: o.sids as string[],
-    at: o.at,
-    ...(typeof o.version === 'number' ? { version: o.version } : {}),
-    ...(typeof o.revokedAt === 'number' ? { revokedAt: o.revokedAt } : {}),
-    ...(idpSession !== undefined ? { idpSession } : {})
-  }
-}
-
-interface SentinelView { at: string, runId: string, ip: string, port: number, flags: string }
-
-/** One sentinel's view of the master (SENTINEL MASTER), on a short-lived bounded connection. */
-async function askSentinel (node: RedisNode, sentinel: Sentinel, timeoutMs: number): Promise<SentinelView> {
-  const r = new Redis({
-    host: node.host,
-    port: node.port,
-    ...(sentinel.password !== undefined ? { password: sentinel.password } : {}),
-    lazyConnect: true,
-    enableReadyCheck: false,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs
-  })
-  r.on('error', () => {}) // the caller sees the rejection
-  try {
-    await r.connect()
-    const fields = await r.call('SENTINEL', 'MASTER', sentinel.name)
-    const f = new Map<string, string>()
-    if (Array.isArray(fields)) for (let i = 0; i + 1 < fields.length; i += 2) f.set(String(fields[i]), String(fields[i + 1]))
-    return { at: `${node.host}:${node.port}`, runId: f.get('runid') ?? '', ip: f.get('ip') ?? '', port: Number(f.get('port')), flags: f.get('flags') ?? '' }
-  } finally {
-    r.disconnect()
-  }
-}
-
-/** Rejects after `ms` when `pending` has not settled; `pending` keeps running (its outcome is dropped). */
-async function within<T> (pending: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms)
-  })
-  try {
-    return await Promise.race([pending, timeout])
-  } finally {
-    clearTimeout(timer)
-    pending.catch(() => {})
   }
 }

@@ -73,6 +73,32 @@ export type RotateResult =
   | 'unknown' // matches neither: refused, but revokes nothing (a guessed credential must not sign anyone out)
   | 'missing' // no such session record
 
+/** Input of `Store.renewDevice`: one device renewal from its credential. */
+export interface RenewDeviceInput {
+  sub: string
+  sid: string
+  /** Hash of the credential the device presented, and of the one that replaces it on rotation. */
+  presentedHash: string
+  newHash: string
+  nowMs: number
+  /** The presented credential stays good until then once rotated away (parallel requests). */
+  graceUntil: number
+  /** Written to the record on success (the device was seen). */
+  touch: { ip: string, userAgent: string }
+  /** Reuse revokes the device: its denylist entry lives this long (seconds), as `revokeSessions`. */
+  denyTtl: number
+}
+
+/** What a renewal may be refused for, before any credential check ('missing': no such record). */
+export type RenewRefusal = 'missing' | 'expired' | 'denied' | 'state_lost' | 'version' | 'unknown'
+
+export type RenewDeviceResult =
+  /** The device may mint a session: `record` is after rotation and touch; `version`, `epoch` read with it. */
+  | { outcome: 'rotated' | 'grace', record: SessionRecord, version: number, epoch: string }
+  | { outcome: RenewRefusal }
+  /** The presented credential was rotated away before the grace window: the device is revoked (and announced). */
+  | { outcome: 'reuse', event: RevocationEvent }
+
 /** Thrown (or rejected) when the store cannot be reached in time. Stable code for callers. */
 export class StoreUnavailableError extends Error {
   readonly code = 'SG_STORE_UNAVAILABLE'
@@ -126,7 +152,7 @@ export interface Store {
   /** The owner (`sub`) of a gateway session id, or null. */
   findOwner (sid: string): Promise<string | null>
 
-  /** The user's live session records, newest first. */
+  /** The user's live session records, newest first, without their tokens (read only where needed). */
   listSessions (sub: string): Promise<SessionRecord[]>
 
   /** Updates a few fields of an existing record (no-op when it is gone). */
@@ -138,6 +164,16 @@ export interface Store {
    * prev == expected -> grace inside the window, reuse after it (the caller revokes); else unknown.
    */
   rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult>
+
+  /**
+   * Renewal from a device credential, atomically and in one round trip: reads the record, refuses an
+   * expired, denylisted, lost-state or outdated-version device, then compares the presented hash:
+   * current -> rotated; previous inside the grace window -> grace; previous after it -> reuse, and the
+   * device is revoked exactly as `revokeSessions` would (denylisted, record gone, event published);
+   * anything else -> unknown (a guessed credential signs nobody out). On success the record is touched
+   * (lastSeenAt, ip, userAgent) and returned with the user's version and the store epoch.
+   */
+  renewDevice (input: RenewDeviceInput): Promise<RenewDeviceResult>
 
   /**
    * Revokes these sessions of one user: denylists each sid for `denyTtl` seconds, deletes their records

@@ -2,6 +2,9 @@
  * A cookie-jar HTTP client that follows redirects across hosts like a browser would, for flows through
  * the gateway and the real IdP without a real browser. Cookies are kept per host:port.
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+
 export interface Response {
   status: number
   url: string
@@ -78,8 +81,44 @@ export class Browser {
   }
 }
 
+/**
+ * A Browser whose requests look like a real browser's top-level navigations (`Sec-Fetch-Mode: navigate`,
+ * `Sec-Fetch-Dest: document`, `Accept: text/html`), sent with node:http because fetch (undici) always says
+ * `Sec-Fetch-Mode: cors`. mod_auth_openidc answers such requests 401 instead of redirecting to the IdP.
+ */
+export class NavigatingBrowser extends Browser {
+  override async fetch (url: string, init: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<Response> {
+    const headers: Record<string, string> = {
+      'user-agent': this.userAgent,
+      accept: 'text/html,application/xhtml+xml,*/*;q=0.8',
+      'sec-fetch-mode': 'navigate',
+      'sec-fetch-dest': 'document',
+      ...init.headers
+    }
+    const cookie = this.cookieHeader(url)
+    if (cookie !== '' && headers.cookie === undefined) headers.cookie = cookie
+    const u = new URL(url)
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: init.method ?? 'GET', headers, agent: false }, resolve)
+      req.once('error', reject)
+      req.end(init.body)
+    })
+    const chunks: Buffer[] = []
+    for await (const c of res) chunks.push(c as Buffer)
+    const body = Buffer.concat(chunks).toString()
+    const out = new Headers()
+    for (const [k, v] of Object.entries(res.headers)) {
+      for (const one of Array.isArray(v) ? v : v !== undefined ? [v] : []) out.append(k, one)
+    }
+    const setCookies = res.headers['set-cookie'] ?? []
+    this.absorb(url, setCookies)
+    this.visited.push(url)
+    return { status: res.statusCode ?? 0, url, headers: out, body, setCookies, json: <T>() => JSON.parse(body) as T }
+  }
+}
+
 /** The IdP's interaction form on a page (login or consent), if any. */
-function interactionForm (res: Response): { action: string, prompt: string } | null {
+export function interactionForm (res: Response): { action: string, prompt: string } | null {
   const action = /<form[^>]*action="([^"]+)"/.exec(res.body)?.[1]
   const prompt = /name="prompt" value="([^"]+)"/.exec(res.body)?.[1]
   if (action === undefined || prompt === undefined || !new URL(res.url).pathname.startsWith('/interaction/')) return null
@@ -112,6 +151,30 @@ export async function login (browser: Browser, gatewayUrl: string, user: string,
       res = await browser.fetch(next)
     }
     if (opts.stopAtCallback === true && res.url.startsWith(`${gatewayUrl}/auth/callback`)) return res
+  }
+  if (interactionForm(res) !== null) throw new Error(`stuck at the IdP: ${res.url}`)
+  return res
+}
+
+/**
+ * Signs in through any relying party in front of the demo IdP (bench/lib/apache.ts: mod_auth_openidc):
+ * requests `startUrl`, follows the redirect to the IdP, submits its login (and consent, if asked) forms and
+ * follows everything back to the protected resource. Returns the last response.
+ */
+export async function signInFrom (browser: Browser, startUrl: string, user: string): Promise<Response> {
+  let res = await browser.go(startUrl)
+  for (let step = 0; step < 4; step++) {
+    const form = interactionForm(res)
+    if (form === null) break
+    const fields: Record<string, string> = form.prompt === 'login' ? { prompt: 'login', login: user, password: 'any-password' } : { prompt: form.prompt }
+    res = await browser.fetch(form.action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString()
+    })
+    // the redirects after the POST are plain GETs (no form content type carried along)
+    const loc = res.headers.get('location')
+    if (res.status >= 300 && res.status < 400 && loc !== null) res = await browser.go(new URL(loc, res.url).href)
   }
   if (interactionForm(res) !== null) throw new Error(`stuck at the IdP: ${res.url}`)
   return res

@@ -264,3 +264,11 @@ t.test('forward-auth: NOTES warn when the chart\'s Ingress or HTTPRoute would ex
   t.notMatch(render([fa, { networkPolicy: { enabled: true, publicFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }] } }]).notes, open, 'public port restricted to the controller: no warning')
   t.notMatch(render([{}]).notes, open, 'forward-auth off: no warning')
 })
+
+t.test('workers: more than one needs the Redis store, as the loader says', async t => {
+  refused(t, 'workers 2, memory store', [{ config: { workers: 2 } }], /config\.workers is 2 but config\.store\.kind is memory/, schemaless)
+  refused(t, 'workers auto, memory store', [{ config: { workers: 'auto' } }], /config\.workers is auto/, schemaless)
+  const r = render([redis, { config: { workers: 'auto' } }])
+  t.match(String((r.one('ConfigMap')['data'] as Obj)['config.yaml']), /workers: auto/, 'rendered into the config')
+  t.ok(render([{ config: { workers: 1 } }]), 'one worker with the memory store renders')
+})

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
-import type { RevocationEvent, SessionRecord, Store } from '../../src/store/store.js'
+import { createHash } from 'node:crypto'
+import type { RenewDeviceInput, RenewDeviceResult, RevocationEvent, SessionRecord, Store } from '../../src/store/store.js'
 
 export interface StoreHarness {
   store: Store
@@ -350,6 +351,72 @@ export async function storeSuite (t: Test, name: string, make: () => Promise<Sto
       t.equal(await c.store.rotateCredential(rec.sub, randomUUID(), 'h0', 'h1', now, now), 'missing')
     })
 
+    t.test('renewDevice: rotated, grace, touched, with version and epoch; reuse revokes and announces', async (t) => {
+      const c = await setup(t)
+      const h0 = hashOf('c0')
+      const rec = c.record({ credHash: h0, idpSid: 'idp-renew', email: 'Renew@Example.test', tokens: 'sealed.t' })
+      await c.store.createSession(rec, USER_TTL)
+      const now = c.now()
+      const renew = async (presented: string, next: string, at: number, ua = 'Mozilla/5.0 (renewed)'): Promise<RenewDeviceResult> =>
+        await c.store.renewDevice({ sub: rec.sub, sid: rec.sid, presentedHash: presented, newHash: next, nowMs: at, graceUntil: now + 1000, touch: { ip: '198.51.100.7', userAgent: ua }, denyTtl: DENY_TTL })
+
+      const longUa = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 ü'
+      const first = await renew(h0, hashOf('c1'), now, longUa)
+      t.equal(first.outcome, 'rotated')
+      if (first.outcome !== 'rotated') return
+      t.equal(first.version, 0)
+      t.equal(first.epoch, await c.store.epoch(), 'the epoch, read in the same step')
+      t.strictSame(first.record, { ...rec, version: 0, credHash: hashOf('c1'), prevCredHash: h0, prevGraceUntil: now + 1000, lastSeenAt: now, ip: '198.51.100.7', userAgent: longUa })
+      t.strictSame(await c.store.getSession(rec.sub, rec.sid), first.record, 'stored as returned (a long user agent too)')
+
+      const grace = await renew(h0, hashOf('c2'), now + 500)
+      t.equal(grace.outcome, 'grace', 'the previous credential within the window')
+      if (grace.outcome === 'grace') t.equal(grace.record.credHash, hashOf('c1'), 'grace rotates nothing')
+      t.strictSame(await renew(hashOf('guess'), hashOf('c2'), now + 600), { outcome: 'unknown' }, 'a guess revokes nothing')
+      t.ok(await c.store.getSession(rec.sub, rec.sid))
+
+      const heard = nextEvent(c.store, (e) => e.sids.includes(rec.sid))
+      const reuse = await renew(h0, hashOf('c2'), now + 1001)
+      t.equal(reuse.outcome, 'reuse', 'the previous credential after the window')
+      if (reuse.outcome === 'reuse') t.match(reuse.event, { sub: rec.sub, sids: [rec.sid] })
+      t.match(await heard, { sub: rec.sub, sids: [rec.sid] }, 'announced to every replica')
+      t.equal(await c.store.getSession(rec.sub, rec.sid), null, 'the device is revoked')
+      t.equal((await c.store.check(rec.sub, rec.sid)).denied, true, 'and denylisted')
+      t.same(await c.store.sessionsForIdpSession(ISS, 'idp-renew'), [], 'its indexes go')
+      t.same(await c.store.usersForEmail('renew@example.test'), [])
+      t.strictSame(await renew(hashOf('c1'), hashOf('c3'), now + 1002), { outcome: 'missing' }, 'even the current credential is dead now')
+    })
+
+    t.test('renewDevice refuses: missing, another user, expired, denylisted, lost state', async (t) => {
+      const c = await setup(t)
+      const input = (r: NewRecord, at = c.now()): RenewDeviceInput =>
+        ({ sub: r.sub, sid: r.sid, presentedHash: r.credHash, newHash: hashOf('n'), nowMs: at, graceUntil: at + 1000, touch: { ip: 'ip', userAgent: 'ua' }, denyTtl: DENY_TTL })
+      const a = c.record({ credHash: hashOf('a') })
+      await c.store.createSession(a, USER_TTL)
+      t.strictSame(await c.store.renewDevice({ ...input(a), sid: randomUUID() }), { outcome: 'missing' })
+      t.strictSame(await c.store.renewDevice({ ...input(a), sub: randomUUID() }), { outcome: 'missing' }, 'a wrong user finds nothing')
+      t.strictSame(await c.store.renewDevice(input(a, a.expiresAt)), { outcome: 'expired' })
+      const b = c.record({ sub: a.sub, credHash: hashOf('b') })
+      await c.store.createSession(b, USER_TTL)
+      await c.store.revokeSessions(a.sub, [b.sid], DENY_TTL)
+      await c.store.createSession(b, USER_TTL) // the same sid again: the denylist entry still refuses it
+      t.strictSame(await c.store.renewDevice(input(b)), { outcome: 'denied' })
+      const old = c.record({ credHash: hashOf('old') })
+      await c.store.createSession(old, USER_TTL)
+      await c.store.revokeUser(old.sub, DENY_TTL)
+      await c.store.createSession({ ...old, sid: randomUUID() }, USER_TTL)
+      t.equal((await c.store.check(old.sub, old.sid)).version, 1)
+      // A record of the old version (written before the user was revoked, e.g. replicated late).
+      const lagging = c.record({ sub: old.sub, credHash: hashOf('lag') })
+      await c.store.createSession(lagging, USER_TTL)
+      t.equal((await c.store.renewDevice(input(lagging))).outcome, 'rotated', 'a record of the current version renews')
+      const lost = c.record({ credHash: hashOf('lost'), expiresAt: c.now() + 3_600_000 })
+      await c.store.createSession(lost, 1)
+      await c.elapse(1100)
+      t.strictSame(await c.store.renewDevice(input(lost)), { outcome: 'state_lost' }, 'the user state is gone: no renewal')
+      t.ok(await c.store.getSession(a.sub, a.sid), 'refusals revoke nothing')
+    })
+
     t.test('events reach subscribers asynchronously with the right payload', async (t) => {
       const c = await setup(t)
       const a = c.record()
@@ -478,6 +545,11 @@ async function nextEvent (store: Store, pred: (e: RevocationEvent) => boolean): 
       resolve(e)
     })
   })
+}
+
+/** A credential hash as the gateway makes them (base64url SHA-256): the store keeps these as raw bytes. */
+function hashOf (credential: string): string {
+  return createHash('sha256').update(credential).digest('base64url')
 }
 
 function sortPairs (pairs: Array<{ sub: string, sid: string }>): Array<{ sub: string, sid: string }> {

@@ -81,6 +81,31 @@ t.test('parseDeviceCookie is strict', async (t) => {
   for (const [name, value] of bad) t.equal(parseDeviceCookie(value), null, name)
 })
 
+t.test('the device cookie carries the user (base64url), and the previous two-part format still parses', async (t) => {
+  const sid = newSessionId()
+  const credential = newCredential()
+  for (const sub of ['alice', 'user|42', 'ünïcødé', 'x'.repeat(255), '{brace}.dot']) {
+    const value = formatDeviceCookie(sid, credential, sub)
+    t.equal(value, `${sid}.${credential}.${Buffer.from(sub).toString('base64url')}`, `format for ${sub.slice(0, 12)}`)
+    t.same(parseDeviceCookie(value), { sid, credential, sub }, `round trip for ${sub.slice(0, 12)}`)
+  }
+  t.strictSame(parseDeviceCookie(`${sid}.${credential}`), { sid, credential }, 'old cookie: no sub, the caller looks the owner up')
+  t.equal(formatDeviceCookie(sid, credential, 'x'.repeat(256)), `${sid}.${credential}`, 'a sub too long to carry falls back to the old format')
+  t.equal(formatDeviceCookie(sid, credential, ''), `${sid}.${credential}`, 'so does an empty one')
+  const tag = Buffer.from('alice').toString('base64url')
+  const bad: Array<[string, string]> = [
+    ['empty sub', `${sid}.${credential}.`],
+    ['other separator', `${sid}.${credential}:${tag}`],
+    ['extra part', `${sid}.${credential}.${tag}.x`],
+    ['padding', `${sid}.${credential}.${tag}=`],
+    ['standard base64', `${sid}.${credential}.a+/b`],
+    ['non-canonical', `${sid}.${credential}.YWxpY2F`],
+    ['invalid UTF-8', `${sid}.${credential}.${Buffer.from([0xff, 0xfe]).toString('base64url')}`],
+    ['too long', `${sid}.${credential}.${Buffer.from('x'.repeat(256)).toString('base64url')}`]
+  ]
+  for (const [name, value] of bad) t.equal(parseDeviceCookie(value), null, name)
+})
+
 t.test('isSessionId and isCredential reject non-strings', async (t) => {
   t.notOk(isSessionId(undefined))
   t.notOk(isSessionId(42))

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { MemoryStore } from '../../src/store/memory.js'
 import { NearCacheStore, type SubscriptionSignals } from '../../src/store/near-cache.js'
-import type { BearerCheck, RevocationEvent, SessionCheck, SessionRecord, Store } from '../../src/store/store.js'
+import type { BearerCheck, RenewDeviceInput, RenewDeviceResult, RevocationEvent, SessionCheck, SessionRecord, Store } from '../../src/store/store.js'
 import { createMetrics } from '../../src/http/metrics.js'
 import { storeSuite } from '../store/suite.js'
 
@@ -85,6 +85,8 @@ class ControlledStore implements Store, SubscriptionSignals {
   async rotateCredential (sub: string, sid: string, e: string, n: string, now: number, g: number): Promise<'rotated' | 'grace' | 'reuse' | 'unknown' | 'missing'> {
     return await this.memory.rotateCredential(sub, sid, e, n, now, g)
   }
+
+  async renewDevice (input: RenewDeviceInput): Promise<RenewDeviceResult> { return await this.memory.renewDevice(input) }
 
   async revokeSessions (sub: string, sids: string[], ttl: number): Promise<RevocationEvent> {
     if (this.failRevoke) {

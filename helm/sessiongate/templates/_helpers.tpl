@@ -125,6 +125,10 @@ Checks that stop rendering with a clear message. Included by deployment.yaml; ou
 {{- if and (eq $kind "memory") (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) }}
 {{- fail "config.store.kind is memory: the in-memory store lives in one process, so it needs replicaCount: 1 and autoscaling.enabled: false. Use config.store.kind: redis (with config.store.redis) for several replicas." }}
 {{- end }}
+{{- $workers := toString (dig "workers" 1 (.Values.config | default (dict))) }}
+{{- if and (eq $kind "memory") (ne $workers "1") }}
+{{- fail (printf "config.workers is %s but config.store.kind is memory: each worker would keep its own store, so a logout on one would not reach the others. Use config.store.kind: redis, or workers: 1." $workers) }}
+{{- end }}
 {{- if eq $kind "redis" }}
 {{- $redis := dig "store" "redis" (dict) .Values.config }}
 {{- if not (or (hasKey $redis "url") (hasKey $redis "sentinel") (hasKey $redis "cluster")) }}
