@@ -16,7 +16,7 @@ import { Redis } from 'ioredis'
 import { importJWK, SignJWT } from 'jose'
 import { stringify } from 'yaml'
 import { parseConfig } from '../src/config/loader.js'
-import type { Config } from '../src/config/types.js'
+import { redisOf, type Config } from '../src/config/types.js'
 import { RedisStore } from '../src/store/redis.js'
 import type { SessionRecord } from '../src/store/store.js'
 import type { ProfileClaims } from '../src/core/session.js'
@@ -175,7 +175,7 @@ async function main (): Promise<void> {
   await login(browser, gOn.url, 'alice', { remember: true })
   const redisCookie = `sg=${browser.cookies(gOn.url).get('sg') ?? ''}`
   const me = (await browser.fetch(`${gOn.url}/auth/session`)).json<{ sub: string, sid: string, claims: ProfileClaims }>()
-  const mainStore = new RedisStore({ redis: parsed(cfg.on).store.redis! })
+  const mainStore = new RedisStore({ redis: redisOf(parsed(cfg.on).store) })
   cleanups.push(async () => { await mainStore.close() })
   const template = await mainStore.getSession(me.sub, me.sid)
   if (template === null) throw new Error('the real login left no session record')
@@ -537,11 +537,11 @@ async function population (rawCfg: Record<string, unknown>, parsed: (r: Record<s
   const config = parsed(cfgRaw)
   const redis = new Redis(server.url)
   cleanups.push(async () => { redis.disconnect() })
-  const store = new RedisStore({ redis: config.store.redis! })
+  const store = new RedisStore({ redis: redisOf(config.store) })
   cleanups.push(async () => { await store.close() })
   const redisVersion = /^redis_version:(\S+)/m.exec(await redis.info('server'))?.[1] ?? 'unknown'
   const opts: PopulationOptions = {
-    keyPrefix: config.store.redis!.keyPrefix,
+    keyPrefix: redisOf(config.store).keyPrefix,
     devicesPerUser: 2,
     template: { ...template, userAgent: template.userAgent },
     deviceTtlMs: config.rememberMe.ttl * 1000,

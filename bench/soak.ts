@@ -22,7 +22,7 @@ import { importJWK, SignJWT } from 'jose'
 import { WebSocket } from 'ws'
 import { stringify } from 'yaml'
 import { parseConfig } from '../src/config/loader.js'
-import type { Config } from '../src/config/types.js'
+import { redisOf, type Config } from '../src/config/types.js'
 import { RedisStore } from '../src/store/redis.js'
 import type { ProfileClaims } from '../src/core/session.js'
 import { startIdp, type RunningIdp } from '../src/demo/idp.js'
@@ -619,7 +619,7 @@ async function main (): Promise<boolean> {
   log(`redis ${redis.url}, upstream ${upstream.url}, IdP ${idp.issuer}, gateway ${gw.url} (pid ${gw.pid}); ${MINUTES} min of traffic from ${AGENTS} devices, ${LOGINS_PER_MIN} real logins/min`)
 
   // ---------------------------------------------------------------- primer: every path once
-  const store = new RedisStore({ redis: config.store.redis! })
+  const store = new RedisStore({ redis: redisOf(config.store) })
   cleanups.push(async () => { await store.close() })
   const browser = new SoakBrowser(UA)
   await login(browser, gw.url, 'soak-template', { remember: true })

@@ -37,6 +37,7 @@ import { forwardAuthRoutes } from './http/forward-auth.js'
 import { reconcileOnResubscribe } from './http/reconcile.js'
 import { createMetrics, sessionCounters, type Metrics } from './http/metrics.js'
 import { registerRequestMetrics } from './http/request-metrics.js'
+import { causeChain } from './core/cause.js'
 import { createLogger } from './log.js'
 import { targetChecker } from './http/request-target.js'
 import { ssfRoutes } from './http/ssf-routes.js'
@@ -109,23 +110,27 @@ export function buildStore (config: Config, log: Logger, obs?: Pick<Observabilit
     inner = new MemoryStore()
     if (obs !== undefined) instrumentStore(inner, obs)
   } else {
-    inner = new RedisStore({ redis: config.store.redis!, logger: log, ...(obs !== undefined ? { observe: obs.storeOp } : {}) })
+    inner = new RedisStore({ redis: config.store.redis, logger: log, ...(obs !== undefined ? { observe: obs.storeOp } : {}) })
   }
   return config.store.nearCache ? new NearCacheStore(inner, { logger: log }) : inner
 }
 
-/** Maps failures to stable JSON answers; never a stack trace, never a 500 for a known outage. */
-function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): unknown {
+/**
+ * Maps failures to stable JSON answers; never a stack trace, never a 500 for a known outage. A store
+ * outage that reaches it is counted in sessiongate_store_errors_total (once, if a route counted it already).
+ */
+const errorHandler = (metrics: Metrics) => function errorHandler (err: FastifyError, request: FastifyRequest, reply: FastifyReply): unknown {
   if (err instanceof RateLimitedError) {
     request.log.debug({ ip: request.ip }, 'rate limited')
     return reply.code(429).header('cache-control', 'no-store').send({ error: 'rate_limited' })
   }
   if (err instanceof StoreUnavailableError) {
-    request.log.warn({ reason: err.message }, 'store unavailable')
+    metrics.countStoreError(err)
+    request.log.warn({ code: err.code, reason: err.message, causes: causeChain(err) }, 'store unavailable')
     return reply.code(503).header('cache-control', 'no-store').send({ error: 'store_unavailable' })
   }
   if (err instanceof OidcError) {
-    request.log.warn({ code: err.code, reason: err.message }, 'IdP unavailable')
+    request.log.warn({ code: err.code, reason: err.message, causes: causeChain(err) }, 'IdP unavailable')
     return reply.code(503).header('cache-control', 'no-store').send({ error: 'idp_unavailable' })
   }
   if (err instanceof SealError && err.code === 'SG_COOKIE_TOO_LARGE') {
@@ -241,12 +246,12 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
   const gate = obs.gate(createGate({ sessions, jar, authPrefix: config.authPrefix, now }))
 
   pub.decorateRequest('sgSession', null)
-  pub.setErrorHandler(errorHandler)
-  admin.setErrorHandler(errorHandler)
+  pub.setErrorHandler(errorHandler(metrics))
+  admin.setErrorHandler(errorHandler(metrics))
   registerRequestMetrics(pub, { metrics, obs, tracing, trustParent: config.trustProxy, proxiedPrefixes: config.routes.map((r) => r.prefix), logger })
   await pub.register(cookie)
   const closeRateLimits = await registerRateLimits(pub, config,
-    config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis!, logger) : undefined)
+    config.rateLimit.enabled && config.store.kind === 'redis' ? connectRateLimiter(config.store.redis, logger) : undefined)
   await pub.register(authRoutes, {
     settings: { authPrefix: config.authPrefix, publicUrl: config.publicUrl, forwardAuth: config.forwardAuth, rememberMe: config.rememberMe },
     sessions,

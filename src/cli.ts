@@ -17,7 +17,7 @@ const USAGE = `usage: sessiongate [serve [FILE] | demo | keygen | check-config F
   serve [FILE]       run the gateway with the config FILE, else the one named by SG_CONFIG (default)
   demo               run the self-contained demo (embedded IdP, demo app, in-memory store)
   keygen             print a new base64url 32-byte session key
-  check-config FILE  validate a config file and exit (0 valid, 1 invalid)
+  check-config FILE  validate a config file, print every problem, exit (0 valid, 1 invalid)
   --version          print the version`
 
 /** The package version, read from package.json next to dist/ (or src/ when run with tsx). */
@@ -42,9 +42,12 @@ function onSignals (close: () => Promise<void>): void {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
+/** A config error as one line, or a count followed by one `key: message` line per problem. */
 function describe (err: unknown): string {
-  if (err instanceof ConfigError) return `invalid config${err.source !== undefined ? ` (${err.source})` : ''}: ${err.message}`
-  return (err as Error).message
+  if (!(err instanceof ConfigError)) return (err as Error).message
+  const at = `invalid config${err.source !== undefined ? ` (${err.source})` : ''}`
+  if (err.problems.length <= 1) return `${at}: ${err.message}`
+  return [`${at}: ${err.problems.length} problems`, ...err.problems.map(p => p.message)].join('\n')
 }
 
 /** Runs one CLI command; resolves when a one-shot command is done or a server is up. */

@@ -2,19 +2,18 @@
  * `ssf.transmitters` (CONTRACT section 12): the Shared Signals transmitters whose Security Event Tokens
  * the gateway receives. Cross-field rules live here; every error names the key, like the rest of the file.
  */
-import { ConfigError } from './loader.js'
-import type { RawConfig, RawTransmitter } from './schema.js'
+import { ConfigError, type Problems } from './errors.js'
+import type { FilledConfig, RawTransmitter } from './schema.js'
 import type { Config, SsfTransmitterConfig } from './types.js'
 
 /** Shortest push token accepted: it is the only thing that tells a transmitter from anyone else. */
 const MIN_PUSH_TOKEN = 16
 
-/** Normalises `ssf`; `publicUrl` is the normalised one (the default audience). */
-export function ssfConfig (raw: RawConfig['ssf'], publicUrl: string, allowInsecureHttp: boolean): Config['ssf'] {
-  const list = raw?.transmitters ?? []
+/** Normalises `ssf`; `publicUrl` is the normalised one (the default audience). One problem per transmitter goes to `problems`. */
+export function ssfConfig (raw: FilledConfig['ssf'], publicUrl: string, allowInsecureHttp: boolean, problems: Problems): Config['ssf'] {
   const issuers = new Map<string, number>()
   const pushTokens = new Map<string, number>()
-  const transmitters = list.map((t, i) => {
+  const transmitters = raw.transmitters.map((t, i) => problems.check(() => {
     const out = transmitter(t, i, publicUrl, allowInsecureHttp)
     const first = issuers.get(out.issuer)
     if (first !== undefined) throw new ConfigError(key(i, 'issuer'), `duplicate issuer (also ssf.transmitters[${first}].issuer)`)
@@ -26,8 +25,8 @@ export function ssfConfig (raw: RawConfig['ssf'], publicUrl: string, allowInsecu
       pushTokens.set(out.pushToken, i)
     }
     return out
-  })
-  return { transmitters }
+  }, undefined))
+  return { transmitters: transmitters.filter(t => t !== undefined) }
 }
 
 const key = (i: number, name: string): string => `ssf.transmitters[${i}].${name}`
@@ -46,8 +45,7 @@ function transmitter (t: RawTransmitter, i: number, publicUrl: string, allowInse
     if (u.username !== '' || u.password !== '') throw new ConfigError(key(i, name), 'must not contain credentials')
     return value
   }
-  const delivery = t.delivery ?? 'push'
-  const manageStream = t.manageStream ?? false
+  const { delivery, manageStream } = t
   const out: SsfTransmitterConfig = {
     issuer: link('issuer', t.issuer)!,
     audience: t.audience ?? publicUrl,

@@ -1,6 +1,6 @@
 /**
  * The IdP's logout receivers: OIDC Back-Channel Logout 1.0 (POST, form-encoded logout_token) and
- * Front-Channel Logout 1.0 (GET in an iframe, iss + sid). Rules: ../../shared/SPEC-CHECKLIST.md A, B.
+ * Front-Channel Logout 1.0 (GET in an iframe, iss + sid). Rules: docs/conformance.md A, B.
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply } from 'fastify'
@@ -8,6 +8,7 @@ import formbody from '@fastify/formbody'
 import type { JWTVerifyGetKey } from 'jose'
 import type { Counter } from 'prom-client'
 import { LogoutTokenError, replayWindow, validateLogoutToken } from '../core/logout-token.js'
+import { causeChain } from '../core/cause.js'
 import { safeEqual } from '../core/device.js'
 import { StoreUnavailableError, type Store } from '../store/store.js'
 import type { IdpSource } from '../session/deps.js'
@@ -87,7 +88,7 @@ export async function logoutRoutes (app: FastifyInstance, { authPrefix: prefix, 
       })
     } catch (err) {
       if (!(err instanceof LogoutTokenError)) throw err
-      request.log.info({ reason: err.message }, 'logout token refused')
+      request.log.info({ code: err.code, reason: err.message, causes: causeChain(err) }, 'logout token refused')
       return answer(reply, 400, { error: 'invalid_request', error_description: err.message })
     }
     // Replay guard, claimed only once the revocation succeeded: a failed attempt (store error half-way)

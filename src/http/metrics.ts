@@ -14,6 +14,8 @@ export interface Metrics {
   sessionCheckCounts: Record<string, number>
   logouts: Counter<'channel'>
   storeErrors: Counter
+  /** Counts one failed store operation in storeErrors, once per error object however often it is passed. */
+  countStoreError: (err: Error) => void
   propagation: Histogram
   renewals: Counter<'result'>
   reuseDetections: Counter
@@ -96,6 +98,14 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
     })
   }
   const sessionCheckCounts: Record<string, number> = {}
+  const storeErrors = new Counter({ name: 'sessiongate_store_errors_total', help: 'Store operations that failed', registers })
+  // A store error can pass a route's handler and then the error handler: it is still one failure.
+  const countedStoreErrors = new WeakSet<Error>()
+  const countStoreError = (err: Error): void => {
+    if (countedStoreErrors.has(err)) return
+    countedStoreErrors.add(err)
+    storeErrors.inc()
+  }
   const logins = new Counter({ name: 'sessiongate_logins_total', help: 'Login callbacks by result', labelNames: ['result'], registers })
   for (const result of LOGIN_RESULTS) logins.inc({ result }, 0)
   return {
@@ -105,7 +115,8 @@ export function createMetrics (opts: { defaults?: boolean, nearCache?: NearCache
     sessionChecks: followLabelled('sessiongate_session_checks_total', 'Session checks by result', 'result', registers, sessionCheckCounts),
     sessionCheckCounts,
     logouts: new Counter({ name: 'sessiongate_logouts_total', help: 'Logouts by channel', labelNames: ['channel'], registers }),
-    storeErrors: new Counter({ name: 'sessiongate_store_errors_total', help: 'Store operations that failed', registers }),
+    storeErrors,
+    countStoreError,
     propagation: new Histogram({ name: 'sessiongate_revocation_propagation_seconds', help: 'Revocation event publish to applied on this replica', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2], registers }),
     renewals: new Counter({ name: 'sessiongate_renewals_total', help: 'Session renewals from a device credential, by result', labelNames: ['result'], registers }),
     authzDecisions: new Counter({ name: 'sessiongate_authz_decisions_total', help: 'authorize rule decisions by route prefix and result (allowed, denied)', labelNames: ['route', 'result'], registers }),
@@ -130,7 +141,7 @@ export function sessionCounters (m: Metrics): SessionCounters {
   return {
     check (result) { checks[result] = (checks[result] ?? 0) + 1 },
     renewal (result) { m.renewals.inc({ result }) },
-    storeError () { m.storeErrors.inc() },
+    storeError (err) { m.countStoreError(err) },
     reuse () { m.reuseDetections.inc() },
     logout (channel) { m.logouts.inc({ channel }) }
   }

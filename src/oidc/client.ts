@@ -9,6 +9,9 @@ import { calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, type JWK } f
 import { idpFetch } from './fetch.js'
 import type { Config } from '../config/types.js'
 import type { IdpFetchWrap } from '../obs/observe.js'
+import { describe, OidcError } from './errors.js'
+
+export { describe, grantError, isOidcError, OidcError, type OidcErrorCode } from './errors.js'
 
 /** What a finished login yields. `idClaims` are the validated ID token claims. */
 export interface LoginResult {
@@ -29,14 +32,6 @@ export interface LoginChecks {
   codeVerifier: string
 }
 
-export class OidcError extends Error {
-  readonly code: string
-  constructor (code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'OidcError'
-    this.code = code
-  }
-}
 
 export interface OidcClient {
   readonly issuer: string
@@ -147,6 +142,7 @@ export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?
         userinfo
       }
     },
+    // Throws what openid-client throws; grantError (./errors.ts) turns it into a coded OidcError.
     async refresh (refreshToken) {
       const tokens = await oc.refreshTokenGrant(config, refreshToken)
       const expiresIn = tokens.expiresIn()
@@ -211,17 +207,4 @@ function algFor (kty: string | undefined, crv: string | undefined): string {
   if (kty === 'EC') return crv === 'P-384' ? 'ES384' : crv === 'P-521' ? 'ES512' : 'ES256'
   if (kty === 'OKP') return 'EdDSA'
   throw new Error(`unsupported key type ${String(kty)}`)
-}
-
-/**
- * A log-safe description of an openid-client error: its code and message and those of its causes
- * (a failed code exchange says why: the IdP's error, a TLS failure, a refused connection), never a token.
- */
-export function describe (err: unknown, depth = 0): string {
-  let text: string
-  if (err instanceof oc.ResponseBodyError) text = `${err.error}${err.error_description !== undefined ? ` (${err.error_description})` : ''}`
-  else if (err instanceof Error) text = `${(err as Error & { code?: string }).code ?? err.name}: ${err.message}`
-  else return 'unknown error'
-  const cause = (err as { cause?: unknown }).cause
-  return cause instanceof Error && depth < 3 ? `${text}; cause: ${describe(cause, depth + 1)}` : text
 }

@@ -4,6 +4,7 @@
  * code exchanged, identity checked, session record and device credential created).
  */
 import { buildProfile, identityRefusal } from '../core/identity.js'
+import { causeChain } from '../core/cause.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, type TokenBundle } from '../core/tokens.js'
@@ -126,7 +127,7 @@ export function createLogin (deps: SessionDeps): Login {
     try {
       login = await oidc.finishLogin(input.url, tx.checks)
     } catch (err) {
-      about.log.warn({ code: (err as OidcError).code, reason: (err as Error).message }, 'login failed')
+      about.log.warn({ code: (err as OidcError).code, reason: (err as Error).message, causes: causeChain(err) }, 'login failed')
       return failed('exchange_failed')
     }
     deps.noteIdp?.(oidc, typeof login.idClaims.sid === 'string')

@@ -7,7 +7,7 @@
 import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie } from '../core/device.js'
 import { issueSession, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, type TokenBundle } from '../core/tokens.js'
-import { isInvalidGrant } from '../oidc/grant-errors.js'
+import { grantError, isOidcError } from '../oidc/errors.js'
 import { StoreUnavailableError, type SessionRecord } from '../store/store.js'
 import type { SessionDeps } from './deps.js'
 import { ACCESS_TOKEN_LEEWAY } from './resolve.js'
@@ -43,7 +43,8 @@ export function createRenewal (deps: SessionDeps): Renewal {
       await store.updateSession(rec.sub, rec.sid, { tokens: seals.tokens.seal(next) })
       return next
     } catch (err) {
-      if (isInvalidGrant(err)) return 'gone'
+      // invalid_grant: the grant is dead for good; anything else (an outage, a store error) is not a logout.
+      if (isOidcError(grantError(err, 'refresh'), 'SG_OIDC_INVALID_GRANT')) return 'gone'
       log.warn({ reason: (err as Error).message }, 'refresh at the IdP failed')
       return 'unavailable'
     }

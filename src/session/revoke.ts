@@ -69,7 +69,10 @@ export interface LogoutDeps { store: Store, seals: Seals, idp: IdpSource, revoke
 export async function logoutSession (deps: LogoutDeps, s: { sub: string, sid: string }, log: Log): Promise<{ redirect: string, cookies: readonly CookieOp[] }> {
   const record = await deps.store.getSession(s.sub, s.sid)
   await deps.revoker.session(s.sub, s.sid, 'rp', log)
-  const tokens = (record?.tokens !== undefined ? deps.seals.tokens.open(record.tokens) : null) ?? {}
+  const opened = deps.seals.tokenBundle(record?.tokens)
+  // Logged: without the bundle the refresh token is not revoked at the IdP, nor the id_token_hint sent.
+  if (!opened.ok) log.warn({ code: opened.code, seal: opened.seal, sid: s.sid }, 'the session\'s token bundle cannot be opened')
+  const tokens = opened.bundle
   const oidc = deps.idp.current()
   if (oidc !== undefined && tokens.refreshToken !== undefined) {
     // RFC 7009: best effort; the local session is gone whatever the IdP answers.

@@ -5,7 +5,7 @@
  */
 import { mac, seal, sealedWithCurrentKey, unseal, type KeyRing } from '../core/sealed-cookie.js'
 import { asSessionClaims, type SessionClaims } from '../core/session.js'
-import { asTokenBundle, TOKENS_PURPOSE, type TokenBundle } from '../core/tokens.js'
+import { asTokenBundle, openTokenBundle, TOKENS_PURPOSE, type TokenBundle, type TokenBundleResult } from '../core/tokens.js'
 import type { LoginChecks } from '../oidc/client.js'
 
 export const SESSION_PURPOSE = 'session'
@@ -26,6 +26,8 @@ export interface Sealer<T> {
 export interface Seals {
   session: Sealer<SessionClaims>
   tokens: Sealer<TokenBundle>
+  /** A record's token bundle with why it could not be opened (none at all is an empty bundle, not an error). */
+  tokenBundle (sealed: string | undefined): TokenBundleResult
   loginTx: Sealer<LoginTx>
   /** A token bound to one session for the devices page's forms (they cannot send X-CSRF). */
   devicesFormToken (sid: string): string
@@ -56,6 +58,7 @@ export function createSeals (ring: KeyRing): Seals {
     session: sealer(ring, SESSION_PURPOSE, asSessionClaims),
     // A bundle that does not open is as good as none: logout and renewal go on without tokens.
     tokens: sealer(ring, TOKENS_PURPOSE, asTokenBundle),
+    tokenBundle: (sealed) => openTokenBundle(ring, sealed),
     loginTx: sealer(ring, LOGIN_TX_PURPOSE, asLoginTx),
     devicesFormToken: (sid) => mac(ring, DEVICES_FORM_LABEL, sid)
   }

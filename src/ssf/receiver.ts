@@ -84,7 +84,7 @@ export class Receiver {
         return { result: 'unavailable', cause: 'keys', description: 'the transmitter keys cannot be read now' }
       }
       if (!(err instanceof SetError)) throw err
-      log.info({ transmitter: t.config.issuer, err: err.err, reason: err.message }, 'SET refused')
+      log.info({ transmitter: t.config.issuer, err: err.err, code: err.code, reason: err.message }, 'SET refused')
       return { result: 'invalid', err: err.err, description: err.message }
     }
     const { jti, type } = set

@@ -14,6 +14,7 @@ import type { Test } from 'tap'
 import WebSocket from 'ws'
 import { buildGateway, type Gateway } from '../../src/app.js'
 import { createLogger } from '../../src/log.js'
+import { redisOf, type RedisConfig } from '../../src/config/types.js'
 import { Browser, login } from './browser.js'
 import { startRedis, type RedisServer } from './redis-server.js'
 import { freePort } from './ports.js'
@@ -36,12 +37,12 @@ export interface Env {
 const quiet = (): ReturnType<typeof createLogger> => createLogger('warn', new Writable({ write (_c, _e, cb) { cb() } }))
 
 /** Starts the stack (replica A) and replica B with the same config but B's own `store.redis`. */
-async function twoReplicas (t: Test, config: Record<string, unknown>, storeA: Record<string, unknown>, redisB: (cfg: Stack['config']) => NonNullable<Stack['config']['store']['redis']>): Promise<{ s: Stack, b: Env['b'] }> {
+async function twoReplicas (t: Test, config: Record<string, unknown>, storeA: Record<string, unknown>, redisB: (cfg: Stack['config']) => RedisConfig): Promise<{ s: Stack, b: Env['b'] }> {
   // The rate limiter keeps its own Redis connection (through the same fault proxy): off here, so the
   // faults hit the logout's store steps and nothing else.
   const s = await startStack(t, { config: { rateLimit: { enabled: false }, ...config, store: storeA } })
   const [port, adminPort] = [await freePort(), await freePort()]
-  const gb = await buildGateway({ ...s.config, store: { ...s.config.store, redis: redisB(s.config) } }, { logger: quiet(), processMetrics: false })
+  const gb = await buildGateway({ ...s.config, store: { ...s.config.store, kind: 'redis', redis: redisB(s.config) } }, { logger: quiet(), processMetrics: false })
   await gb.listen({ public: port, admin: adminPort })
   t.teardown(() => gb.close())
   return { s, b: { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, gateway: gb } }
@@ -54,7 +55,7 @@ export async function startEnv (t: Test, config: Record<string, unknown> = {}): 
   const pa = await startFaultProxy(redis.port)
   t.teardown(() => pa.close())
   const { s, b } = await twoReplicas(t, config, { kind: 'redis', nearCache: true, redis: { url: pa.url, commandTimeout: '500ms' } },
-    (cfg) => ({ ...cfg.store.redis!, url: redis.url }))
+    (cfg) => ({ ...redisOf(cfg.store), url: redis.url }))
   const env: Env = { s, redis, a: { url: s.url, adminUrl: s.adminUrl, proxy: pa }, b }
   await ready(env)
   return env
@@ -64,7 +65,7 @@ export async function startEnv (t: Test, config: Record<string, unknown> = {}): 
 export async function startSentinelEnv (t: Test, sentinel: RedisSentinel, config: Record<string, unknown> = {}): Promise<Env & { sentinel: RedisSentinel }> {
   const nodes = sentinel.sentinels.map((n) => `${n.host}:${n.port}`)
   const { s, b } = await twoReplicas(t, config, { kind: 'redis', nearCache: true, redis: { sentinel: { name: sentinel.name, nodes }, commandTimeout: '500ms' } },
-    (cfg) => cfg.store.redis!)
+    (cfg) => redisOf(cfg.store))
   const env = { s, a: { url: s.url, adminUrl: s.adminUrl }, b, sentinel }
   await ready(env)
   return env

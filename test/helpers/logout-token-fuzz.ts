@@ -1,7 +1,7 @@
 /**
  * Generated logout tokens for the fuzz properties: a valid token, then mutations of its header, its
  * claims, its JSON text and its compact serialization; and an oracle, written from the rules
- * (shared/SPEC-CHECKLIST.md A, RFC 7515/7519) independently of src/core/logout-token.ts, that says
+ * (docs/conformance.md A, RFC 7515/7519) independently of src/core/logout-token.ts, that says
  * whether the result must be accepted, must be refused, or may go either way.
  */
 import { createSign, type KeyObject } from 'node:crypto'

@@ -10,6 +10,7 @@ import { Browser, login } from '../helpers/browser.js'
 import { clears, sessionOf } from '../helpers/flow.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { startStack } from '../helpers/stack.js'
+import { redisOf } from '../../src/config/types.js'
 
 const redis = await startRedis()
 t.teardown(() => redis.stop())
@@ -19,7 +20,7 @@ const tagOf = (sub: string): string => `{${Buffer.from(sub).toString('base64url'
 
 t.test('an old-format record and an old-format device cookie renew, upgrade and log out', async (t) => {
   const s = await startStack(t, { redisUrl: redis.url })
-  const prefix = s.config.store.redis!.keyPrefix
+  const prefix = redisOf(s.config.store).keyPrefix
   const b = new Browser()
   await login(b, s.url, 'olga', { remember: true })
   const me = await sessionOf(b, s.url)

@@ -113,3 +113,31 @@ t.test('unknown paths under the auth prefix', async (t) => {
   const control = await b.fetch(`${s.url}/authx/page`, { headers: { accept: 'application/json' } })
   t.equal(control.status, 200, 'control: /authx is not under the prefix and is proxied')
 })
+
+t.test('a failed code exchange is logged with its code and why (the cause chain), never the code itself', async (t) => {
+  // par: never, so the state is in the authorization URL for the test to send back.
+  const s = await startStack(t, { oidc: { par: 'never' } })
+  const failed = async (extra: string): Promise<Record<string, unknown> | undefined> => {
+    const b = new Browser()
+    const state = await startLogin(t, s, b)
+    const before = s.logs.length
+    const res = await b.fetch(`${s.url}/auth/callback?code=a-code-the-idp-never-issued&state=${encodeURIComponent(state)}${extra}`)
+    assertBadLogin(t, res, 'bogus code')
+    const line = s.logs.slice(before).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'login failed')
+    t.notMatch(JSON.stringify(line), /a-code-the-idp-never-issued/, 'the authorization code is not logged')
+    return line
+  }
+  type Causes = Array<{ name: string, code?: string, message?: string }>
+
+  // The IdP advertises RFC 9207: a response without iss fails before the exchange, and the log says so.
+  const noIss = await failed('')
+  t.equal(noIss?.code, 'SG_OIDC_CALLBACK')
+  const chain = (noIss?.causes as Causes | undefined) ?? []
+  t.match(chain[0], { code: 'OAUTH_INVALID_RESPONSE' }, 'the cause is named by its code')
+  t.ok(chain.some((c) => /"iss" \(issuer\) missing/.test(c.message ?? '')), 'a cause says which check failed')
+
+  const exchange = await failed(`&iss=${encodeURIComponent(s.idp.issuer)}`)
+  t.equal(exchange?.code, 'SG_OIDC_CALLBACK')
+  t.match(String(exchange?.reason), /invalid_grant/, 'the reason says what the IdP answered')
+  t.match((exchange?.causes as Causes | undefined)?.[0], { code: 'OAUTH_RESPONSE_BODY_ERROR' }, 'the cause is named by its code')
+})

@@ -7,6 +7,7 @@
 import t from 'tap'
 import WebSocket from 'ws'
 import { RedisStore } from '../../src/store/redis.js'
+import { redisOf } from '../../src/config/types.js'
 import { Browser, login } from '../helpers/browser.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { startStack } from '../helpers/stack.js'
@@ -55,7 +56,7 @@ t.test('a logout on another replica while this one has no subscription closes it
   t.equal(s.gateway.ctx.connections.size, 2, 'both connections registered')
 
   // Another replica, straight on Redis.
-  const other = new RedisStore({ redis: { url: redis.url, keyPrefix: s.config.store.redis!.keyPrefix, commandTimeoutMs: 1000 }, logger: captureLogger() })
+  const other = new RedisStore({ redis: { url: redis.url, keyPrefix: redisOf(s.config.store).keyPrefix, commandTimeoutMs: 1000 }, logger: captureLogger() })
   t.teardown(() => other.close())
 
   // This replica's subscriber connection drops, and whatever reconnects cannot subscribe for now.

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { freePort } from '../helpers/ports.js'
+import { TS_LOADER } from '../helpers/ts-loader.js'
 
 t.test('SIGTERM during in-flight requests: all complete, process exits 0', async (t) => {
   // A slow upstream: every answer takes 600 ms, so requests are in flight when the signal arrives
@@ -30,7 +31,7 @@ session: { keys: [\${SG_SESSION_KEY}] }
 routes:
   - { prefix: /, upstream: "http://127.0.0.1:${upPort}", auth: none }
 `)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+  const child = spawn(process.execPath, [...TS_LOADER, 'src/cli.ts', 'serve'], {
     env: { ...process.env, SG_CONFIG: file, SG_ADMIN_TOKEN: randomBytes(16).toString('hex'), SG_SESSION_KEY: randomBytes(32).toString('base64url') },
     stdio: ['ignore', 'pipe', 'pipe']
   })

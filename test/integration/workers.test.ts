@@ -18,6 +18,7 @@ import { Browser, login } from '../helpers/browser.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { TS_LOADER } from '../helpers/ts-loader.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
@@ -92,7 +93,7 @@ t.test('two workers behind one port', async (t) => {
     rateLimit: { enabled: false },
     routes: [{ prefix: '/slow', upstream: slowUrl, auth: 'none' }, { prefix: '/', upstream: upstream.url, auth: 'required' }]
   }))
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', file], {
+  const child: ChildProcess = spawn(process.execPath, [...TS_LOADER, 'src/cli.ts', 'serve', file], {
     env: { ...process.env, SG_ADMIN_TOKEN: adminToken, SG_CLIENT_SECRET: clientSecret, SG_SESSION_KEY: randomBytes(32).toString('base64url') },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -216,7 +217,7 @@ t.test('a worker that cannot start stops the whole start with its reason', async
     store: { kind: 'redis', redis: { url: redis.url } },
     routes: [{ prefix: '/', upstream: 'http://127.0.0.1:9', auth: 'none' }]
   }))
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [...TS_LOADER, 'src/cli.ts', 'serve', file], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })

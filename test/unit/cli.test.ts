@@ -6,9 +6,10 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { TS_LOADER } from '../helpers/ts-loader.js'
 
 function cli (args: string[], env: Record<string, string> = {}): { code: number | null, out: string, err: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, ...env }, encoding: 'utf8' })
+  const r = spawnSync(process.execPath, [...TS_LOADER, 'src/cli.ts', ...args], { env: { ...process.env, ...env }, encoding: 'utf8' })
   return { code: r.status, out: r.stdout, err: r.stderr }
 }
 
@@ -64,7 +65,7 @@ t.test('serve FILE runs the gateway on that file, printing only JSON log lines (
   const key = cli(['keygen']).out.trim()
   writeFileSync(file, `publicUrl: http://127.0.0.1:${port}\nlisten: { host: 127.0.0.1, port: ${port} }\nadmin: { listen: { host: 127.0.0.1, port: ${adminPort} }, token: ${'t'.repeat(20)} }\n` +
     `oidc: { issuer: "http://127.0.0.1:${deadIdp}", clientId: gw, allowInsecureHttp: true }\nsession: { keys: [${key}] }\nroutes: [{ prefix: /, upstream: "http://127.0.0.1:1", auth: none }]\n`)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve', file], { env: { ...process.env, SG_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...TS_LOADER, 'src/cli.ts', 'serve', file], { env: { ...process.env, SG_CONFIG: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   let out = ''
   let err = ''
@@ -82,4 +83,46 @@ t.test('serve FILE runs the gateway on that file, printing only JSON log lines (
   t.notMatch(err, /DeprecationWarning|FSTDEP|Warning:/, 'no runtime warnings on stderr')
   const lines = out.trim().split('\n').filter((l) => l !== '')
   t.ok(lines.length > 0 && lines.every((l) => l.startsWith('{')), 'stdout holds JSON log lines only')
+})
+
+t.test('check-config reports every problem of a file in one run, one `key: message` line each', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sg-cli-'))
+  const bad = join(dir, 'many.yaml')
+  writeFileSync(bad, [
+    'publicUrl: https://a.example',
+    'admin: { token: short }', // value rule (normalisation)
+    'logLevel: loud', // schema: enum
+    'oidc: { isuer: https://idp.example, clientId: x }', // schema: unknown key (and the missing issuer it causes)
+    'session: { keys: [c2hvcnQ], ttl: soon }', // value rules: key length, duration
+    'routes: [{ prefix: api, upstream: http://127.0.0.1:1 }]', // value rule: prefix
+    'workers: 4', // cross-field: needs Redis
+    'secret: ${SG_CLI_TEST_UNSET}' // unset variable (reported instead of the unknown key)
+  ].join('\n') + '\n')
+  const r = cli(['check-config', bad], { SG_CLI_TEST_UNSET: undefined as unknown as string })
+  t.equal(r.code, 1)
+  const lines = r.err.trim().split('\n')
+  t.match(lines[0], /^invalid config \(.*many\.yaml\): \d+ problems$/, 'a count first')
+  for (const [key, message] of [
+    ['oidc.isuer', /unknown key \(did you mean "issuer"\?\)/],
+    ['logLevel', /must be one of/],
+    ['secret', /environment variable SG_CLI_TEST_UNSET is not set/],
+    ['admin.token', /at least 16 characters/],
+    ['session.ttl', /invalid duration/],
+    ['session.keys[0]', /32 bytes/],
+    ['routes[0].prefix', /must start with "\/"/],
+    ['workers', /need store\.kind: redis/]
+  ] as const) {
+    const line = lines.find(l => l.startsWith(`${key}: `))
+    t.ok(line, `reports ${key}`)
+    t.match(line ?? '', message, `${key}: says why`)
+  }
+  t.notOk(lines.some(l => l.startsWith('oidc.issuer: ')), 'the misspelt key is reported, not the missing one it causes')
+  t.equal(lines.length, 1 + 8, 'one line per problem, nothing twice')
+  t.notMatch(r.err, /c2hvcnQ/, 'does not echo the key value')
+})
+
+t.test('check-config reports every unset environment variable', async (t) => {
+  const r = cli(['check-config', 'config/example.yaml'], { SG_ADMIN_TOKEN: undefined as unknown as string, SG_CLIENT_SECRET: undefined as unknown as string, SG_SESSION_KEY: undefined as unknown as string })
+  t.equal(r.code, 1)
+  for (const name of ['SG_ADMIN_TOKEN', 'SG_CLIENT_SECRET', 'SG_SESSION_KEY']) t.match(r.err, new RegExp(`environment variable ${name} is not set`), name)
 })

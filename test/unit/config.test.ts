@@ -339,3 +339,47 @@ rejects('an empty audience value', c => { c.oidc.audience = [''] }, 'oidc.audien
 rejects('oidc.audience not a list', c => { c.oidc.audience = 'https://api.example.com' }, 'oidc.audience', /expected list/)
 rejects('a bad oidc.accessTokenMaxAge', c => { c.oidc.accessTokenMaxAge = '1 hour' }, 'oidc.accessTokenMaxAge', /./)
 rejects('routes[].bearer not a boolean', c => { c.routes[0].bearer = 'yes' }, 'routes[0].bearer', /expected boolean/)
+
+t.test('a loaded config matches the schema its type is derived from (ConfigSchema)', async t => {
+  const { Value } = await import('@sinclair/typebox/value')
+  const { ConfigSchema } = await import('../../src/config/types.js')
+  for (const file of ['config/example.yaml', 'config/demo.yaml']) {
+    const c = loadConfig(join(root, file), env)
+    t.same([...Value.Errors(ConfigSchema, c)].map(e => `${e.path}: ${e.message}`), [], file)
+  }
+  const c = base()
+  c.store = { kind: 'redis', redis: { url: 'redis://r' } }
+  c.tracing = { otlpEndpoint: 'http://collector:4318' }
+  c.ssf = { transmitters: [{ issuer: 'https://tx.example', jwksUri: 'https://tx.example/jwks', pushToken: 'p'.repeat(20) }] }
+  t.ok(Value.Check(ConfigSchema, parseObj(c)), 'with Redis, tracing and a transmitter')
+  t.notOk(Value.Check(ConfigSchema, { ...parseObj(c), store: { kind: 'redis', failMode: 'closed', nearCache: false } }), 'a Redis store without its settings is not a Config')
+})
+
+t.test('every problem is collected; the thrown error is the first and carries them all', async t => {
+  const c = base()
+  c.admin.token = 'short'
+  c.session.ttl = 'soon'
+  c.routes.push({ prefix: 'api', upstream: 'ftp://x' })
+  c.pages = { accentColor: 'red' }
+  const err = catchErr(() => parseObj(c))
+  t.ok(err instanceof ConfigError)
+  if (!(err instanceof ConfigError)) return
+  t.equal(err.key, 'admin.token', 'the first problem leads, as before')
+  t.same(err.problems.map(p => p.key), ['admin.token', 'session.ttl', 'routes[1].prefix', 'pages.accentColor'])
+  t.ok(err.problems.every(p => p.code === 'SG_CONFIG_INVALID' && p.source === '<inline>'))
+})
+
+t.test('a value that failed its schema is not used by the rules that run after it (a caFile of 0 is not stdin)', async t => {
+  const c = base()
+  c.oidc.caFile = 0
+  c.routes[0].tls = { caFile: 0, certFile: 1 }
+  c.routes[0].upstream = 'https://127.0.0.1:3000'
+  const err = catchErr(() => parseObj(c))
+  t.ok(err instanceof ConfigError)
+  t.same((err as ConfigError).problems.map(p => p.message).sort(), [
+    'oidc.caFile: expected string, got integer',
+    'routes[0].tls.caFile: expected string, got integer',
+    'routes[0].tls.certFile: expected string, got integer',
+    'routes[0].tls.keyFile: certFile and keyFile go together (a client certificate and its key)'
+  ], 'the schema errors, and the cross-field rule that still holds')
+})

@@ -83,3 +83,35 @@ t.test('the replay window ends when the SET is too old to be accepted again', as
   t.equal(setReplayWindow(now - 86_400, now), 120)
   t.equal(setReplayWindow(now - 10 * 86_400, now), 60, 'at least a minute')
 })
+
+t.test('each rule also has its own code (logged), finer than the RFC 8935 err', async (t) => {
+  const enc = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const other = await generateKeyPair('RS256')
+  const cases: Array<[string, () => Promise<unknown>]> = [
+    ['SG_SET_NOT_A_SET', async () => await validateSet(undefined, opts)],
+    ['SG_SET_TOO_LARGE', async () => await validateSet('a'.repeat(70_000), opts)],
+    ['SG_SET_ENCRYPTED', async () => await validateSet('a.b.c.d.e', opts)],
+    ['SG_SET_NOT_JWS', async () => await validateSet('a.b', opts)],
+    ['SG_SET_MALFORMED', async () => await validateSet('!!.b.c', opts)],
+    ['SG_SET_UNSIGNED', async () => await validateSet(`${enc({ alg: 'none', typ: 'secevent+jwt' })}.${enc({})}.`, opts)],
+    ['SG_SET_TYP', async () => await validateSet(await set({}, { typ: 'JWT' }), opts)],
+    ['SG_SET_SIGNATURE', async () => await validateSet(await set({}, {}, other.privateKey), opts)],
+    ['SG_SET_KEY_UNKNOWN', async () => await validateSet(await set({}, { kid: 'zz' }), opts)],
+    ['SG_SET_ISSUER', async () => await validateSet(await set({ iss: 'https://evil.example' }), opts)],
+    ['SG_SET_AUDIENCE', async () => await validateSet(await set({ aud: 'https://other.example' }), opts)],
+    ['SG_SET_CLAIM_MISSING', async () => await validateSet(await set({ jti: undefined }), opts)],
+    ['SG_SET_IAT_FUTURE', async () => await validateSet(await set({ iat: now + 600 }), opts)],
+    ['SG_SET_IAT_TOO_OLD', async () => await validateSet(await set({ iat: now - 2 * 86_400 }), opts)],
+    ['SG_SET_JTI_TOO_LONG', async () => await validateSet(await set({ jti: 'j'.repeat(300) }), opts)],
+    ['SG_SET_EXPIRED', async () => await validateSet(await set({ exp: now - 600 }), opts)],
+    ['SG_SET_SUB', async () => await validateSet(await set({ sub: 'alice' }), opts)],
+    ['SG_SET_EVENTS', async () => await validateSet(await set({ events: [EVENT.accountDisabled] }), opts)],
+    ['SG_SET_EVENT_COUNT', async () => await validateSet(await set({ events: { a: {}, b: {} } }), opts)],
+    ['SG_SET_EVENT', async () => await validateSet(await set({ events: { a: 'x' } }), opts)],
+    ['SG_SET_EVENT_TYPE_TOO_LONG', async () => await validateSet(await set({ events: { ['x'.repeat(600)]: {} } }), opts)]
+  ]
+  for (const [code, run] of cases) {
+    const err = await run().then(() => undefined, (e: unknown) => e)
+    t.equal((err as SetError | undefined)?.code, code, code)
+  }
+})
