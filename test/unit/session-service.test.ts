@@ -319,7 +319,7 @@ t.test('revokeOwn: only the caller\'s own sessions; a half-done sign-out is fini
 t.test('Redis: live, revoked by the denylist, and store down with failMode closed', async (t) => {
   const server = await startRedis()
   t.teardown(() => server.stop())
-  const store = new RedisStore({ redis: { url: server.url, keyPrefix: `sgu${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 300 }, logger: createLogger('silent') })
+  const store = new RedisStore({ redis: { url: server.url, keyPrefix: `sgu${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 2000 }, logger: createLogger('silent') })
   t.teardown(() => store.close())
   await store.ping()
   const r = rig(store)
@@ -333,7 +333,7 @@ t.test('Redis: live, revoked by the denylist, and store down with failMode close
   const other = await r.login('quinn')
 
   // Behind the near cache: once the cookie was opened and its state read, the decision is synchronous.
-  const cached = rig(new NearCacheStore(new RedisStore({ redis: { url: server.url, keyPrefix: `sgn${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 300 }, logger: createLogger('silent') })))
+  const cached = rig(new NearCacheStore(new RedisStore({ redis: { url: server.url, keyPrefix: `sgn${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 2000 }, logger: createLogger('silent') })))
   t.teardown(() => cached.store.close())
   const n = await cached.login('rae')
   t.equal((await cached.resolve(n.sealed)).kind, 'live', 'first: read from Redis')
