@@ -58,7 +58,7 @@ export class RedisDevices {
 
   async listSessions (sub: string): Promise<SessionRecord[]> {
     const k = this.conn.keys
-    const sids = await this.conn.call('listSessions', async (c) => await c.smembers(k.devs(sub)))
+    const sids = await this.indexes.devices('listSessions', sub)
     if (sids.length === 0) return []
     // The list shows no tokens: they are not read.
     const hashes = await this.conn.call('listSessions', async (c) => await Promise.all(sids.map(async (sid) => await c.hgetallBuffer(k.dev(sub, sid)))))
@@ -71,7 +71,7 @@ export class RedisDevices {
       else stale.push(sids[i] ?? '')
     })
     // Expired records leave their id in the set; drop them so the set stays bounded.
-    if (stale.length > 0) await this.conn.call('listSessions', async (c) => await c.srem(k.devs(sub), ...stale))
+    if (stale.length > 0) await this.indexes.dropDevices('listSessions', sub, stale)
     return records.sort((a, b) => b.createdAt - a.createdAt)
   }
 

@@ -152,3 +152,37 @@ t.test('the new layout: a listpack of short fields, raw hashes, the token bundle
   await store.updateSession(rec.sub, rec.sid, { userAgent: 'short' })
   t.equal((await store.getSession(rec.sub, rec.sid))?.userAgent, 'short', 'a shorter user agent leaves no chunk behind')
 })
+
+t.test('indexes of the previous layout (sets) are read, then converted to small hashes by the next session added', async (t) => {
+  const { store, prefix } = await setup(t)
+  const old = oldRecord({ idpSid: 'idp-set', email: 'Sets@Example.test' })
+  await writeOld(prefix, old)
+  const tag = tagOf(old.sub)
+  const keys = [`${prefix}devs:${tag}`, `${prefix}idpsid:${ISS}:idp-set`, `${prefix}email:sets@example.test`]
+  for (const key of keys) t.equal(await raw.type(key), 'set', `${key} starts as a set`)
+  t.same(await store.sessionsForIdpSession(ISS, 'idp-set'), [{ sub: old.sub, sid: old.sid }], 'a set index is read')
+  t.same(await store.usersForEmail('sets@example.test'), [old.sub])
+
+  const now = Date.now()
+  const added = { sid: randomUUID(), sub: old.sub, iss: ISS, idpSid: 'idp-set', email: 'sets@example.test', createdAt: now, lastSeenAt: now, userAgent: 'ua', ip: 'ip', rememberMe: true, expiresAt: now + 60_000, credHash: hashOf('n') }
+  await store.createSession(added, 60)
+  for (const key of keys) {
+    t.equal(await raw.type(key), 'hash', `${key} is a hash now`)
+    t.equal(await raw.object('ENCODING', key), 'listpack')
+    t.ok(await raw.pttl(key) > 0, 'it keeps a lifetime')
+  }
+  t.same(await raw.hgetall(`${prefix}idpsid:${ISS}:idp-set`), { [old.sid]: old.sub, [added.sid]: old.sub }, 'the old member converted: sid -> sub')
+  t.same((await store.listSessions(old.sub)).map((r) => r.sid).sort(), [old.sid, added.sid].sort(), 'both devices listed')
+  t.same(sortRefs(await store.sessionsForIdpSession(ISS, 'idp-set')), sortRefs([{ sub: old.sub, sid: old.sid }, { sub: old.sub, sid: added.sid }]))
+
+  await store.revokeSessions(old.sub, [old.sid], 60)
+  t.same(await store.sessionsForIdpSession(ISS, 'idp-set'), [{ sub: old.sub, sid: added.sid }], 'a revocation drops its entry from the hash')
+  t.same(await raw.hkeys(`${prefix}devs:${tag}`), [added.sid])
+  await store.revokeUser(old.sub, 60)
+  t.same(await store.listSessions(old.sub), [])
+  t.same(await store.usersForEmail('sets@example.test'), [])
+})
+
+function sortRefs (refs: Array<{ sub: string, sid: string }>): Array<{ sub: string, sid: string }> {
+  return [...refs].sort((a, b) => a.sid.localeCompare(b.sid))
+}
