@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { RedisStore } from '../../src/store/redis.js'
+import { RedisStore, parseRedisUrl } from '../../src/store/redis.js'
 import type { RenewDeviceInput, SessionRecord } from '../../src/store/store.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { captureLogger, tagOf } from '../helpers/store-kit.js'
@@ -186,3 +186,15 @@ t.test('indexes of the previous layout (sets) are read, then converted to small 
 function sortRefs (refs: Array<{ sub: string, sid: string }>): Array<{ sub: string, sid: string }> {
   return [...refs].sort((a, b) => a.sid.localeCompare(b.sid))
 }
+
+t.test('store errors carry codes: a partial record is corrupt data, a bad setting a config error', async (t) => {
+  const { store, prefix } = await setup(t)
+  const sub = randomUUID()
+  const sid = randomUUID()
+  await raw.hset(`${prefix}dev:${tagOf(sub)}:${sid}`, 'i', ISS) // no ip, user agent, times, hash
+  await t.rejects(store.getSession(sub, sid), { name: 'StoreCorruptRecordError', code: 'SG_STORE_CORRUPT_RECORD' })
+  await raw.hset(`${prefix}dev:${tagOf(sub)}:${sid}`, 'a', 'ip', 'u', 'ua', 'c', 'soon', 'l', '1', 'e', '1', 'v', '0', 'h', 'x')
+  await t.rejects(store.getSession(sub, sid), { code: 'SG_STORE_CORRUPT_RECORD', message: /createdAt is not an integer/ })
+  t.throws(() => parseRedisUrl('http://localhost:6379'), { name: 'StoreConfigError', code: 'SG_STORE_CONFIG' })
+  t.throws(() => new RedisStore({ redis: { cluster: { nodes: [{ host: '127.0.0.1', port: 1 }] }, keyPrefix: '{x}', commandTimeoutMs: 100 } }), { code: 'SG_STORE_CONFIG' })
+})
