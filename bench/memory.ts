@@ -111,7 +111,9 @@ export async function measureMemory (devices = 100_000, devicesPerUser = 2): Pro
     const w0 = written[0]!
     const encodings = {
       dev_hash: String(await redis.object('ENCODING', `${prefix}dev:${tag(w0.sub)}:${w0.sid}`)),
-      devs_set: String(await redis.object('ENCODING', `${prefix}devs:${tag(w0.sub)}`))
+      devs_set: String(await redis.object('ENCODING', `${prefix}devs:${tag(w0.sub)}`)),
+      idpsid_index: String(await redis.object('ENCODING', `${prefix}idpsid:${TEMPLATE.iss}:${w0.idpSid}`)),
+      email_index: String(await redis.object('ENCODING', `${prefix}email:${w0.sub}@example.com`))
     }
     const k = (name: string): number => perKey[name] ?? 0
     return {

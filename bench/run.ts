@@ -648,7 +648,7 @@ async function population (rawCfg: Record<string, unknown>, parsed: (r: Record<s
 async function keyBreakdown (redis: Redis, prefix: string, sub: string, iss: string): Promise<Record<string, unknown>> {
   const tg = `{${Buffer.from(sub, 'utf8').toString('base64url')}}`
   const usage = async (key: string): Promise<number> => Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
-  const sids = await redis.smembers(`${prefix}devs:${tg}`)
+  const sids = await redis.hkeys(`${prefix}devs:${tg}`)
   const dev = `${prefix}dev:${tg}:${sids[0]!}`
   const idpSid = await redis.hget(dev, 'd')
   const deny = (await redis.scan('0', 'MATCH', `${prefix}deny:*`, 'COUNT', 1000))[1][0]
@@ -659,6 +659,7 @@ async function keyBreakdown (redis: Redis, prefix: string, sub: string, iss: str
     sidx: await usage(`${prefix}sidx:${sids[0]!}`),
     ...(idpSid !== null ? { idpsid_index: await usage(`${prefix}idpsid:${iss}:${idpSid}`) } : {}),
     devs_set_per_user: await usage(`${prefix}devs:${tg}`),
+    devs_encoding: await redis.object('ENCODING', `${prefix}devs:${tg}`),
     ver_per_user: await usage(`${prefix}ver:${tg}`),
     ...(deny !== undefined ? { deny: await usage(deny) } : {}),
     note: 'MEMORY USAGE counts the key, value and dict entry; used_memory deltas also include the expires dict and allocator rounding'

@@ -1,12 +1,12 @@
 /**
  * Bulk loader for the large-population scenario: writes device records (server-side, one Lua call per
  * batch of users) and denylist entries (pipelines) straight into Redis, in exactly the layout RedisStore.createSession / revokeSessions write
- * (src/store/redis.ts, DESIGN.md section 4): per user `ver:{tag}` and `devs:{tag}`; per device the
- * `dev:{tag}:<sid>` hash (the compact fields of src/store/redis-record.ts), `tok:{tag}:<sid>` (the sealed
- * tokens), `sidx:<sid>`, the
- * `idpsid:<iss>:<idpSid>` index and the `email:<address>` index; per denylist entry `deny:{tag}:<sid>`. `checkLayout` compares a bulk
- * record with one RedisStore wrote itself, so a drift in redis.ts fails the bench instead of measuring
- * something else.
+ * (src/store/redis-devices.ts, redis-indexes.ts, DESIGN.md section 4): per user `ver:{tag}` and the
+ * `devs:{tag}` hash (sid -> ''); per device the `dev:{tag}:<sid>` hash (the compact fields of
+ * src/store/redis-record.ts), `tok:{tag}:<sid>` (the sealed tokens), `sidx:<sid>`, and its entries (sid ->
+ * sub) in the `idpsid:<iss>:<idpSid>` and `email:<address>` hashes; per denylist entry `deny:{tag}:<sid>`.
+ * `checkLayout` compares a bulk record with one RedisStore wrote itself, so a drift in the store fails
+ * the bench instead of measuring something else.
  */
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
@@ -64,15 +64,15 @@ while i <= #ARGV do
       redis.call('SET', p .. 'sidx:' .. sid, sub, 'PX', devTtl)
       if idp ~= '' then
         local idx = p .. 'idpsid:' .. iss .. ':' .. idp
-        redis.call('SADD', idx, '["' .. sub .. '","' .. sid .. '"]')
+        redis.call('HSET', idx, sid, sub)
         redis.call('PEXPIRE', idx, devTtl)
       end
       if email ~= '' then
         local ex = p .. 'email:' .. string.lower(email)
-        redis.call('SADD', ex, '["' .. sub .. '","' .. sid .. '"]')
+        redis.call('HSET', ex, sid, sub)
         redis.call('PEXPIRE', ex, devTtl)
       end
-      redis.call('SADD', devs, sid)
+      redis.call('HSET', devs, sid, '')
     end
   end
   redis.call('PEXPIRE', devs, devTtl)
@@ -138,7 +138,7 @@ export async function usedMemory (redis: Redis): Promise<number> {
 export async function checkLayout (redis: Redis, o: PopulationOptions, real: { sub: string, sid: string }, bulk: { sub: string }): Promise<void> {
   const p = o.keyPrefix
   const realFields = Object.keys(await redis.hgetall(`${p}dev:${tag(real.sub)}:${real.sid}`)).sort()
-  const bulkSids = await redis.smembers(`${p}devs:${tag(bulk.sub)}`)
+  const bulkSids = await redis.hkeys(`${p}devs:${tag(bulk.sub)}`)
   if (bulkSids.length === 0) throw new Error('bulk layout: no devs set')
   const bulkFields = Object.keys(await redis.hgetall(`${p}dev:${tag(bulk.sub)}:${bulkSids[0]}`)).sort()
   if (JSON.stringify(realFields) !== JSON.stringify(bulkFields)) {
@@ -148,6 +148,21 @@ export async function checkLayout (redis: Redis, o: PopulationOptions, real: { s
     if (await redis.pttl(key) <= 0) throw new Error(`bulk layout: ${key} missing or without TTL`)
   }
   if (await redis.exists(`${p}sidx:${real.sid}`) !== 1) throw new Error('bulk layout: RedisStore no longer writes sidx: keys; update the loader')
+  // The indexes' types (the store's small hashes) and entries: the real record's and the bulk one's.
+  const realDev = await redis.hgetall(`${p}dev:${tag(real.sub)}:${real.sid}`)
+  const bulkDev = await redis.hgetall(`${p}dev:${tag(bulk.sub)}:${bulkSids[0]}`)
+  const indexes = (sub: string, sid: string, dev: Record<string, string>): Array<[string, string]> => [
+    [`${p}devs:${tag(sub)}`, sid],
+    ...(dev.d !== undefined ? [[`${p}idpsid:${dev.i ?? ''}:${dev.d}`, sid] as [string, string]] : []),
+    ...(dev.m !== undefined ? [[`${p}email:${dev.m.toLowerCase()}`, sid] as [string, string]] : [])
+  ]
+  const describe = async (list: Array<[string, string]>): Promise<string[]> => await Promise.all(list.map(async ([key, sid]) => {
+    const type = await redis.type(key)
+    const value = type === 'hash' ? await redis.hget(key, sid) : null
+    return `${key.slice(p.length).split(':')[0] ?? ''}:${type}:${value === null ? 'missing' : value === '' ? 'empty' : 'value'}`
+  }))
+  const [realIdx, bulkIdx] = [await describe(indexes(real.sub, real.sid, realDev)), await describe(indexes(bulk.sub, bulkSids[0]!, bulkDev))]
+  if (JSON.stringify(realIdx) !== JSON.stringify(bulkIdx)) throw new Error(`bulk layout: indexes drifted from RedisStore: ${JSON.stringify(realIdx)} vs ${JSON.stringify(bulkIdx)}`)
   const realTok = await redis.exists(`${p}tok:${tag(real.sub)}:${real.sid}`)
   if (realTok !== await redis.exists(`${p}tok:${tag(bulk.sub)}:${bulkSids[0]}`)) throw new Error('bulk layout: token keys differ from RedisStore\'s')
 }

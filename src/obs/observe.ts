@@ -185,7 +185,7 @@ export function createObservability (metrics: Metrics, tracing: Tracing | undefi
 /** Store methods that reach the data (the memory store has no single choke point like RedisStore's call()). */
 const STORE_OPS = [
   'epoch', 'check', 'createSession', 'getSession', 'findOwner', 'listSessions', 'updateSession', 'rotateCredential', 'renewDevice',
-  'revokeSessions', 'revokeUser', 'sessionsForIdpSession', 'claimOnce', 'wasClaimed', 'ping',
+  'revokeSessions', 'revokeUser', 'sessionsForIdpSession', 'claimOnce', 'wasClaimed', 'tryLock', 'ping',
   'usersForEmail', 'lease', 'releaseLease', 'putNote', 'getNote'
 ] as const satisfies ReadonlyArray<keyof Store>
 

@@ -163,8 +163,8 @@ export function createRenewal (deps: SessionDeps): Renewal {
     const newer = bundle.at !== undefined && bundle.at !== claims.at
     // Another request, maybe on another replica, refreshed it already: take its token.
     if (newer && (bundle.atExp ?? 0) - now > ACCESS_TOKEN_LEEWAY) return { ...claims, ...accessTokenOf(bundle) }
-    // One refresh per device at a time across replicas: a short claim acts as the lock.
-    if (!(await store.claimOnce('refresh', claims.sid, 10))) return newer ? { ...claims, ...accessTokenOf(bundle) } : null
+    // One refresh per device at a time across replicas: a short lock, never released early (it lapses).
+    if (!(await store.tryLock(`refresh:${claims.sid}`, 10))) return newer ? { ...claims, ...accessTokenOf(bundle) } : null
     const next = await idpRefresh(about.log, rec, bundle)
     if (typeof next === 'string' || next.at === undefined) return null
     return { ...claims, ...accessTokenOf(next) }

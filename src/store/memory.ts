@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { MemoryClaims } from './memory-claims.js'
 import {
   StoreUnavailableError,
   newEpoch,
@@ -15,6 +16,7 @@ import {
   type RevocationEvent,
   type RotateResult,
   type SessionCheck,
+  type SessionPatch,
   type SessionRecord,
   type Store
 } from './store.js'
@@ -31,8 +33,6 @@ export interface MemoryStoreOptions {
   sweepIntervalMs?: number
   logger?: MemoryStoreLogger
 }
-
-type Patch = Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>
 
 interface Expiring<T> {
   value: T
@@ -59,10 +59,9 @@ export class MemoryStore implements Store {
   private readonly records = new Map<string, Map<string, SessionRecord>>() // sub -> sid -> record
   private readonly owners = new Map<string, string>() // sid -> sub
   private readonly idpIndex = new Map<string, Set<string>>() // pair(iss, idpSid) -> pair(sub, sid)
-  private readonly claims = new Map<string, number>() // pair(kind, id) -> expiresAt
   private readonly emailIndex = new Map<string, Set<string>>() // lower-cased email -> pair(sub, sid)
-  private readonly leases = new Map<string, Expiring<string>>() // name -> holder
-  private readonly notes = new Map<string, Expiring<string>>() // pair(kind, id) -> value
+  /** Claims, locks, leases and notes (memory-claims.ts). */
+  private readonly shared: MemoryClaims
   private readonly events = new EventEmitter()
   private readonly sweeper: NodeJS.Timeout
   private closed = false
@@ -71,6 +70,7 @@ export class MemoryStore implements Store {
     this.now = opts.now ?? Date.now
     this.epochValue = newEpoch(randomBytes(16).toString('base64url'), this.now())
     this.logger = opts.logger ?? { error: (obj, msg) => console.error(msg, obj) }
+    this.shared = new MemoryClaims(this.now, () => this.assertOpen())
     this.events.setMaxListeners(0) // one per near cache / SSE registry; not a leak
     this.sweeper = setInterval(() => this.sweep(), opts.sweepIntervalMs ?? 60_000)
     this.sweeper.unref()
@@ -150,7 +150,7 @@ export class MemoryStore implements Store {
     return live.sort((a, b) => b.createdAt - a.createdAt).map(({ tokens: _t, ...r }) => r)
   }
 
-  async updateSession (sub: string, sid: string, patch: Patch): Promise<void> {
+  async updateSession (sub: string, sid: string, patch: SessionPatch): Promise<void> {
     this.assertOpen()
     const rec = this.liveRecord(sub, sid)
     if (rec !== undefined) Object.assign(rec, stripUndefined(patch))
@@ -242,19 +242,9 @@ export class MemoryStore implements Store {
     return out
   }
 
-  async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> {
-    this.assertOpen()
-    const key = pair(kind, id)
-    const now = this.now()
-    if ((this.claims.get(key) ?? 0) > now) return false
-    this.claims.set(key, now + secondsToMs(ttl))
-    return true
-  }
-
-  async wasClaimed (kind: string, id: string): Promise<boolean> {
-    this.assertOpen()
-    return (this.claims.get(pair(kind, id)) ?? 0) > this.now()
-  }
+  async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> { return await this.shared.claimOnce(kind, id, ttl) }
+  async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.shared.wasClaimed(kind, id) }
+  async tryLock (name: string, ttl: number): Promise<boolean> { return await this.shared.tryLock(name, ttl) }
 
   async usersForEmail (email: string): Promise<string[]> {
     this.assertOpen()
@@ -266,30 +256,10 @@ export class MemoryStore implements Store {
     return [...subs]
   }
 
-  async lease (name: string, holder: string, ttlMs: number): Promise<boolean> {
-    this.assertOpen()
-    const now = this.now()
-    const cur = this.leases.get(name)
-    if (cur !== undefined && cur.expiresAt > now && cur.value !== holder) return false
-    this.leases.set(name, { value: holder, expiresAt: now + Math.max(1, Math.ceil(ttlMs)) })
-    return true
-  }
-
-  async releaseLease (name: string, holder: string): Promise<void> {
-    this.assertOpen()
-    if (this.leases.get(name)?.value === holder) this.leases.delete(name)
-  }
-
-  async putNote (kind: string, id: string, value: string, ttl: number): Promise<void> {
-    this.assertOpen()
-    this.notes.set(pair(kind, id), { value, expiresAt: this.now() + secondsToMs(ttl) })
-  }
-
-  async getNote (kind: string, id: string): Promise<string | null> {
-    this.assertOpen()
-    const note = this.notes.get(pair(kind, id))
-    return note !== undefined && note.expiresAt > this.now() ? note.value : null
-  }
+  async lease (name: string, holder: string, ttlMs: number): Promise<boolean> { return await this.shared.lease(name, holder, ttlMs) }
+  async releaseLease (name: string, holder: string): Promise<void> { await this.shared.releaseLease(name, holder) }
+  async putNote (kind: string, id: string, value: string, ttl: number): Promise<void> { await this.shared.putNote(kind, id, value, ttl) }
+  async getNote (kind: string, id: string): Promise<string | null> { return await this.shared.getNote(kind, id) }
 
   subscribe (listener: (event: RevocationEvent) => void): () => void {
     // A throwing listener must not break delivery to the others, nor go unnoticed.
@@ -321,9 +291,7 @@ export class MemoryStore implements Store {
     for (const [key, v] of this.revokedAt) if (v.expiresAt <= now) this.revokedAt.delete(key)
     for (const [key, at] of this.idpLogouts) if (at <= now) this.idpLogouts.delete(key)
     for (const [key, at] of this.denied) if (at <= now) this.denied.delete(key)
-    for (const [key, at] of this.claims) if (at <= now) this.claims.delete(key)
-    for (const [key, v] of this.leases) if (v.expiresAt <= now) this.leases.delete(key)
-    for (const [key, v] of this.notes) if (v.expiresAt <= now) this.notes.delete(key)
+    this.shared.sweep(now)
     for (const [sub, mine] of this.records) {
       for (const rec of [...mine.values()]) if (rec.expiresAt <= now) this.deleteRecord(sub, rec.sid)
     }

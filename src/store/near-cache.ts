@@ -31,31 +31,14 @@
  *   stale over a store that reports none of this (`maxAgeMs` after the revocation at most).
  * - A write that fails (the revocation may be stored but its event not published) drops what it touched.
  *
- * Hooks the inner store may expose (optional, duck-typed; see `SubscriptionSignals`): without them the
+ * Hooks the inner store may expose (the optional signals of `RevocationStore`): without them the
  * cache assumes the subscription is live and current (true for MemoryStore, whose events are in-process)
  * and relies on `maxAgeMs` alone.
  */
-import type { BearerCheck, RenewDeviceInput, RenewDeviceResult, RevocationEvent, RotateResult, SessionCheck, SessionRecord, Store } from './store.js'
+import type { BearerCheck, RenewDeviceInput, RenewDeviceResult, RevocationEvent, RotateResult, SessionCheck, SessionPatch, SessionRecord, Store, SubscriptionSignals } from './store.js'
 
-/** Optional signals of the inner store that let the cache know when events may have been missed. */
-export interface SubscriptionSignals {
-  /**
-   * Registers `cb`: called with `true` each time the subscription to the revocation channel is confirmed
-   * (after every reconnect) and with `false` as soon as it may have dropped (subscriber connection closed,
-   * errored or a re-subscribe failed). Should call `cb` with the current state on registration. Returns an
-   * unregister function.
-   */
-  onSubscriptionChange?: (cb: (live: boolean) => void) => () => void
-  /**
-   * Synchronous, on every cached answer: false while the store cannot vouch that every revocation event
-   * acknowledged more than a short lease ago has reached this replica (a heartbeat unanswered too long).
-   */
-  eventsUpToDate?: () => boolean
-  /** Registers `cb`: called each time the command connection is (re)established; data may have been lost. */
-  onReconnect?: (cb: () => void) => () => void
-  /** Registers `cb`: called as soon as a connection of the store misbehaves (error, close, timeout). */
-  onTrouble?: (cb: () => void) => () => void
-}
+/** The inner store's optional signals, declared by `RevocationStore` (kept here under their old name). */
+export type { SubscriptionSignals }
 
 /** Counters of the cache (plain numbers; the metrics registry reads them when scraped). */
 export interface NearCacheStats {
@@ -95,7 +78,7 @@ const idpKey = (iss: string, sid: string): string => `i${iss.length}:${iss}${sid
 export class NearCacheStore implements Store {
   readonly kind: Store['kind']
   readonly stats: NearCacheStats = { hits: 0, misses: 0, bypassed: 0 }
-  private readonly inner: Store & SubscriptionSignals
+  private readonly inner: Store
   private readonly entries = new Map<string, Entry<number | null | boolean>>()
   private readonly maxEntries: number
   private readonly maxAgeMs: number
@@ -108,7 +91,7 @@ export class NearCacheStore implements Store {
   private readonly upToDate: (() => boolean) | undefined
   private readonly unhook: Array<() => void> = []
 
-  constructor (inner: Store & SubscriptionSignals, opts: NearCacheOptions = {}) {
+  constructor (inner: Store, opts: NearCacheOptions = {}) {
     this.inner = inner
     this.kind = inner.kind
     this.maxEntries = Math.max(2, opts.maxEntries ?? DEFAULT_MAX_ENTRIES)
@@ -226,7 +209,7 @@ export class NearCacheStore implements Store {
   async findOwner (sid: string): Promise<string | null> { return await this.inner.findOwner(sid) }
   async listSessions (sub: string): Promise<SessionRecord[]> { return await this.inner.listSessions(sub) }
 
-  async updateSession (sub: string, sid: string, patch: Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>): Promise<void> {
+  async updateSession (sub: string, sid: string, patch: SessionPatch): Promise<void> {
     await this.inner.updateSession(sub, sid, patch)
   }
 
@@ -291,6 +274,7 @@ export class NearCacheStore implements Store {
 
   async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.inner.wasClaimed(kind, id) }
 
+  async tryLock (name: string, ttl: number): Promise<boolean> { return await this.inner.tryLock(name, ttl) }
   async usersForEmail (email: string): Promise<string[]> { return await this.inner.usersForEmail(email) }
   async lease (name: string, holder: string, ttlMs: number): Promise<boolean> { return await this.inner.lease(name, holder, ttlMs) }
   async releaseLease (name: string, holder: string): Promise<void> { await this.inner.releaseLease(name, holder) }

@@ -5,6 +5,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisConfig } from '../config/types.js'
 import { tlsOptions } from '../config/tls.js'
+import { StoreConfigError } from './store-errors.js'
 
 export type Client = Redis | Cluster
 
@@ -67,7 +68,7 @@ export function connect (cfg: RedisConfig): Client {
     })
   }
   if (cfg.cluster !== undefined) {
-    if (/[{}]/.test(cfg.keyPrefix)) throw new Error('store.redis.keyPrefix must not contain { or } with Cluster: it would replace the per-user hash tag')
+    if (/[{}]/.test(cfg.keyPrefix)) throw new StoreConfigError('store.redis.keyPrefix must not contain { or } with Cluster: it would replace the per-user hash tag')
     const { retryStrategy: _r, enableOfflineQueue: _q, ...redisOptions } = common
     const options: ClusterOptions = {
       redisOptions,
@@ -90,15 +91,15 @@ export function connect (cfg: RedisConfig): Client {
     }
     return new Cluster(cfg.cluster.nodes, options)
   }
-  throw new Error('store.redis needs one of url, sentinel or cluster')
+  throw new StoreConfigError('store.redis needs one of url, sentinel or cluster')
 }
 
 /** redis:// and rediss:// URLs; credentials from the URL unless the config names its own. */
 export function parseRedisUrl (url: string): RedisOptions {
   const u = new URL(url)
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`store.redis.url: unsupported scheme ${u.protocol}`)
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new StoreConfigError(`store.redis.url: unsupported scheme ${u.protocol}`)
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0
-  if (!Number.isInteger(db) || db < 0) throw new Error('store.redis.url: bad database number')
+  if (!Number.isInteger(db) || db < 0) throw new StoreConfigError('store.redis.url: bad database number')
   return {
     host: u.hostname.replace(/^\[(.*)\]$/, '$1'), // IPv6 literal without brackets
     port: u.port === '' ? 6379 : Number(u.port),

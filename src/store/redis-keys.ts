@@ -28,6 +28,8 @@ export class Keys {
   idpsid (iss: string, idpSid: string): string { return `${this.prefix}idpsid:${iss}:${idpSid}` }
   sidx (sid: string): string { return `${this.prefix}sidx:${sid}` }
   jti (kind: string, id: string): string { return `${this.prefix}jti:${kind}:${id}` }
+  /** A lock: beside the claims, so `lock('refresh:<sid>')` is the key of `claimOnce('refresh', sid)`. */
+  lock (name: string): string { return `${this.prefix}jti:${name}` }
   /** The email index (members `[sub, sid]`): its own slot, like the other indexes. Lower-cased address. */
   email (address: string): string { return `${this.prefix}email:${address.toLowerCase()}` }
   lease (name: string): string { return `${this.prefix}lease:${name}` }

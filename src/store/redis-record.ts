@@ -8,6 +8,7 @@
  * still read: a rolling upgrade keeps everyone signed in. Writes to such a record use the new fields and
  * drop the old ones they replace.
  */
+import { StoreCorruptRecordError } from './store-errors.js'
 import type { SessionRecord } from './store.js'
 
 /** New field -> the previous layout's name for it. */
@@ -138,14 +139,14 @@ export function fromFields (sub: string, sid: string, h: Record<string, Buffer>,
   const rec: Record<string, unknown> = { sid, sub }
   for (const name of ['iss', 'ip'] as const) {
     const v = text(name)
-    if (v === undefined) throw new Error(`store: session record lacks ${name}`)
+    if (v === undefined) throw new StoreCorruptRecordError(`store: session record lacks ${name}`)
     rec[name] = v
   }
   rec.userAgent = userAgentOf(h)
   for (const name of NUMBERS) rec[name] = toInt(text(name), name)
   rec.rememberMe = text('rememberMe') === '1'
   const cred = get('credHash')
-  if (cred === undefined) throw new Error('store: session record lacks credHash')
+  if (cred === undefined) throw new StoreCorruptRecordError('store: session record lacks credHash')
   rec.credHash = h.h !== undefined ? decodeHash(cred) : cred.toString('utf8')
   const prev = get('prevCredHash')
   if (prev !== undefined) rec.prevCredHash = h.p !== undefined ? decodeHash(prev) : prev.toString('utf8')
@@ -162,7 +163,7 @@ export function fromFields (sub: string, sid: string, h: Record<string, Buffer>,
 
 function userAgentOf (h: Record<string, Buffer>): string {
   if (h.u === undefined) {
-    if (h.userAgent === undefined) throw new Error('store: session record lacks userAgent')
+    if (h.userAgent === undefined) throw new StoreCorruptRecordError('store: session record lacks userAgent')
     return h.userAgent.toString('utf8')
   }
   const parts: Buffer[] = []
@@ -187,6 +188,6 @@ export function asBuffer (v: unknown): Buffer {
 
 export function toInt (value: unknown, what: string): number {
   const n = typeof value === 'number' ? value : Number(Buffer.isBuffer(value) ? value.toString('utf8') : value)
-  if (value === undefined || value === null || !Number.isSafeInteger(n)) throw new Error(`store: ${what} is not an integer`)
+  if (value === undefined || value === null || !Number.isSafeInteger(n)) throw new StoreCorruptRecordError(`store: ${what} is not an integer`)
   return n
 }

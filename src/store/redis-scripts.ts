@@ -45,6 +45,35 @@ export class Script {
   }
 }
 
+// The lookup indexes (devs, idpsid, email) are small hashes, which stay listpacks (a set of strings is a
+// hashtable before Redis 7.2): devs sid -> '', idpsid and email sid -> sub. An index of the previous layout
+// (a set: sids, or JSON [sub, sid]) is converted when written, and read or trimmed as it is until then.
+const IDX = `
+local function hidx(key, json)
+  if redis.call('TYPE', key)['ok'] ~= 'set' then return end
+  local members = redis.call('SMEMBERS', key)
+  local ttl = redis.call('PTTL', key)
+  redis.call('DEL', key)
+  for _, m in ipairs(members) do
+    local ok, v = false, nil
+    if json then ok, v = pcall(cjson.decode, m) end
+    if ok and type(v) == 'table' and type(v[1]) == 'string' and type(v[2]) == 'string' then
+      redis.call('HSET', key, v[2], v[1])
+    elseif not json then
+      redis.call('HSET', key, m, '')
+    end
+  end
+  if ttl > 0 and redis.call('EXISTS', key) == 1 then redis.call('PEXPIRE', key, ttl) end
+end
+local function hrem(key, field, legacy)
+  if redis.call('TYPE', key)['ok'] == 'set' then redis.call('SREM', key, legacy) else redis.call('HDEL', key, field) end
+end
+local function hfields(key)
+  if redis.call('TYPE', key)['ok'] == 'set' then return redis.call('SMEMBERS', key) end
+  return redis.call('HKEYS', key)
+end
+`
+
 // Device-record field names: the compact layout (redis-record.ts) first, the previous layout's as fallback.
 // Returns iss, idpSid, email of a record ('' when absent).
 const META = `
@@ -59,7 +88,7 @@ end
 // behind a denylist entry that expires. The denylist entry keeps the record's iss, IdP sid and email, so a
 // retry after a lost reply or a failed publish still reports them (the caller drops the indexes and
 // publishes again). Returns whether the session was known, and its iss, idpSid, email.
-const REVOKE_ONE = META + `
+const REVOKE_ONE = META + IDX + `
 local function revoke(dev, deny, tok, devs, sid, ttl)
   local iss, idp, email = meta(dev)
   local fresh = redis.call('DEL', dev) == 1
@@ -79,7 +108,7 @@ local function revoke(dev, deny, tok, devs, sid, ttl)
   end
   local known = fresh or (iss and iss ~= '')
   redis.call('SET', deny, known and ((iss or '') .. '\\n' .. (idp or '') .. '\\n' .. (email or '')) or '1', 'EX', ttl)
-  redis.call('SREM', devs, sid)
+  hrem(devs, sid, sid)
   return known, iss or '', idp or '', email or ''
 end
 `
@@ -108,7 +137,7 @@ end
 
 // KEYS: ver, dev, devs, tok. ARGV: sid, expiresAt, userStateTtl ms, now, tokens ('' = none), field/value pairs...
 // The version key is created at 0 or kept, and its TTL only ever grows.
-export const CREATE = new Script('create', `
+export const CREATE = new Script('create', IDX + `
 local want = tonumber(ARGV[3])
 if not redis.call('SET', KEYS[1], '0', 'PX', want, 'NX') then
   local ttl = redis.call('PTTL', KEYS[1])
@@ -119,7 +148,8 @@ redis.call('DEL', KEYS[2], KEYS[4])
 redis.call('HSET', KEYS[2], 'v', version, unpack(ARGV, 6))
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 if ARGV[5] ~= '' then redis.call('SET', KEYS[4], ARGV[5], 'PXAT', ARGV[2]) end
-redis.call('SADD', KEYS[3], ARGV[1])
+hidx(KEYS[3], false)
+redis.call('HSET', KEYS[3], ARGV[1], '')
 local life = tonumber(ARGV[2]) - tonumber(ARGV[4])
 if life > 0 and redis.call('PTTL', KEYS[3]) < life then redis.call('PEXPIRE', KEYS[3], life) end
 return version`)
@@ -140,9 +170,9 @@ return out`)
 // KEYS: ver, devs, revat. ARGV: denyTtl s, dev key base, deny key base (same slot as KEYS), now s, revat ttl s,
 // tok key base. Returns the new version, the revocation time, then sid, iss, idpSid, email per deleted record.
 // The revocation time (for bearer tokens) never moves back and its TTL never shrinks.
-export const REVOKE_USER = new Script('revokeUser', META + `
+export const REVOKE_USER = new Script('revokeUser', META + IDX + `
 local out = {}
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+for _, sid in ipairs(hfields(KEYS[2])) do
   local iss, idp, email = meta(ARGV[2] .. sid)
   redis.call('DEL', ARGV[6] .. sid)
   if redis.call('DEL', ARGV[2] .. sid) == 1 then
@@ -226,10 +256,11 @@ local out = {r, v, epoch, redis.call('GET', tok)}
 for _, x in ipairs(redis.call('HGETALL', dev)) do table.insert(out, x) end
 return out`)
 
-// KEYS: idpsid or email index. ARGV: member, lifetime ms. The index lives as long as its longest-lived session.
-export const INDEX = new Script('index', `
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+// KEYS: idpsid or email index. ARGV: sid, sub, lifetime ms. The index lives as long as its longest-lived session.
+export const INDEX = new Script('index', IDX + `
+hidx(KEYS[1], true)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return 0`)
 
 export const EPOCH = new Script('epoch', `

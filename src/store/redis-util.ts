@@ -4,6 +4,7 @@
  */
 import { Redis } from 'ioredis'
 import type { RedisConfig, RedisNode } from '../config/types.js'
+import { StoreBadReplyError } from './store-errors.js'
 import type { RevocationEvent } from './store.js'
 
 type Sentinel = NonNullable<RedisConfig['sentinel']>
@@ -12,7 +13,7 @@ export interface Deleted { sid: string, iss: string, idpSid: string, email: stri
 
 /** The revoke scripts' reply: sid, iss, idpSid, email ('' when absent) per deleted record. */
 export function toDeleted (reply: unknown): Deleted[] {
-  if (!Array.isArray(reply)) throw new Error('store: unexpected revoke reply')
+  if (!Array.isArray(reply)) throw new StoreBadReplyError('store: unexpected revoke reply')
   const out: Deleted[] = []
   for (let i = 0; i + 3 < reply.length; i += 4) {
     out.push({ sid: String(reply[i]), iss: String(reply[i + 1]), idpSid: String(reply[i + 2]), email: String(reply[i + 3]) })
@@ -98,5 +99,32 @@ export async function within<T> (pending: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer)
     pending.catch(() => {})
+  }
+}
+
+/** Lets callers wait, with a deadline, for a condition that connection events make true. */
+export class Waiters {
+  private readonly wakers = new Set<() => void>()
+
+  async until (cond: () => boolean, ms: number, what: string): Promise<void> {
+    if (cond()) return
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wakers.delete(wake)
+        // Only ever a cause: send() and ping() turn it into StoreUnavailableError.
+        reject(new Error(`${what} within ${ms} ms`))
+      }, ms)
+      const wake = (): void => {
+        if (!cond()) return
+        clearTimeout(timer)
+        this.wakers.delete(wake)
+        resolve()
+      }
+      this.wakers.add(wake)
+    })
+  }
+
+  notify (): void {
+    for (const wake of [...this.wakers]) wake()
   }
 }

@@ -1,8 +1,12 @@
 /**
  * The Store interface: the only way core and http touch shared state.
  *
- * Two implementations share one test suite (test/store/suite.ts): `MemoryStore` for one replica and
- * `RedisStore` for many. Keys of one user live under the `{sub}` hash tag so multi-key changes are atomic
+ * The store is split by concern: `RevocationStore` (the hot-path check, revocations, their events),
+ * `DeviceStore` (device records and their lookup indexes), `ClaimStore` (one-time claims), `Locks`
+ * (short exclusive locks), `CoordinationStore` (leases and notes shared by replicas, for Shared Signals),
+ * and `StoreLifecycle`. `Store` is all of them. Two implementations share one contract suite per concern
+ * (test/store/suite-*.ts): `MemoryStore` for one replica and `RedisStore` for many; `NearCacheStore`
+ * wraps either. Keys of one user live under the `{sub}` hash tag so multi-key changes are atomic
  * in one Cluster slot (see DESIGN.md section 4).
  *
  * Vocabulary: a *session* is one login on one device. Its id (`sid`) is also its device id; the record
@@ -99,14 +103,7 @@ export type RenewDeviceResult =
   /** The presented credential was rotated away before the grace window: the device is revoked (and announced). */
   | { outcome: 'reuse', event: RevocationEvent }
 
-/** Thrown (or rejected) when the store cannot be reached in time. Stable code for callers. */
-export class StoreUnavailableError extends Error {
-  readonly code = 'SG_STORE_UNAVAILABLE'
-  constructor (message = 'store unavailable', options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'StoreUnavailableError'
-  }
-}
+export { StoreError, StoreUnavailableError, StoreCorruptRecordError, StoreBadReplyError, StoreConfigError, type StoreErrorCode } from './store-errors.js'
 
 /**
  * When a store epoch was created (epoch seconds), for epochs that say so (`<random>.<seconds>`); older
@@ -125,9 +122,25 @@ export function newEpoch (random: string, nowMs: number): string {
   return `${random}.${Math.floor(nowMs / 1000)}`
 }
 
-export interface Store {
+/** What every store has, whatever it stores. */
+export interface StoreLifecycle {
   readonly kind: 'memory' | 'redis'
 
+  /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
+  ping (): Promise<void>
+
+  close (): Promise<void>
+}
+
+/**
+ * Revocation state: the hot-path check, the store epoch, revocations of sessions, users and IdP
+ * sessions, the bearer check, and the revocation events every replica hears.
+ *
+ * The subscription signals (optional: a store whose events are in-process, the memory store, never
+ * misses one and has none) let a cache in front of the store (NearCacheStore) know when events may have
+ * been missed; `onResubscribed` is the gateway's own.
+ */
+export interface RevocationStore {
   /** The store's epoch: created on first use; a store that lost its data answers a new one. */
   epoch (): Promise<string>
 
@@ -139,41 +152,6 @@ export interface Store {
 
   /** Optional, synchronous: the epoch, when known for sure without a round trip. */
   peekEpoch? (): string | undefined
-
-  /**
-   * Creates the session record (TTL until `rec.expiresAt`), adds it to the user's set, the IdP-session
-   * index and the sid->sub index, and makes sure the user's version key exists and lives at least
-   * `userStateTtl` seconds. Returns the user's current version, which the new session carries.
-   */
-  createSession (rec: Omit<SessionRecord, 'version'>, userStateTtl: number): Promise<number>
-
-  getSession (sub: string, sid: string): Promise<SessionRecord | null>
-
-  /** The owner (`sub`) of a gateway session id, or null. */
-  findOwner (sid: string): Promise<string | null>
-
-  /** The user's live session records, newest first, without their tokens (read only where needed). */
-  listSessions (sub: string): Promise<SessionRecord[]>
-
-  /** Updates a few fields of an existing record (no-op when it is gone). */
-  updateSession (sub: string, sid: string, patch: Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>): Promise<void>
-
-  /**
-   * Compare-and-swap rotation of the device credential, atomically:
-   * current == expected -> rotated (prev = expected, grace until `graceUntil`);
-   * prev == expected -> grace inside the window, reuse after it (the caller revokes); else unknown.
-   */
-  rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult>
-
-  /**
-   * Renewal from a device credential, atomically and in one round trip: reads the record, refuses an
-   * expired, denylisted, lost-state or outdated-version device, then compares the presented hash:
-   * current -> rotated; previous inside the grace window -> grace; previous after it -> reuse, and the
-   * device is revoked exactly as `revokeSessions` would (denylisted, record gone, event published);
-   * anything else -> unknown (a guessed credential signs nobody out). On success the record is touched
-   * (lastSeenAt, ip, userAgent) and returned with the user's version and the store epoch.
-   */
-  renewDevice (input: RenewDeviceInput): Promise<RenewDeviceResult>
 
   /**
    * Revokes these sessions of one user: denylists each sid for `denyTtl` seconds, deletes their records
@@ -203,9 +181,98 @@ export interface Store {
   /** Optional, synchronous: what `checkBearer` would answer, when this replica knows it for sure. */
   peekBearer? (sub: string, iss: string, idpSid: string | undefined): BearerCheck | undefined
 
+  /** Listens to revocation events from every replica (including this one). Returns an unsubscribe. */
+  subscribe (listener: (event: RevocationEvent) => void): () => void
+
+  /**
+   * Optional: registers `cb`, called each time the store listens to revocation events again after a
+   * period in which it did not (a lost subscription, start-up). Events published meanwhile never reach
+   * `subscribe` listeners: whoever acts on them re-checks against the store. A store without it never
+   * misses an event (the memory store). Returns an unregister.
+   */
+  onResubscribed? (cb: () => void): () => void
+
+  /**
+   * Optional: registers `cb`, called with `true` each time the subscription to the revocation channel is
+   * confirmed (after every reconnect) and with `false` as soon as it may have dropped (subscriber
+   * connection closed, errored or a re-subscribe failed). Calls `cb` with the current state on
+   * registration. Returns an unregister.
+   */
+  onSubscriptionChange? (cb: (live: boolean) => void): () => void
+
+  /**
+   * Optional, synchronous, on every cached answer: false while the store cannot vouch that every
+   * revocation event acknowledged more than a short lease ago has reached this replica (a heartbeat
+   * unanswered too long).
+   */
+  eventsUpToDate? (): boolean
+
+  /** Optional: registers `cb`, called each time the data connection is re-established (data may have been lost). */
+  onReconnect? (cb: () => void): () => void
+
+  /** Optional: registers `cb`, called as soon as a connection of the store misbehaves (error, close, timeout). */
+  onTrouble? (cb: () => void): () => void
+}
+
+/** The subscription signals of a `RevocationStore` (what NearCacheStore listens to). */
+export type SubscriptionSignals = Pick<RevocationStore, 'onSubscriptionChange' | 'eventsUpToDate' | 'onReconnect' | 'onTrouble' | 'onResubscribed'>
+
+/** The fields `DeviceStore.updateSession` may change. */
+export type SessionPatch = Partial<Pick<SessionRecord, 'lastSeenAt' | 'userAgent' | 'ip' | 'tokens'>>
+
+/**
+ * Device records (one per session: the device credential's hash, its token bundle) and their lookup
+ * indexes: owner by sid, sessions by IdP session, users by email.
+ */
+export interface DeviceStore {
+  /**
+   * Creates the session record (TTL until `rec.expiresAt`), adds it to the user's set, the IdP-session
+   * index and the sid->sub index, and makes sure the user's version key exists and lives at least
+   * `userStateTtl` seconds. Returns the user's current version, which the new session carries.
+   */
+  createSession (rec: Omit<SessionRecord, 'version'>, userStateTtl: number): Promise<number>
+
+  getSession (sub: string, sid: string): Promise<SessionRecord | null>
+
+  /** The owner (`sub`) of a gateway session id, or null. */
+  findOwner (sid: string): Promise<string | null>
+
+  /** The user's live session records, newest first, without their tokens (read only where needed). */
+  listSessions (sub: string): Promise<SessionRecord[]>
+
+  /** Updates a few fields of an existing record (no-op when it is gone). */
+  updateSession (sub: string, sid: string, patch: SessionPatch): Promise<void>
+
+  /**
+   * Compare-and-swap rotation of the device credential, atomically:
+   * current == expected -> rotated (prev = expected, grace until `graceUntil`);
+   * prev == expected -> grace inside the window, reuse after it (the caller revokes); else unknown.
+   */
+  rotateCredential (sub: string, sid: string, expectedHash: string, newHash: string, now: number, graceUntil: number): Promise<RotateResult>
+
+  /**
+   * Renewal from a device credential, atomically and in one round trip: reads the record, refuses an
+   * expired, denylisted, lost-state or outdated-version device, then compares the presented hash:
+   * current -> rotated; previous inside the grace window -> grace; previous after it -> reuse, and the
+   * device is revoked exactly as `revokeSessions` would (denylisted, record gone, event published);
+   * anything else -> unknown (a guessed credential signs nobody out). On success the record is touched
+   * (lastSeenAt, ip, userAgent) and returned with the user's version and the store epoch.
+   */
+  renewDevice (input: RenewDeviceInput): Promise<RenewDeviceResult>
+
   /** The gateway sessions created under one IdP session. */
   sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>>
 
+  /**
+   * The users that have a live session created under this email address (compared case-insensitively).
+   * The index is written by `createSession` (the record's `email`) and loses a session when it is revoked
+   * or expires. Shared Signals subjects of format `email` are resolved with it.
+   */
+  usersForEmail (email: string): Promise<string[]>
+}
+
+/** One-time claims: replay guards (logout-token and SET `jti`, login `state`). */
+export interface ClaimStore {
   /**
    * True the first time (kind, id) is claimed within `ttl` seconds; false on every repeat (replay).
    * A replay guard claims only after the work it guards succeeded (checking `wasClaimed` before), so a
@@ -215,14 +282,21 @@ export interface Store {
 
   /** True while (kind, id) is claimed; changes nothing. */
   wasClaimed (kind: string, id: string): Promise<boolean>
+}
 
+/** Short exclusive locks among replicas (one access-token refresh per device at a time). */
+export interface Locks {
   /**
-   * The users that have a live session created under this email address (compared case-insensitively).
-   * The index is written by `createSession` (the record's `email`) and loses a session when it is revoked
-   * or expires. Shared Signals subjects of format `email` are resolved with it.
+   * Takes the lock `name` for `ttl` seconds: true when taken, false while anyone (this caller included)
+   * holds it. Nobody releases it early: it lapses after `ttl`, so a crashed holder blocks no one for long.
+   * In Redis a lock lives beside the claims (`jti:<name>`), so the claim a previous release took as the
+   * refresh lock (`claimOnce('refresh', sid)`) and `tryLock('refresh:<sid>')` exclude each other.
    */
-  usersForEmail (email: string): Promise<string[]>
+  tryLock (name: string, ttl: number): Promise<boolean>
+}
 
+/** Leases and notes shared by replicas (Shared Signals: one poller per transmitter, status for /admin/ssf). */
+export interface CoordinationStore {
   /**
    * A lease on `name` for `ttlMs`: true when `holder` holds it now (taken when free or lapsed, extended
    * when already its own), false while another holder has it. One poller per transmitter among replicas.
@@ -237,20 +311,7 @@ export interface Store {
 
   /** The value of a note, or null. */
   getNote (kind: string, id: string): Promise<string | null>
-
-  /** Listens to revocation events from every replica (including this one). Returns an unsubscribe. */
-  subscribe (listener: (event: RevocationEvent) => void): () => void
-
-  /**
-   * Optional: registers `cb`, called each time the store listens to revocation events again after a
-   * period in which it did not (a lost subscription, start-up). Events published meanwhile never reach
-   * `subscribe` listeners: whoever acts on them re-checks against the store. A store without it never
-   * misses an event (the memory store). Returns an unregister.
-   */
-  onResubscribed? (cb: () => void): () => void
-
-  /** Resolves when the store answers; rejects with StoreUnavailableError otherwise. */
-  ping (): Promise<void>
-
-  close (): Promise<void>
 }
+
+/** The whole store: every concern. Callers that need one concern may ask for just that interface. */
+export type Store = StoreLifecycle & RevocationStore & DeviceStore & ClaimStore & Locks & CoordinationStore

@@ -1,13 +1,16 @@
 /**
  * Small pieces the Redis store tests share: a capturing logger, fresh key prefixes and records,
- * retry helpers, and Cluster slot tools (who serves a slot, users on a given master, moving a slot).
+ * retry helpers, the near-cache target of the store suites, and Cluster slot tools (who serves a slot,
+ * users on a given master, moving a slot).
  */
 import { randomBytes, randomUUID } from 'node:crypto'
+import { NearCacheStore } from '../../src/store/near-cache.js'
 import type { StoreLogger } from '../../src/store/redis.js'
 import { keySlot } from '../../src/store/redis-keys.js'
 import type { SessionRecord } from '../../src/store/store.js'
 import { waitUntil, withAdmin } from './redis-process.js'
 import type { RedisCluster } from './redis-cluster.js'
+import type { StoreHarness } from '../store/suite-kit.js'
 
 /** A StoreLogger that keeps what it was told. */
 export function captureLogger (): StoreLogger & { warns: string[], errors: string[] } {
@@ -37,6 +40,26 @@ export async function waitFor (fn: () => Promise<void>, ms: number): Promise<voi
     } catch (err) {
       if (Date.now() > deadline) throw err
       await sleep(100)
+    }
+  }
+}
+
+/**
+ * The near-cache target of the store suites: a NearCacheStore over each store `make` returns (its clock,
+ * if any, shared). The cache shows what the inner store expires by TTL up to `maxAgeMs` late; the suites'
+ * shortest TTL is 1 s, hence a shorter maxAgeMs than the default 5 s.
+ */
+export function nearCacheOver (make: () => Promise<StoreHarness>, maxAgeMs = 500): () => Promise<StoreHarness> {
+  return async () => {
+    const inner = await make()
+    const cache = new NearCacheStore(inner.store, { maxAgeMs, ...(inner.now !== undefined ? { now: inner.now } : {}) })
+    return {
+      ...inner,
+      store: cache,
+      cleanup: async () => {
+        await cache.close() // closes the inner store too
+        await inner.cleanup()
+      }
     }
   }
 }

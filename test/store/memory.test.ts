@@ -24,15 +24,19 @@ t.test('memory: the sweep frees expired entries', async (t) => {
   await store.createSession({ sid: 's1', sub, iss: 'i', createdAt: now(), lastSeenAt: now(), userAgent: 'ua', ip: 'ip', rememberMe: false, expiresAt: now() + 1000, credHash: 'h', idpSid: 'x' }, 1)
   await store.revokeSessions(sub, ['gone'], 1)
   await store.claimOnce('jti', 'j', 1)
+  await store.tryLock('refresh:s1', 1)
+  await store.lease('poll', 'me', 1000)
+  await store.putNote('ssf', 'x', 'v', 1)
   await store.revokeUser('u2', 1, 1)
   await store.logoutIdpSession('i', 'x', 1)
   advance(2000)
   store.sweep()
   // Internal maps are private; their emptiness is what bounds memory.
-  const internals = store as unknown as Record<string, Map<string, unknown>>
-  for (const name of ['versions', 'denied', 'records', 'owners', 'idpIndex', 'claims', 'revokedAt', 'idpLogouts']) {
+  const internals = store as unknown as Record<string, Map<string, unknown>> & { shared: Record<string, Map<string, unknown>> }
+  for (const name of ['versions', 'denied', 'records', 'owners', 'idpIndex', 'revokedAt', 'idpLogouts']) {
     t.equal(internals[name]?.size, 0, `${name} is empty`)
   }
+  for (const name of ['claims', 'locks', 'leases', 'notes']) t.equal(internals.shared[name]?.size, 0, `${name} is empty`)
 })
 
 t.test('memory: a throwing listener is logged, not swallowed', async (t) => {

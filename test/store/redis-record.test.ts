@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { RedisStore } from '../../src/store/redis.js'
+import { RedisStore, parseRedisUrl } from '../../src/store/redis.js'
 import type { RenewDeviceInput, SessionRecord } from '../../src/store/store.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { captureLogger, tagOf } from '../helpers/store-kit.js'
@@ -151,4 +151,50 @@ t.test('the new layout: a listpack of short fields, raw hashes, the token bundle
   t.equal((await store.getSession(rec.sub, rec.sid))?.tokens, sealed, 'and reads back as the same text')
   await store.updateSession(rec.sub, rec.sid, { userAgent: 'short' })
   t.equal((await store.getSession(rec.sub, rec.sid))?.userAgent, 'short', 'a shorter user agent leaves no chunk behind')
+})
+
+t.test('indexes of the previous layout (sets) are read, then converted to small hashes by the next session added', async (t) => {
+  const { store, prefix } = await setup(t)
+  const old = oldRecord({ idpSid: 'idp-set', email: 'Sets@Example.test' })
+  await writeOld(prefix, old)
+  const tag = tagOf(old.sub)
+  const keys = [`${prefix}devs:${tag}`, `${prefix}idpsid:${ISS}:idp-set`, `${prefix}email:sets@example.test`]
+  for (const key of keys) t.equal(await raw.type(key), 'set', `${key} starts as a set`)
+  t.same(await store.sessionsForIdpSession(ISS, 'idp-set'), [{ sub: old.sub, sid: old.sid }], 'a set index is read')
+  t.same(await store.usersForEmail('sets@example.test'), [old.sub])
+
+  const now = Date.now()
+  const added = { sid: randomUUID(), sub: old.sub, iss: ISS, idpSid: 'idp-set', email: 'sets@example.test', createdAt: now, lastSeenAt: now, userAgent: 'ua', ip: 'ip', rememberMe: true, expiresAt: now + 60_000, credHash: hashOf('n') }
+  await store.createSession(added, 60)
+  for (const key of keys) {
+    t.equal(await raw.type(key), 'hash', `${key} is a hash now`)
+    t.equal(await raw.object('ENCODING', key), 'listpack')
+    t.ok(await raw.pttl(key) > 0, 'it keeps a lifetime')
+  }
+  t.same(await raw.hgetall(`${prefix}idpsid:${ISS}:idp-set`), { [old.sid]: old.sub, [added.sid]: old.sub }, 'the old member converted: sid -> sub')
+  t.same((await store.listSessions(old.sub)).map((r) => r.sid).sort(), [old.sid, added.sid].sort(), 'both devices listed')
+  t.same(sortRefs(await store.sessionsForIdpSession(ISS, 'idp-set')), sortRefs([{ sub: old.sub, sid: old.sid }, { sub: old.sub, sid: added.sid }]))
+
+  await store.revokeSessions(old.sub, [old.sid], 60)
+  t.same(await store.sessionsForIdpSession(ISS, 'idp-set'), [{ sub: old.sub, sid: added.sid }], 'a revocation drops its entry from the hash')
+  t.same(await raw.hkeys(`${prefix}devs:${tag}`), [added.sid])
+  await store.revokeUser(old.sub, 60)
+  t.same(await store.listSessions(old.sub), [])
+  t.same(await store.usersForEmail('sets@example.test'), [])
+})
+
+function sortRefs (refs: Array<{ sub: string, sid: string }>): Array<{ sub: string, sid: string }> {
+  return [...refs].sort((a, b) => a.sid.localeCompare(b.sid))
+}
+
+t.test('store errors carry codes: a partial record is corrupt data, a bad setting a config error', async (t) => {
+  const { store, prefix } = await setup(t)
+  const sub = randomUUID()
+  const sid = randomUUID()
+  await raw.hset(`${prefix}dev:${tagOf(sub)}:${sid}`, 'i', ISS) // no ip, user agent, times, hash
+  await t.rejects(store.getSession(sub, sid), { name: 'StoreCorruptRecordError', code: 'SG_STORE_CORRUPT_RECORD' })
+  await raw.hset(`${prefix}dev:${tagOf(sub)}:${sid}`, 'a', 'ip', 'u', 'ua', 'c', 'soon', 'l', '1', 'e', '1', 'v', '0', 'h', 'x')
+  await t.rejects(store.getSession(sub, sid), { code: 'SG_STORE_CORRUPT_RECORD', message: /createdAt is not an integer/ })
+  t.throws(() => parseRedisUrl('http://localhost:6379'), { name: 'StoreConfigError', code: 'SG_STORE_CONFIG' })
+  t.throws(() => new RedisStore({ redis: { cluster: { nodes: [{ host: '127.0.0.1', port: 1 }] }, keyPrefix: '{x}', commandTimeoutMs: 100 } }), { code: 'SG_STORE_CONFIG' })
 })

@@ -5,10 +5,9 @@ import { RedisStore } from '../../src/store/redis.js'
 import { StoreUnavailableError } from '../../src/store/store.js'
 import { startRedis, type RedisServer } from '../helpers/redis-server.js'
 import { storeSuite } from './suite.js'
-import { captureLogger, waitFor } from '../helpers/store-kit.js'
+import { captureLogger, nearCacheOver, waitFor } from '../helpers/store-kit.js'
 
 const TIMEOUT_MS = 500
-
 
 /** A store with its own key prefix on `server`, ready (connected and subscribed) when returned. */
 async function newStore (server: RedisServer, prefix = `sgt${randomBytes(4).toString('hex')}:`, logger = captureLogger()): Promise<RedisStore> {
@@ -25,6 +24,22 @@ t.teardown(() => raw.quit())
 await storeSuite(t, 'redis', async () => {
   const store = await newStore(server)
   return { store, cleanup: async () => { await store.close() } }
+})
+
+await storeSuite(t, 'near cache over redis', nearCacheOver(async () => {
+  const store = await newStore(server)
+  return { store, cleanup: async () => { await store.close() } }
+}))
+
+t.test('redis: a lock shares the claims\' keys, so the refresh lock excludes a replica of the previous release', async (t) => {
+  const store = await newStore(server)
+  t.teardown(() => store.close())
+  const sid = randomUUID()
+  t.equal(await store.claimOnce('refresh', sid, 60), true, 'the previous release took the refresh lock as a claim')
+  t.equal(await store.tryLock(`refresh:${sid}`, 60), false, 'this release sees it held')
+  const other = randomUUID()
+  t.equal(await store.tryLock(`refresh:${other}`, 60), true)
+  t.equal(await store.claimOnce('refresh', other, 60), false, 'and the previous release sees this one\'s lock')
 })
 
 t.test('redis: keys carry the prefix and the user hash tag', async (t) => {
@@ -51,7 +66,10 @@ t.test('redis: keys carry the prefix and the user hash tag', async (t) => {
   t.ok(keys.includes(`${prefix}sidx:${sid}`))
   t.ok(keys.includes(`${prefix}jti:jti:abc`))
   t.ok(keys.includes(`${prefix}email:user@example.test`), 'the email index: its own key, lower-cased, no user tag')
-  t.same(await raw.smembers(`${prefix}email:user@example.test`), [JSON.stringify([sub, sid])])
+  t.same(await raw.hgetall(`${prefix}email:user@example.test`), { [sid]: sub }, 'a small hash: sid -> sub')
+  t.same(await raw.hgetall(`${prefix}idpsid:https://idp:isid`), { [sid]: sub })
+  t.same(await raw.hgetall(`${prefix}devs:${tag}`), { [sid]: '' })
+  for (const kind of ['email:user@example.test', 'idpsid:https://idp:isid', `devs:${tag}`]) t.equal(await raw.object('ENCODING', `${prefix}${kind}`), 'listpack', `${kind} is a listpack`)
   t.ok(await raw.pttl(`${prefix}email:user@example.test`) > 50_000, 'it lives as long as the session')
   t.ok(keys.includes(`${prefix}lease:ssf-poll:x`))
   t.ok(keys.includes(`${prefix}note:ssf-stream:x`))

@@ -122,6 +122,7 @@ class ControlledStore implements Store, SubscriptionSignals {
   async sessionsForIdpSession (iss: string, idpSid: string): Promise<Array<{ sub: string, sid: string }>> { return await this.memory.sessionsForIdpSession(iss, idpSid) }
   async claimOnce (kind: string, id: string, ttl: number): Promise<boolean> { return await this.memory.claimOnce(kind, id, ttl) }
   async wasClaimed (kind: string, id: string): Promise<boolean> { return await this.memory.wasClaimed(kind, id) }
+  async tryLock (name: string, ttl: number): Promise<boolean> { return await this.memory.tryLock(name, ttl) }
   async usersForEmail (email: string): Promise<string[]> { return await this.memory.usersForEmail(email) }
   async lease (name: string, holder: string, ttlMs: number): Promise<boolean> { return await this.memory.lease(name, holder, ttlMs) }
   async releaseLease (name: string, holder: string): Promise<void> { await this.memory.releaseLease(name, holder) }
