@@ -78,17 +78,14 @@ export const RedisSchema = Type.Object({
   keyPrefix: Str,
   /** TLS for every connection (standalone, Sentinel and its master, Cluster nodes). */
   tls: Opt(TlsSchema),
-  /** Bound on one command, in milliseconds. */
-  commandTimeoutMs: Int
+  commandTimeoutMs: Int // bound on one command, in milliseconds
 })
 export type RedisConfig = Static<typeof RedisSchema>
 
 /** One Shared Signals transmitter whose Security Event Tokens the gateway receives (CONTRACT section 12). */
 export const SsfTransmitterSchema = Type.Object({
-  /** `iss` of its SETs. */
-  issuer: Str,
-  /** Its signing keys; else `jwks_uri` of the configuration document. */
-  jwksUri: Opt(Str),
+  issuer: Str, // `iss` of its SETs
+  jwksUri: Opt(Str), // its signing keys; else `jwks_uri` of the configuration document
   /** Its SSF configuration document (`/.well-known/ssf-configuration`). */
   configurationUrl: Opt(Str),
   /** The `aud` its SETs must carry (default: publicUrl). */

@@ -4,6 +4,7 @@
  * Rules and their order: docs/conformance.md, section A.
  */
 import { errors, jwtVerify, type JWTVerifyGetKey, type JWTPayload } from 'jose'
+import { CodedError } from './coded-error.js'
 
 export const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
@@ -48,14 +49,7 @@ export type LogoutTokenErrorCode =
   | 'SG_LOGOUT_TOKEN_NO_SUBJECT'
 
 /** Why a logout token was refused; `message` is safe to return as error_description. */
-export class LogoutTokenError extends Error {
-  readonly code: LogoutTokenErrorCode
-  constructor (code: LogoutTokenErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'LogoutTokenError'
-    this.code = code
-  }
-}
+export class LogoutTokenError extends CodedError<LogoutTokenErrorCode> {}
 
 export interface LogoutTokenOptions {
   issuer: string

@@ -103,34 +103,16 @@ export function createObservability (metrics: Metrics, tracing: Tracing | undefi
     tracing,
     async storeOp (op, run) {
       const span = tracing?.child(`store ${op}`, 'client', { 'db.system.name': storeKind, 'db.operation.name': op })
-      const start = performance.now()
-      try {
-        const result = await run()
-        span?.end()
-        return result
-      } catch (err) {
-        span?.end(err)
-        throw err
-      } finally {
-        storeTimer(op).observe((performance.now() - start) / 1000)
-      }
+      return await measured(span, storeTimer(op), run, () => span?.end())
     },
     idpFetch: (next, metadata) => async (url, options) => {
       const op = idpOp(url, options, metadata())
       const span = tracing?.child(`idp ${op}`, 'client', { 'http.request.method': options.method, 'server.address': new URL(url).hostname }, true)
       span?.inject(options.headers)
-      const start = performance.now()
-      try {
-        const res = await next(url, options)
+      return await measured(span, idpTimer(op), async () => await next(url, options), (res) => {
         span?.set('http.response.status_code', res.status)
         span?.end(undefined, res.status >= 500)
-        return res
-      } catch (err) {
-        span?.end(err)
-        throw err
-      } finally {
-        idpTimer(op).observe((performance.now() - start) / 1000)
-      }
+      })
     },
     upstream (prefix) {
       const timer = upstreamTimer(prefix)
@@ -195,5 +177,20 @@ export function instrumentStore (store: Store, obs: Pick<Observability, 'storeOp
   for (const op of STORE_OPS) {
     const original = target[op]!.bind(store)
     target[op] = async (...args) => await obs.storeOp(op, async () => await original(...args))
+  }
+}
+
+/** Runs `run`, ends `span` (with the error, if it failed) and observes the duration in seconds either way. */
+async function measured<T> (span: TraceSpan | undefined, timer: { observe: (seconds: number) => void }, run: () => Promise<T>, done: (result: T) => void): Promise<T> {
+  const start = performance.now()
+  try {
+    const result = await run()
+    done(result)
+    return result
+  } catch (err) {
+    span?.end(err)
+    throw err
+  } finally {
+    timer.observe((performance.now() - start) / 1000)
   }
 }

@@ -4,6 +4,7 @@
  * openid-client's classes, so only src/oidc/ depends on them.
  */
 import * as oc from 'openid-client'
+import { CodedError } from '../core/coded-error.js'
 
 export type OidcErrorCode =
   /** An http:// issuer without oidc.allowInsecureHttp. */
@@ -25,14 +26,7 @@ export type OidcErrorCode =
   /** The IdP could not be reached or failed (network, timeout, 5xx, temporarily_unavailable): try later. */
   | 'SG_OIDC_UNAVAILABLE'
 
-export class OidcError extends Error {
-  readonly code: OidcErrorCode
-  constructor (code: OidcErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = 'OidcError'
-    this.code = code
-  }
-}
+export class OidcError extends CodedError<OidcErrorCode> {}
 
 /** True for an OidcError, with `code` when given (narrows `err` for the caller). */
 export function isOidcError (err: unknown, code?: OidcErrorCode): err is OidcError {

@@ -1,3 +1,4 @@
+import { CodedError } from '../core/coded-error.js'
 /**
  * The errors store code throws: every one carries a stable `code` callers (and logs) can rely on.
  *
@@ -9,47 +10,25 @@
 export type StoreErrorCode = 'SG_STORE_UNAVAILABLE' | 'SG_STORE_CORRUPT_RECORD' | 'SG_STORE_BAD_REPLY' | 'SG_STORE_CONFIG'
 
 /** Base of every error store code throws on purpose. */
-export class StoreError extends Error {
-  readonly code: StoreErrorCode
-  constructor (code: StoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.code = code
-    this.name = 'StoreError'
+export class StoreError<C extends StoreErrorCode = StoreErrorCode> extends CodedError<C> {}
+
+/** Thrown (or rejected) when the store cannot be reached in time. Stable code for callers. */
+export class StoreUnavailableError extends StoreError<'SG_STORE_UNAVAILABLE'> {
+  constructor (message = 'store unavailable', options?: { cause?: unknown }) {
+    super('SG_STORE_UNAVAILABLE', message, options)
   }
 }
 
-/** Thrown (or rejected) when the store cannot be reached in time. Stable code for callers. */
-export class StoreUnavailableError extends StoreError {
-  declare readonly code: 'SG_STORE_UNAVAILABLE'
-  constructor (message = 'store unavailable', options?: { cause?: unknown }) {
-    super('SG_STORE_UNAVAILABLE', message, options)
-    this.name = 'StoreUnavailableError'
-  }
+/** A StoreError class for one code, named `name` (what logs and `instanceof` see). */
+function storeErrorClass<C extends StoreErrorCode> (code: C, name: string): new (message: string) => StoreError<C> {
+  const cls = class extends StoreError<C> { constructor (message: string) { super(code, message) } }
+  Object.defineProperty(cls, 'name', { value: name })
+  return cls
 }
 
 /** A stored value that cannot be read back: corrupt data, not an outage. */
-export class StoreCorruptRecordError extends StoreError {
-  declare readonly code: 'SG_STORE_CORRUPT_RECORD'
-  constructor (message: string) {
-    super('SG_STORE_CORRUPT_RECORD', message)
-    this.name = 'StoreCorruptRecordError'
-  }
-}
-
+export const StoreCorruptRecordError = storeErrorClass('SG_STORE_CORRUPT_RECORD', 'StoreCorruptRecordError')
 /** A reply the store's protocol does not allow (a script answered something unexpected). */
-export class StoreBadReplyError extends StoreError {
-  declare readonly code: 'SG_STORE_BAD_REPLY'
-  constructor (message: string) {
-    super('SG_STORE_BAD_REPLY', message)
-    this.name = 'StoreBadReplyError'
-  }
-}
-
+export const StoreBadReplyError = storeErrorClass('SG_STORE_BAD_REPLY', 'StoreBadReplyError')
 /** Store settings that cannot work. */
-export class StoreConfigError extends StoreError {
-  declare readonly code: 'SG_STORE_CONFIG'
-  constructor (message: string) {
-    super('SG_STORE_CONFIG', message)
-    this.name = 'StoreConfigError'
-  }
-}
+export const StoreConfigError = storeErrorClass('SG_STORE_CONFIG', 'StoreConfigError')
