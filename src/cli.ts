@@ -79,7 +79,7 @@ export async function run (argv: string[]): Promise<void> {
         throw new Error(describe(err))
       }
       const logger = createLogger(config.logLevel)
-      // Several workers (CONTRACT section 11): this process is either their primary or one of them.
+      // Several workers (README section "Workers"): this process is either their primary or one of them.
       if (cluster.isWorker) return await runWorker(config, logger.child({ worker: Number(process.env.SG_WORKER) }))
       if (config.workers > 1) {
         const primary = await runPrimary(config, logger.child({ role: 'primary' }))

@@ -1,5 +1,5 @@
 /**
- * Judges a request's `Authorization: Bearer <JWT>` (CONTRACT section 9): the token is verified once and
+ * Judges a request's `Authorization: Bearer <JWT>` (README section "API clients"): the token is verified once and
  * cached by value (only tokens that verified, so junk cannot push live ones out), then checked on every
  * request against the revocation state: its IdP session logged out, its user revoked at or after its
  * `iat`, or issued before the store's epoch began (the store lost the revocations that could apply; the

@@ -1,5 +1,5 @@
 /**
- * The cluster primary (`workers` > 1, CONTRACT section 11): forks the workers, which share the public
+ * The cluster primary (`workers` > 1, README section "Workers"): forks the workers, which share the public
  * port, restarts a crashed one with backoff, owns the admin port (metrics added up over the workers,
  * readiness only when every worker is ready, every other admin request handed to one worker), and on
  * shutdown drains every worker within the drain bound.

@@ -7,7 +7,7 @@
  */
 import { Type, type Static, type TSchema, type ObjectOptions, type TProperties, type TObject, type TArray, type TOptional, type Evaluate } from '@sinclair/typebox'
 
-/** Defaults of CONTRACT section 2. */
+/** Defaults of README section "Configuration". */
 export const DEFAULTS = {
   listen: { host: '0.0.0.0', port: 8080 },
   adminListen: { host: '127.0.0.1', port: 9090 },
@@ -126,7 +126,7 @@ export const RawRouteSchema = Closed({
   tls: Opt(RawTlsSchema)
 })
 
-/** One Shared Signals transmitter (CONTRACT section 12); cross-field rules in ssf.ts. */
+/** One Shared Signals transmitter (README section "Shared Signals"); cross-field rules in ssf.ts. */
 export const RawTransmitterSchema = Closed({
   issuer: NonEmpty,
   jwksUri: Opt(NonEmpty),
@@ -147,7 +147,7 @@ export const RawConfigSchema = Closed({
   authPrefix: Def(Type.String(), DEFAULTS.authPrefix),
   trustProxy: Def(Type.Boolean(), DEFAULTS.trustProxy),
   logLevel: Def(Enum(LOG_LEVELS), DEFAULTS.logLevel),
-  // CONTRACT section 11: one process (default), N, or one per CPU.
+  // README section "Workers": one process (default), N, or one per CPU.
   workers: Def(Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')]), DEFAULTS.workers),
   oidc: Closed({
     issuer: NonEmpty,
@@ -205,7 +205,7 @@ export const RawConfigSchema = Closed({
   websocket: Def(Closed({
     allowedOrigins: Def(Type.Array(NonEmpty), [])
   }), {}),
-  // ---- observability and rate limits (CONTRACT section 13)
+  // ---- observability and rate limits (README section "Configuration")
   rateLimit: Def(Closed({
     enabled: Def(Type.Boolean(), DEFAULTS.rateLimit.enabled),
     perMinute: Def(Type.Integer({ minimum: 1 }), DEFAULTS.rateLimit.perMinute)

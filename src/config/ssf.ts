@@ -1,5 +1,5 @@
 /**
- * `ssf.transmitters` (CONTRACT section 12): the Shared Signals transmitters whose Security Event Tokens
+ * `ssf.transmitters` (README section "Shared Signals"): the Shared Signals transmitters whose Security Event Tokens
  * the gateway receives. Cross-field rules live here; every error names the key, like the rest of the file.
  */
 import { ConfigError, type Problems } from './errors.js'

@@ -56,7 +56,7 @@ export const RouteSchema = Type.Object({
   auth: AuthModeSchema,
   forwardAccessToken: Bool,
   csrf: Bool,
-  /** A request with `Authorization: Bearer <JWT>` is judged by the access token alone (CONTRACT section 9). */
+  /** A request with `Authorization: Bearer <JWT>` is judged by the access token alone (README section "API clients"). */
   bearer: Bool,
   /** The route's own rules, else the global ones; undefined: every signed-in user passes. */
   authorize: Opt(Type.Array(AuthzRuleSchema)),
@@ -82,7 +82,7 @@ export const RedisSchema = Type.Object({
 })
 export type RedisConfig = Static<typeof RedisSchema>
 
-/** One Shared Signals transmitter whose Security Event Tokens the gateway receives (CONTRACT section 12). */
+/** One Shared Signals transmitter whose Security Event Tokens the gateway receives (README section "Shared Signals"). */
 export const SsfTransmitterSchema = Type.Object({
   issuer: Str, // `iss` of its SETs
   jwksUri: Opt(Str), // its signing keys; else `jwks_uri` of the configuration document
@@ -203,7 +203,7 @@ export const ConfigSchema = Type.Object({
     /** Origins (scheme://host[:port]) allowed to open WebSockets besides publicUrl's own origin. */
     allowedOrigins: Strings
   }),
-  /** Per client IP on login, callback, back-channel logout and SSF push (CONTRACT section 13). */
+  /** Per client IP on login, callback, back-channel logout and SSF push (README section "Configuration"). */
   rateLimit: Type.Object({
     enabled: Bool,
     /** requests per minute, per client IP and endpoint */

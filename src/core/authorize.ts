@@ -1,5 +1,5 @@
 /**
- * Who may pass: `authorize` rules (CONTRACT section 8). Any one rule admits; inside a rule every field
+ * Who may pass: `authorize` rules (README section "Who may pass"). Any one rule admits; inside a rule every field
  * that is present must match. Pure: the subject is built by the caller from a session or a bearer token.
  */
 

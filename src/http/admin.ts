@@ -85,7 +85,7 @@ export async function adminRoutes (app: FastifyInstance, { config, store, idp: o
       return await reply.code(204).send()
     })
 
-    // Shared Signals: each transmitter's stream status and last verification (CONTRACT section 12).
+    // Shared Signals: each transmitter's stream status and last verification (README section "Shared Signals").
     admin.get('/admin/ssf', async (_request, reply) => {
       return await reply.header('cache-control', 'no-store').send({ transmitters: ssf === undefined ? [] : await ssf.status() })
     })

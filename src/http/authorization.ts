@@ -1,5 +1,5 @@
 /**
- * `authorize` rules applied to requests (CONTRACT section 8): one decision per session and route,
+ * `authorize` rules applied to requests (README section "Who may pass"): one decision per session and route,
  * cached on the session's claims object (the gate hands out the same object for the same cookie), so
  * the hot path pays a WeakMap lookup. Denials get a 403 page or JSON, one log line and a metric.
  */

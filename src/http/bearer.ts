@@ -1,5 +1,5 @@
 /**
- * Bearer access tokens on `bearer: true` routes (CONTRACT section 9), as a proxy step: the token alone
+ * Bearer access tokens on `bearer: true` routes (README section "API clients"), as a proxy step: the token alone
  * judges the request (no cookie is read, none is written), refusals answer as RFC 6750 says, and the
  * token's identity goes through the same `authorize` rules and identity headers as a session's.
  */

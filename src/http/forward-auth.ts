@@ -1,5 +1,5 @@
 /**
- * Forward-auth (CONTRACT section 10): `GET <authPrefix>/check` judges a request an ingress controller
+ * Forward-auth (README section "Forward-auth behind an ingress controller"): `GET <authPrefix>/check` judges a request an ingress controller
  * is about to pass on (nginx `auth_request`, ingress-nginx `auth-url`, Traefik `forwardAuth`, Envoy
  * `ext_authz`), with the same cookies, revocation, sliding and `authorize` rules as proxying. It trusts
  * `X-Original-*` / `X-Forwarded-*` because only the controller may reach it (README, Forward-auth).

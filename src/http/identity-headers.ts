@@ -1,5 +1,5 @@
 /**
- * The identity headers upstreams trust (CONTRACT sections 5 and 8), and their hygiene: whatever a client
+ * The identity headers upstreams trust (README sections "Proxying" and "Who may pass"), and their hygiene: whatever a client
  * sent under these names, or under a name `identity.headers` maps, is removed before the gateway sets
  * its own values.
  */

@@ -1,6 +1,6 @@
 /**
  * Prometheus metrics of one gateway instance (its own registry, so several gateways can share a process
- * in tests). Names follow CONTRACT section 6.
+ * in tests). Names follow README section "Admin port".
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { SessionCounters } from '../session/deps.js'

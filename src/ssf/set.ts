@@ -1,6 +1,6 @@
 /**
  * Security Event Token validation (RFC 8417 as profiled by SSF 1.0), with jose. Pure: the transmitter's
- * key lookup is passed in. Rules: docs/conformance.md section H, CONTRACT section 12.
+ * key lookup is passed in. Rules: docs/conformance.md section H, README section "Shared Signals".
  *
  * A SET is a JWS (never unsigned, never HMAC) typed `secevent+jwt`, from the configured issuer, for our
  * audience, with `iat` (not in the future), `jti`, no `sub` (the subject is in `sub_id`), and exactly one

@@ -13,7 +13,7 @@ async function post (env: Env, token: string): Promise<Answer> {
   return { status: r.status, body: JSON.stringify(r.body), location: null, setCookies: [] }
 }
 
-/** Back-channel failure: 400 temporarily_unavailable (CONTRACT section 4), so the IdP retries. */
+/** Back-channel failure: 400 temporarily_unavailable (README section "Public port"), so the IdP retries. */
 function temporarilyUnavailable (t: Check, a: Answer): void {
   t.equal(a.status, 400, `answered 400 (got ${a.status} ${a.body.slice(0, 160)})`)
   t.equal(JSON.parse(a.body || '{}').error, 'temporarily_unavailable', 'error temporarily_unavailable, so the IdP retries')

@@ -1,5 +1,5 @@
 /**
- * The admin port (CONTRACT section 6): health and readiness, bearer-token auth on /admin/*, listing a
+ * The admin port (README section "Admin port"): health and readiness, bearer-token auth on /admin/*, listing a
  * user's sessions, revoking one session or all of a user's.
  */
 import t, { type Test } from 'tap'

@@ -1,5 +1,5 @@
 /**
- * authorize rules and identity mapping (CONTRACT section 8) against the real IdP with Keycloak-shaped
+ * authorize rules and identity mapping (README section "Who may pass") against the real IdP with Keycloak-shaped
  * claims: each rule kind admits the right user and refuses the wrong one (HTML page, JSON, WebSocket),
  * route rules replace the global ones, mapped headers reach the upstream and client copies do not.
  */

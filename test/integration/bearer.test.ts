@@ -1,5 +1,5 @@
 /**
- * Bearer access tokens on `bearer: true` routes (CONTRACT section 9) against the real oidc-provider
+ * Bearer access tokens on `bearer: true` routes (README section "API clients") against the real oidc-provider
  * issuing RFC 9068 JWT access tokens (resource indicators) with Keycloak-shaped claims, a real Redis
  * and two replicas with the near cache on: valid tokens pass with identity headers, every invalid one
  * gets 401, logouts revoke tokens on the other replica within 1 s, rules apply, outages follow failMode.

@@ -1,5 +1,5 @@
 /**
- * Cookie hygiene (CONTRACT section 3): the gateway's cookies never reach an upstream and an upstream
+ * Cookie hygiene (README section "Cookies"): the gateway's cookies never reach an upstream and an upstream
  * cannot set them; https names carry `__Host-` and `Secure`; a tampered session cookie is no session.
  */
 import t, { type Test } from 'tap'

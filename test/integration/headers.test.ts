@@ -1,5 +1,5 @@
 /**
- * Identity-header hygiene (CONTRACT section 5): client-sent identity headers never reach an upstream,
+ * Identity-header hygiene (README section "Proxying"): client-sent identity headers never reach an upstream,
  * the gateway's own values do; Authorization is kept unless the route forwards the access token;
  * longest prefix wins; `auth: optional`; CSRF on unsafe methods.
  */

@@ -1,5 +1,5 @@
 /**
- * Login edge cases (CONTRACT section 4): returnTo never leaves the site, bad callbacks get a plain 400
+ * Login edge cases (README section "Public port"): returnTo never leaves the site, bad callbacks get a plain 400
  * page, a replayed callback is refused, and unknown paths under the auth prefix are not proxied.
  */
 import t, { type Test } from 'tap'

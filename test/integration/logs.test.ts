@@ -1,5 +1,5 @@
 /**
- * CONTRACT section 7: no cookie value, token, code or secret is ever logged. A full login, proxied
+ * README section "Logs": no cookie value, token, code or secret is ever logged. A full login, proxied
  * requests (some with secrets in the query), the session endpoint, a logout, failed callbacks and admin
  * calls run at debug level; then every captured secret is looked for in the captured pino lines.
  */

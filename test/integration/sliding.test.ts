@@ -1,5 +1,5 @@
 /**
- * Sliding expiry of the session cookie (CONTRACT section 2, session.ttl / absoluteTtl): only the
+ * Sliding expiry of the session cookie (README section "Configuration", session.ttl / absoluteTtl): only the
  * gateway's clock moves (deps.now); the IdP keeps real time.
  */
 import t, { type Test } from 'tap'

@@ -1,5 +1,5 @@
 /**
- * Several workers (CONTRACT section 11), as the real CLI runs them: the primary forks two workers that
+ * Several workers (README section "Workers"), as the real CLI runs them: the primary forks two workers that
  * share the public port, owns the admin port (metrics added up, readiness of all, admin API handed to a
  * worker), restarts a crashed worker, and drains every worker on SIGTERM. Each worker keeps its own near
  * cache, kept true by the revocation events.

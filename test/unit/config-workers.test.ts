@@ -1,5 +1,5 @@
 /**
- * `workers` (CONTRACT section 11): 1 by default, a number, or `auto` (one per CPU); more than one needs
+ * `workers` (README section "Workers"): 1 by default, a number, or `auto` (one per CPU); more than one needs
  * the Redis store, and the error names `workers`.
  */
 import t from 'tap'
