@@ -100,7 +100,8 @@ export function normalise (raw: FilledConfig, p = new Problems()): Config {
     websocket: { allowedOrigins: raw.websocket.allowedOrigins.map((o, i) => p.check(() => origin(o, formatPath(['websocket', 'allowedOrigins', i])), '')) },
     ssf: ssfConfig(raw.ssf, base, allowInsecureHttp, p),
     rateLimit: raw.rateLimit,
-    ...(raw.tracing !== undefined ? { tracing: p.check(() => tracing(raw.tracing!), undefined) } : {})
+    // The key is absent, not undefined, when the tracing block is missing or wrong.
+    ...(raw.tracing !== undefined ? p.check<Pick<Config, 'tracing'>>(() => ({ tracing: tracing(raw.tracing!) }), {}) : {})
   }
   const [first] = p.list
   if (first !== undefined) {

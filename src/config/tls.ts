@@ -10,8 +10,11 @@ export function withPublicRoots (ca: Buffer): string[] {
   return [...rootCertificates, ca.toString('utf8')]
 }
 
+/** The TLS options the config sets: no more, so they also fit undici's and ws's narrower option types. */
+export type TlsOptions = Pick<ConnectionOptions, 'rejectUnauthorized' | 'ca' | 'cert' | 'key' | 'servername'>
+
 /** Verification on unless `insecureSkipVerify`; the CA, the client certificate and the SNI name when set. */
-export function tlsOptions (tls: TlsConfig | undefined): ConnectionOptions {
+export function tlsOptions (tls: TlsConfig | undefined): TlsOptions {
   return {
     rejectUnauthorized: tls?.insecureSkipVerify !== true,
     ...(tls?.ca !== undefined ? { ca: withPublicRoots(tls.ca) } : {}),

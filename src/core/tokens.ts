@@ -31,7 +31,7 @@ export function asTokenBundle (value: unknown): TokenBundle {
 }
 
 /** The access-token part of a bundle, as session claims carry it too ({} when there is none). */
-export function accessTokenOf (b: Pick<TokenBundle, 'at' | 'atExp'>): Pick<TokenBundle, 'at' | 'atExp'> {
+export function accessTokenOf (b: { at?: string | undefined, atExp?: number | undefined }): Pick<TokenBundle, 'at' | 'atExp'> {
   if (b.at === undefined) return {}
   return b.atExp !== undefined ? { at: b.at, atExp: b.atExp } : { at: b.at }
 }

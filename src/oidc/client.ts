@@ -64,7 +64,9 @@ export async function discoverOidc (cfg: Config['oidc'], opts: { timeoutSeconds?
   const caFetch = idpFetch(cfg.ca) as unknown as oc.CustomFetch | undefined
   // opts.fetch (metrics, traces) wraps whichever fetch reaches the IdP; it names calls by the metadata.
   let discovered: oc.ServerMetadata | undefined
-  const fetchImpl = opts.fetch !== undefined ? opts.fetch(caFetch ?? fetch, () => discovered) : caFetch
+  // The cast: openid-client hands fetch its CustomFetchOptions (`body: undefined` when there is none),
+  // which the platform's RequestInit typing refuses under exactOptionalPropertyTypes; fetch accepts it.
+  const fetchImpl = opts.fetch !== undefined ? opts.fetch(caFetch ?? (fetch as oc.CustomFetch), () => discovered) : caFetch
   let config: oc.Configuration
   try {
     config = await oc.discovery(issuerUrl, cfg.clientId, cfg.clientSecret, clientAuth, {

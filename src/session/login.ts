@@ -86,7 +86,7 @@ export function createLogin (deps: SessionDeps): Login {
       expiresAt: (now + lifetime) * 1000,
       credHash: hashCredential(credential),
       tokens: seals.tokens.seal(tokens),
-      email: profile.email
+      ...(profile.email !== undefined ? { email: profile.email } : {})
     }, Math.max(settings.rememberMe.ttl, settings.session.absoluteTtl) + settings.session.ttl)
     const session = issueSession({
       sid,

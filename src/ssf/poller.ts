@@ -32,7 +32,8 @@ export interface PollerState {
   /** This replica holds the lease (it is the one polling). */
   polling: boolean
   lastPollAt?: number
-  lastError?: string
+  /** Cleared to undefined by the next successful poll. */
+  lastError?: string | undefined
   acknowledged: number
   rejected: number
 }

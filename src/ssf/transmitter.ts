@@ -96,7 +96,7 @@ export class TransmitterLink {
    * A JSON call to one of the transmitter's endpoints with a bearer token, bounded in time and size.
    * Resolves with the parsed body (undefined for an empty one); non-2xx is a TransmitterError.
    */
-  async call (method: string, url: string, opts: { token?: string, body?: unknown, timeoutMs?: number, signal?: AbortSignal } = {}): Promise<unknown> {
+  async call (method: string, url: string, opts: { token?: string | undefined, body?: unknown, timeoutMs?: number, signal?: AbortSignal } = {}): Promise<unknown> {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
     if (opts.body !== undefined) headers['content-type'] = 'application/json'

@@ -9,6 +9,16 @@ import { StoreConfigError } from './store-errors.js'
 
 export type Client = Redis | Cluster
 
+/**
+ * RedisOptions as the gateway builds them: never with `replyMapping`. Leaving that key out of the type is
+ * what lets them reach `new Redis()`/`new Cluster()` under exactOptionalPropertyTypes: ioredis intersects
+ * its constructor options with `{ replyMapping?: Mapping }`, which RedisOptions' own `replyMapping?: … |
+ * undefined` does not satisfy.
+ */
+export type NodeOptions = Omit<RedisOptions, 'replyMapping'>
+/** ClusterOptions whose node options are NodeOptions (for the same reason). */
+type ClusterNodeOptions = Omit<ClusterOptions, 'redisOptions'> & { redisOptions: Omit<NonNullable<ClusterOptions['redisOptions']>, 'replyMapping'> }
+
 const RETRY_CAP_MS = 2_000
 
 /** Reconnection backoff shared by every connection: 100 ms doubling to 2 s, with jitter. */
@@ -19,7 +29,7 @@ export const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(ti
  * Auto-pipelining is not among them: connect() turns it on for the data client only, and every subscriber
  * connection turns it off explicitly (see redis-pubsub.ts).
  */
-export function nodeOptions (cfg: RedisConfig): RedisOptions {
+export function nodeOptions (cfg: RedisConfig): NodeOptions {
   return {
     commandTimeout: cfg.commandTimeoutMs,
     // Destroys a socket that stops answering (half-open TCP), so it reconnects instead of timing out forever.
@@ -41,7 +51,7 @@ export function nodeOptions (cfg: RedisConfig): RedisOptions {
  * checks) go out in one write. The subscriber connections derived from it override that (redis-pubsub.ts).
  */
 export function connect (cfg: RedisConfig): Client {
-  const common: RedisOptions = { ...nodeOptions(cfg), retryStrategy: backoff }
+  const common: NodeOptions = { ...nodeOptions(cfg), retryStrategy: backoff }
   if (cfg.url !== undefined) {
     const fromUrl = parseRedisUrl(cfg.url)
     // rediss:// turns TLS on; store.redis.tls adds a CA, a client certificate or a name to it.
@@ -70,7 +80,7 @@ export function connect (cfg: RedisConfig): Client {
   if (cfg.cluster !== undefined) {
     if (/[{}]/.test(cfg.keyPrefix)) throw new StoreConfigError('store.redis.keyPrefix must not contain { or } with Cluster: it would replace the per-user hash tag')
     const { retryStrategy: _r, enableOfflineQueue: _q, ...redisOptions } = common
-    const options: ClusterOptions = {
+    const options: ClusterNodeOptions = {
       redisOptions,
       // Reads see the last write: a replica may lag (a just-revoked session would still pass).
       scaleReads: 'master',
@@ -95,7 +105,7 @@ export function connect (cfg: RedisConfig): Client {
 }
 
 /** redis:// and rediss:// URLs; credentials from the URL unless the config names its own. */
-export function parseRedisUrl (url: string): RedisOptions {
+export function parseRedisUrl (url: string): NodeOptions {
   const u = new URL(url)
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new StoreConfigError(`store.redis.url: unsupported scheme ${u.protocol}`)
   const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0

@@ -23,8 +23,8 @@
  * Subscriber connections never auto-pipeline (ioredis issue #1505: a command in subscriber mode must not be
  * batched with others, and SSUBSCRIBE is not on ioredis' list of commands kept out of auto-pipelines).
  */
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
-import { backoff, quit, type Client } from './redis-connect.js'
+import { Redis, type Cluster } from 'ioredis'
+import { backoff, quit, type Client, type NodeOptions } from './redis-connect.js'
 import { keySlot } from './redis-keys.js'
 
 export interface FeedHooks {
@@ -56,7 +56,7 @@ export interface Feed {
   close: () => Promise<void>
 }
 
-export function feedFor (client: Client, channel: string, nodeOptions: RedisOptions, hooks: FeedHooks): Feed {
+export function feedFor (client: Client, channel: string, nodeOptions: NodeOptions, hooks: FeedHooks): Feed {
   if (client instanceof Redis) return new ChannelFeed(client, channel, hooks)
   return new ShardFeed(client, channel, nodeOptions, hooks)
 }
@@ -149,7 +149,7 @@ class ShardFeed implements Feed {
   private closed = false
   private readonly slot: number
 
-  constructor (private readonly cluster: Cluster, private readonly channel: string, private readonly options: RedisOptions, private readonly hooks: FeedHooks) {
+  constructor (private readonly cluster: Cluster, private readonly channel: string, private readonly options: NodeOptions, private readonly hooks: FeedHooks) {
     this.slot = keySlot(channel)
     // The slot map arrives with the cluster's 'ready'; until then there is no owner to ask.
     cluster.on('ready', () => { this.ensure() })

@@ -58,7 +58,7 @@ export class Browser {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...init.headers }
     const cookie = this.cookieHeader(url)
     if (cookie !== '' && headers.cookie === undefined) headers.cookie = cookie
-    const res = await fetch(url, { method: init.method ?? 'GET', headers, body: init.body, redirect: 'manual' })
+    const res = await fetch(url, { method: init.method ?? 'GET', headers, ...(init.body !== undefined ? { body: init.body } : {}), redirect: 'manual' })
     const setCookies = res.headers.getSetCookie()
     this.store(url, setCookies)
     this.visited.push(url)

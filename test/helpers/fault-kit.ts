@@ -150,7 +150,12 @@ export interface Answer { status: number, body: string, location: string | null,
 
 /** One HTTP request, no redirect following, cookies as given. */
 export async function call (url: string, init: { method?: string, headers?: Record<string, string>, body?: string } = {}): Promise<Answer> {
-  const res = await fetch(url, { method: init.method ?? 'GET', headers: init.headers, body: init.body, redirect: 'manual' })
+  const res = await fetch(url, {
+    method: init.method ?? 'GET',
+    ...(init.headers !== undefined ? { headers: init.headers } : {}),
+    ...(init.body !== undefined ? { body: init.body } : {}),
+    redirect: 'manual'
+  })
   return { status: res.status, body: await res.text(), location: res.headers.get('location'), setCookies: res.headers.getSetCookie() }
 }
 

@@ -247,7 +247,7 @@ t.test('cluster', async (t) => {
     // Two users in different slots of one master; one slot moves behind the store's back (stale slot map).
     const node = cluster.nodes[0]!.port
     const [a, b] = await usersOn(cluster, [node, node])
-    const [ra, rb] = [record({ sub: a }), record({ sub: b })]
+    const [ra, rb] = [record({ sub: a! }), record({ sub: b! })]
     await store.createSession(ra, 60)
     await store.createSession(rb, 60)
     const to = cluster.nodes[1]!.port

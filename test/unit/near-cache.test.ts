@@ -147,8 +147,12 @@ interface Setup { clock: ReturnType<typeof fakeClock>, inner: ControlledStore, c
 
 function setup (t: Test, opts: { signals?: boolean, maxEntries?: number, maxAgeMs?: number } = {}): Setup {
   const clock = fakeClock()
-  const inner = new ControlledStore(clock.now, { signals: opts.signals })
-  const cache = new NearCacheStore(inner, { now: clock.now, maxEntries: opts.maxEntries, maxAgeMs: opts.maxAgeMs })
+  const inner = new ControlledStore(clock.now, opts.signals !== undefined ? { signals: opts.signals } : {})
+  const cache = new NearCacheStore(inner, {
+    now: clock.now,
+    ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}),
+    ...(opts.maxAgeMs !== undefined ? { maxAgeMs: opts.maxAgeMs } : {})
+  })
   t.teardown(() => cache.close())
   return { clock, inner, cache }
 }
