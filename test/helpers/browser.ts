@@ -134,25 +134,30 @@ export async function login (browser: Browser, gatewayUrl: string, user: string,
   const q = new URLSearchParams()
   if (opts.returnTo !== undefined) q.set('returnTo', opts.returnTo)
   if (opts.remember === true) q.set('remember', '1')
-  let res = await browser.go(`${gatewayUrl}/auth/login?${q.toString()}`)
-  for (let step = 0; step < 4; step++) {
+  const atCallback = (res: Response): boolean => opts.stopAtCallback === true && res.url.startsWith(`${gatewayUrl}/auth/callback`)
+  let stopped: Response | undefined
+  const res = await walkForms(browser, await browser.go(`${gatewayUrl}/auth/login?${q.toString()}`), user, async (res) => {
+    // follow redirects by hand so the callback response can be returned as is
+    while (res.status >= 300 && res.status < 400 && !atCallback(res)) res = await browser.fetch(new URL(res.headers.get('location')!, res.url).href)
+    if (atCallback(res)) stopped = res
+    return res
+  }, () => stopped !== undefined)
+  return stopped ?? res
+}
+
+/** Submits the IdP's login (and consent) forms from `res` on, `after` following each answer, until none is left. */
+async function walkForms (browser: Browser, res: Response, user: string, after: (res: Response) => Promise<Response>, done: () => boolean = () => false): Promise<Response> {
+  for (let step = 0; step < 4 && !done(); step++) {
     const form = interactionForm(res)
     if (form === null) break
     const fields: Record<string, string> = form.prompt === 'login' ? { prompt: 'login', login: user, password: 'any-password' } : { prompt: form.prompt }
-    res = await browser.fetch(form.action, {
+    res = await after(await browser.fetch(form.action, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams(fields).toString()
-    })
-    // follow redirects by hand so the callback response can be returned as is
-    while (res.status >= 300 && res.status < 400) {
-      const next = new URL(res.headers.get('location')!, res.url).href
-      if (opts.stopAtCallback === true && res.url.startsWith(`${gatewayUrl}/auth/callback`)) return res
-      res = await browser.fetch(next)
-    }
-    if (opts.stopAtCallback === true && res.url.startsWith(`${gatewayUrl}/auth/callback`)) return res
+    }))
   }
-  if (interactionForm(res) !== null) throw new Error(`stuck at the IdP: ${res.url}`)
+  if (!done() && interactionForm(res) !== null) throw new Error(`stuck at the IdP: ${res.url}`)
   return res
 }
 
@@ -162,20 +167,9 @@ export async function login (browser: Browser, gatewayUrl: string, user: string,
  * follows everything back to the protected resource. Returns the last response.
  */
 export async function signInFrom (browser: Browser, startUrl: string, user: string): Promise<Response> {
-  let res = await browser.go(startUrl)
-  for (let step = 0; step < 4; step++) {
-    const form = interactionForm(res)
-    if (form === null) break
-    const fields: Record<string, string> = form.prompt === 'login' ? { prompt: 'login', login: user, password: 'any-password' } : { prompt: form.prompt }
-    res = await browser.fetch(form.action, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString()
-    })
+  return await walkForms(browser, await browser.go(startUrl), user, async (res) => {
     // the redirects after the POST are plain GETs (no form content type carried along)
     const loc = res.headers.get('location')
-    if (res.status >= 300 && res.status < 400 && loc !== null) res = await browser.go(new URL(loc, res.url).href)
-  }
-  if (interactionForm(res) !== null) throw new Error(`stuck at the IdP: ${res.url}`)
-  return res
+    return res.status >= 300 && res.status < 400 && loc !== null ? await browser.go(new URL(loc, res.url).href) : res
+  })
 }
