@@ -29,6 +29,11 @@ export type ToPrimary =
   | { sg: 'failed', message: string }
   | { sg: 'admin-reply', id: number, reply: AdminReply }
 
+/** An admin reply with a JSON body (the primary's own answers, a worker's failure, the cluster's readiness). */
+export function jsonReply (status: number, body: unknown, headers: Record<string, string> = {}): AdminReply {
+  return { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: Buffer.from(JSON.stringify(body)).toString('base64') }
+}
+
 export function isOurs<T extends { sg: string }> (m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { sg?: unknown }).sg === 'string'
 }

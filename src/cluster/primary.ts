@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Logger } from 'pino'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import type { Config } from '../config/types.js'
-import { isOurs, type AdminReply, type AdminRequest, type ToPrimary, type ToWorker } from './messages.js'
+import { isOurs, jsonReply, type AdminReply, type AdminRequest, type ToPrimary, type ToWorker } from './messages.js'
 import { readyzOf } from './readiness.js'
 
 /** A worker that lived at least this long was healthy: its next crash restarts it at once. */
@@ -68,7 +68,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
     slot.ready = false
     delete slot.worker
     for (const [id, p] of pending) {
-      if (p.worker === worker) { pending.delete(id); clearTimeout(p.timer); p.resolve(json(502, { error: 'worker_exited' })) }
+      if (p.worker === worker) { pending.delete(id); clearTimeout(p.timer); p.resolve(jsonReply(502, { error: 'worker_exited' })) }
     }
     if (stopping) return
     if (started !== undefined && !wasReady) {
@@ -85,7 +85,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
 
   async function toWorker (request: AdminRequest): Promise<AdminReply> {
     const ready = slots.filter((s) => s.ready && s.worker !== undefined)
-    if (ready.length === 0) return json(503, { error: 'no_worker_ready' })
+    if (ready.length === 0) return jsonReply(503, { error: 'no_worker_ready' })
     const worker = ready[turn++ % ready.length]!.worker!
     return await ask(worker, request)
   }
@@ -93,7 +93,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
   async function ask (worker: Worker, request: AdminRequest): Promise<AdminReply> {
     const id = nextId++
     return await new Promise<AdminReply>((resolve) => {
-      const timer = setTimeout(() => { pending.delete(id); resolve(json(504, { error: 'worker_timeout' })) }, ADMIN_TIMEOUT_MS)
+      const timer = setTimeout(() => { pending.delete(id); resolve(jsonReply(504, { error: 'worker_timeout' })) }, ADMIN_TIMEOUT_MS)
       pending.set(id, { resolve, worker, timer })
       const message: ToWorker = { sg: 'admin', id, request }
       worker.send(message)
@@ -103,8 +103,8 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0]
     const request = await readRequest(req)
-    if (request === null) return send(res, json(413, { error: 'payload_too_large' }))
-    if (req.method === 'GET' && path === '/healthz') return send(res, json(200, { status: 'ok' }))
+    if (request === null) return send(res, jsonReply(413, { error: 'payload_too_large' }))
+    if (req.method === 'GET' && path === '/healthz') return send(res, jsonReply(200, { status: 'ok' }))
     if (req.method === 'GET' && path === '/metrics') {
       const text = await aggregator.clusterMetrics().catch((err: Error) => { log.warn({ err }, 'metrics from the workers incomplete'); return '' })
       return send(res, { status: 200, headers: { 'content-type': own.contentType }, body: Buffer.from(text + await own.metrics()).toString('base64') })
@@ -119,7 +119,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
   const server = createServer({ requestTimeout: config.timeouts.request * 1000, headersTimeout: config.timeouts.headers * 1000 }, (req, res) => {
     handle(req, res).catch((err: Error) => {
       log.error({ err }, 'admin request failed')
-      if (!res.headersSent) send(res, json(500, { error: 'internal' }))
+      if (!res.headersSent) send(res, jsonReply(500, { error: 'internal' }))
     })
   })
 
@@ -159,10 +159,6 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
     }
   }
-}
-
-function json (status: number, body: unknown): AdminReply {
-  return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: Buffer.from(JSON.stringify(body)).toString('base64') }
 }
 
 /** The request as a worker's admin app will see it; null when the body is over the limit. */

@@ -2,7 +2,7 @@
  * Readiness of a cluster: ready only when every worker is serving and says it is ready. One body in
  * the single-process shape (`status`, `checks`, `warnings`) plus a `workers` check.
  */
-import type { AdminReply } from './messages.js'
+import { jsonReply, type AdminReply } from './messages.js'
 
 interface WorkerReadyz { status?: string, checks?: Record<string, string>, warnings?: unknown[] }
 
@@ -26,9 +26,5 @@ export function readyzOf (replies: Array<AdminReply | undefined>, stopping: bool
   checks.workers = serving === replies.length ? 'ok' : `${serving} of ${replies.length} serving`
   const ready = allReady && !stopping
   const body = { status: ready ? 'ready' : 'not ready', checks, ...(warnings.size > 0 ? { warnings: [...warnings.values()] } : {}) }
-  return {
-    status: ready ? 200 : 503,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
-    body: Buffer.from(JSON.stringify(body)).toString('base64')
-  }
+  return jsonReply(ready ? 200 : 503, body, { 'cache-control': 'no-store' })
 }

@@ -8,14 +8,12 @@ import type { Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
 import { buildGateway } from '../app.js'
 import type { Config } from '../config/types.js'
-import { isOurs, type AdminRequest, type AdminReply, type ToPrimary, type ToWorker } from './messages.js'
+import { isOurs, jsonReply, type AdminRequest, type AdminReply, type ToPrimary, type ToWorker } from './messages.js'
 
 const send = (m: ToPrimary): void => { if (process.connected) process.send?.(m) }
 
 async function answer (inject: (r: AdminRequest) => Promise<AdminReply>, id: number, request: AdminRequest): Promise<void> {
-  const reply = await inject(request).catch((err: Error): AdminReply => ({
-    status: 500, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify({ error: 'internal', message: err.message })).toString('base64')
-  }))
+  const reply = await inject(request).catch((err: Error) => jsonReply(500, { error: 'internal', message: err.message }))
   send({ sg: 'admin-reply', id, reply })
 }
 
