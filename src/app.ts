@@ -135,7 +135,7 @@ const errorHandler = (metrics: Metrics) => function errorHandler (err: FastifyEr
   }
   if (err instanceof SealError && err.code === 'SG_COOKIE_TOO_LARGE') {
     // Fail closed, but say why: the IdP sends more profile (groups) than cookies can carry.
-    request.log.error('the session does not fit in the cookie chunks: trim the groups claim or stop forwarding the access token')
+    request.log.error('the session does not fit in the cookie budget (6 KB of the Cookie header): trim the groups claim or stop forwarding the access token')
     return reply.code(500).header('cache-control', 'no-store').send({ error: 'session_too_large' })
   }
   const status = err.statusCode ?? 500

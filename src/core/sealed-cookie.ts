@@ -2,18 +2,22 @@
  * Sealed cookie values: AES-256-GCM under a key ring, bound to a purpose, and split into chunks when a
  * value is too large for one browser cookie.
  *
- * Format: `v1.<kid>.<iv>.<ciphertext>.<tag>` (base64url parts; JSON plaintext). The AAD is
- * `v1.<kid>.<purpose>`, so a value sealed as 'session' never opens as 'login-tx', and the kid picks the
- * key without trial decryption.
+ * Format: `v1.<kid>.<iv>.<ciphertext>.<tag>` (base64url parts). The AAD is `v1.<kid>.<purpose>`, so a
+ * value sealed as 'session' never opens as 'login-tx', and the kid picks the key without trial decryption.
+ * The plaintext is the payload's JSON or, from COMPRESS_FROM bytes of JSON on, the byte 0x01 followed by
+ * the raw DEFLATE of it (JSON never starts with 0x01): a session with many groups then still fits the
+ * cookie budget. Compressing is safe here: only the gateway and the IdP put content in a payload, so no
+ * attacker can mix guesses with its secrets and watch the length (the CRIME/BREACH setting).
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
 
 /** Stable codes of {@link SealError}. */
 export type SealErrorCode =
   | 'SG_SEAL_MALFORMED' // not shaped like a sealed value, or longer than MAX_SEALED_LENGTH
   | 'SG_SEAL_UNKNOWN_KEY' // its kid names no key in the ring (rotated out, or never ours)
   | 'SG_SEAL_INVALID' // authentication failed: tampered, truncated, wrong key or wrong purpose
-  | 'SG_COOKIE_TOO_LARGE' // splitting would need more than MAX_COOKIE_CHUNKS cookies
+  | 'SG_COOKIE_TOO_LARGE' // over MAX_COOKIE_BYTES, or more than MAX_COOKIE_CHUNKS cookies
 
 /** Thrown by {@link unseal} and {@link splitCookie}. Messages are fixed per code: they never echo input. */
 export class SealError extends Error {
@@ -30,8 +34,24 @@ export class SealError extends Error {
 /** Longest sealed value {@link unseal} will look at; checked before any decoding. */
 export const MAX_SEALED_LENGTH = 64 * 1024
 
-/** Most cookies one value may be split into. 3 × 3800 keeps the Cookie header under Node's 16 KiB limit. */
+/**
+ * Most chunk cookies a value is read from. The writer's limit is MAX_COOKIE_BYTES, which needs at most two;
+ * a third is still read (values written before that limit).
+ */
 export const MAX_COOKIE_CHUNKS = 3
+
+/**
+ * Most octets (names and values, over all chunks) one cookie value may take in the `Cookie` header. Many
+ * proxies in front refuse a header line over 8 KB (nginx and ingress-nginx, Apache: 8190), so the
+ * session keeps well under it and leaves room for the device cookie and the application's own cookies.
+ */
+export const MAX_COOKIE_BYTES = 6144
+
+/** JSON of this many bytes or more is deflated before sealing. */
+const COMPRESS_FROM = 1024
+const DEFLATED = 0x01
+/** Largest plaintext inflate may produce (a sealed value is at most MAX_SEALED_LENGTH characters). */
+const MAX_PLAINTEXT = 1024 * 1024
 
 const VERSION = 'v1'
 const KEY_BYTES = 32
@@ -124,7 +144,7 @@ export function seal (ring: KeyRing, purpose: string, payload: unknown): string 
   const iv = randomBytes(IV_BYTES)
   const cipher = createCipheriv(ALG, key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad(kid, purpose))
-  const ciphertext = Buffer.concat([cipher.update(json, 'utf8'), cipher.final()])
+  const ciphertext = Buffer.concat([cipher.update(plaintextOf(json)), cipher.final()])
   const sealed = [VERSION, kid, iv.toString('base64url'), ciphertext.toString('base64url'),
     cipher.getAuthTag().toString('base64url')].join('.')
   // Never produce what unseal would refuse.
@@ -162,10 +182,19 @@ export function unseal (ring: KeyRing, purpose: string, sealed: string): unknown
     throw invalid()
   }
   try {
+    if (plaintext[0] === DEFLATED) plaintext = inflateRawSync(plaintext.subarray(1), { maxOutputLength: MAX_PLAINTEXT })
     return JSON.parse(plaintext.toString('utf8')) as unknown
   } catch {
-    throw invalid() // authentic but not JSON: only a foreign sealer with our key could do this
+    throw invalid() // authentic but not (deflated) JSON: only a foreign sealer with our key could do this
   }
+}
+
+/** The bytes to encrypt: the JSON, deflated behind a marker byte when that is worth it. */
+function plaintextOf (json: string): Buffer {
+  const raw = Buffer.from(json, 'utf8')
+  if (raw.length < COMPRESS_FROM) return raw
+  const deflated = deflateRawSync(raw)
+  return deflated.length + 1 < raw.length ? Buffer.concat([Buffer.of(DEFLATED), deflated]) : raw
 }
 
 /** True when `sealed` was sealed with the ring's current key (else an older key should re-seal it). */
@@ -209,7 +238,8 @@ const SUFFIX_LENGTH = 2
 
 /**
  * Splits a cookie whose name + value exceeds `maxChunk` into `name.0`, `name.1`, ...; otherwise returns it
- * whole. Throws SealError 'SG_COOKIE_TOO_LARGE' past MAX_COOKIE_CHUNKS, TypeError/RangeError on bad input.
+ * whole. Throws SealError 'SG_COOKIE_TOO_LARGE' when the chunks' names and values would take more than
+ * MAX_COOKIE_BYTES (or more than MAX_COOKIE_CHUNKS cookies), TypeError/RangeError on bad input.
  */
 export function splitCookie (name: string, value: string, maxChunk = 3800): CookiePart[] {
   if (typeof name !== 'string' || !COOKIE_NAME.test(name)) throw new TypeError('cookie name is not a token')
@@ -220,7 +250,9 @@ export function splitCookie (name: string, value: string, maxChunk = 3800): Cook
   }
   if (name.length + value.length <= maxChunk) return [{ name, value }]
   const count = Math.ceil(value.length / room)
-  if (count > MAX_COOKIE_CHUNKS) throw new SealError('SG_COOKIE_TOO_LARGE', `cookie needs more than ${MAX_COOKIE_CHUNKS} chunks`)
+  if (count > MAX_COOKIE_CHUNKS || value.length + count * (name.length + SUFFIX_LENGTH) > MAX_COOKIE_BYTES) {
+    throw new SealError('SG_COOKIE_TOO_LARGE', `cookie needs more than ${MAX_COOKIE_BYTES} bytes of the Cookie header`)
+  }
   const size = Math.ceil(value.length / count) // even chunks rather than a tiny last one
   return Array.from({ length: count }, (_, i) => ({ name: `${name}.${i}`, value: value.slice(i * size, (i + 1) * size) }))
 }

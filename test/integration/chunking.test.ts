@@ -15,6 +15,8 @@ t.test('a large session travels in chunks', async (t) => {
   t.notOk(res.setCookies.some((c) => c.startsWith('sg=') && !c.startsWith('sg=;')), 'no unchunked sg cookie with a value')
   for (const c of chunks) t.ok(c.split(';')[0]!.length <= 4096, 'each chunk within 4 KB')
   await b.go(new URL(res.headers.get('location')!, res.url).href)
+  const header = b.cookieHeader(s.url)
+  t.ok(header.length <= 7168, `the whole Cookie header (${header.length} bytes) stays well under the 8 KB line of the proxies in front`)
 
   const api = await b.fetch(`${s.url}/api/who`, { headers: { accept: 'application/json' } })
   t.equal(api.status, 200)

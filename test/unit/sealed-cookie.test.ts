@@ -1,7 +1,8 @@
 import t from 'tap'
 import { createCipheriv, randomBytes } from 'node:crypto'
+import { deflateRawSync } from 'node:zlib'
 import {
-  KeyRing, MAX_COOKIE_CHUNKS, MAX_SEALED_LENGTH, SealError, joinCookie, seal, splitCookie, staleChunkNames, unseal
+  KeyRing, MAX_COOKIE_BYTES, MAX_COOKIE_CHUNKS, MAX_SEALED_LENGTH, SealError, joinCookie, seal, splitCookie, staleChunkNames, unseal
 } from '../../src/core/sealed-cookie.js'
 import type { SealErrorCode } from '../../src/core/sealed-cookie.js'
 
@@ -36,7 +37,7 @@ t.test('seal refuses what it cannot seal', async (t) => {
   t.throws(() => seal(ring, 'session', 1n), TypeError)
   t.throws(() => seal(ring, '', {}), TypeError, 'empty purpose')
   t.throws(() => seal(ring, 'a.b', {}), TypeError, 'purpose outside the charset')
-  t.throws(() => seal(ring, 'session', 'x'.repeat(MAX_SEALED_LENGTH)), RangeError, 'would exceed what unseal accepts')
+  t.throws(() => seal(ring, 'session', randomBytes(MAX_SEALED_LENGTH).toString('hex')), RangeError, 'would exceed what unseal accepts')
 })
 
 t.test('tampering with any part fails authentication', async (t) => {
@@ -142,6 +143,42 @@ t.test('authentic but not JSON is invalid', async (t) => {
   throwsCode(t, () => unseal(ring, 'session', sealed), 'SG_SEAL_INVALID', 'not JSON')
 })
 
+/** Seals `plaintext` as the gateway would, bytes as given: a foreign sealer holding our key. */
+function sealRaw (k: Uint8Array, ring: KeyRing, plaintext: Buffer): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', k, iv)
+  cipher.setAAD(Buffer.from(`v1.${ring.currentKid}.session`))
+  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return ['v1', ring.currentKid, iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.')
+}
+
+t.test('large payloads are deflated before sealing; small ones are not', async (t) => {
+  const k = key()
+  const ring = new KeyRing([k])
+  const groups = { groups: Array.from({ length: 400 }, (_, i) => `CN=group-${i},OU=Groups,DC=corp,DC=example,DC=com`) }
+  const json = JSON.stringify(groups)
+  const sealed = seal(ring, 'session', groups)
+  t.ok(sealed.length < json.length / 4, `${json.length} bytes of JSON sealed in ${sealed.length} characters`)
+  t.same(unseal(ring, 'session', sealed), groups, 'and opened whole')
+  const small = seal(ring, 'session', payload)
+  const ctLength = Buffer.from(small.split('.')[3]!, 'base64url').length
+  t.equal(ctLength, Buffer.byteLength(JSON.stringify(payload)), 'a small payload is sealed as its JSON')
+  const uncompressible = { ids: Array.from({ length: 100 }, () => randomBytes(24).toString('hex')) }
+  t.same(unseal(ring, 'session', seal(ring, 'session', uncompressible)), uncompressible, 'a payload deflate would not shrink round-trips too')
+  t.same(unseal(ring, 'session', sealRaw(k, ring, Buffer.from(json))), groups, 'a large value sealed undeflated (an earlier release) still opens')
+})
+
+t.test('a deflated plaintext that is broken or inflates too far is refused', async (t) => {
+  const k = key()
+  const ring = new KeyRing([k])
+  const marked = (b: Buffer): Buffer => Buffer.concat([Buffer.of(1), b])
+  throwsCode(t, () => unseal(ring, 'session', sealRaw(k, ring, marked(Buffer.from('not deflate at all')))), 'SG_SEAL_INVALID', 'not DEFLATE')
+  throwsCode(t, () => unseal(ring, 'session', sealRaw(k, ring, marked(deflateRawSync(Buffer.from('{not json'))))), 'SG_SEAL_INVALID', 'deflated, not JSON')
+  const bomb = deflateRawSync(Buffer.from(`"${'a'.repeat(2 * 1024 * 1024)}"`))
+  t.ok(bomb.length < 8192, `a ${bomb.length}-byte bomb`)
+  throwsCode(t, () => unseal(ring, 'session', sealRaw(k, ring, marked(bomb))), 'SG_SEAL_INVALID', 'inflating past the plaintext limit')
+})
+
 t.test('errors carry stable codes and no input', async (t) => {
   const ring = new KeyRing([key()])
   const sealed = seal(ring, 'session', { secret: 'hunter2' })
@@ -176,7 +213,8 @@ t.test('key validation', async (t) => {
 
 t.test('chunking round trip above 4 KB, with a __Host- name', async (t) => {
   const ring = new KeyRing([key()])
-  const big = { profile: { groups: Array.from({ length: 300 }, (_, i) => `group-${i}-${'x'.repeat(10)}`) } }
+  // Random group ids: what compression cannot shrink below one cookie.
+  const big = { profile: { groups: Array.from({ length: 150 }, () => randomBytes(21).toString('base64url')) } }
   const sealed = seal(ring, 'session', big)
   t.ok(sealed.length > 4096, `sealed value is ${sealed.length} chars`)
   const parts = splitCookie('__Host-sg', sealed)
@@ -215,9 +253,14 @@ t.test('chunk sets that must be rejected', async (t) => {
 })
 
 t.test('chunk cap and argument checks on split', async (t) => {
-  const room = 3800 - 'sg'.length - 2
-  t.equal(splitCookie('sg', 'x'.repeat(room * MAX_COOKIE_CHUNKS)).length, MAX_COOKIE_CHUNKS, 'exactly at the cap')
-  throwsCode(t, () => splitCookie('sg', 'x'.repeat(room * MAX_COOKIE_CHUNKS + 1)), 'SG_COOKIE_TOO_LARGE', 'over the cap')
+  // The Cookie header budget: names and values of all chunks within MAX_COOKIE_BYTES.
+  const fits = MAX_COOKIE_BYTES - 2 * ('sg'.length + 2)
+  t.equal(splitCookie('sg', 'x'.repeat(fits)).length, 2, 'exactly at the byte budget: two chunks')
+  throwsCode(t, () => splitCookie('sg', 'x'.repeat(fits + 1)), 'SG_COOKIE_TOO_LARGE', 'one byte over the budget')
+  t.ok(MAX_COOKIE_BYTES <= 8192 - 1024, 'well under the 8 KB header line of the proxies in front')
+  // The chunk cap, reached with small chunks.
+  t.equal(splitCookie('sg', 'x'.repeat(100 * MAX_COOKIE_CHUNKS), 104).length, MAX_COOKIE_CHUNKS, 'exactly at the chunk cap')
+  throwsCode(t, () => splitCookie('sg', 'x'.repeat(100 * MAX_COOKIE_CHUNKS + 1), 104), 'SG_COOKIE_TOO_LARGE', 'over the chunk cap')
   t.same(splitCookie('sg', 'abcdefgh', 8), [{ name: 'sg.0', value: 'abcd' }, { name: 'sg.1', value: 'efgh' }], 'even chunks')
   t.throws(() => splitCookie('bad name', 'x'), TypeError)
   t.throws(() => splitCookie('sg', 'a;b'), TypeError, 'separator in value')
