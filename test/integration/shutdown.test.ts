@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { freePort } from '../helpers/ports.js'
 import { TS_LOADER } from '../helpers/ts-loader.js'
+import { waitForHttp } from '../helpers/wait-http.js'
 
 t.test('SIGTERM during in-flight requests: all complete, process exits 0', async (t) => {
   // A slow upstream: every answer takes 600 ms, so requests are in flight when the signal arrives
@@ -40,13 +41,8 @@ routes:
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
 
-  // Wait until it serves
-  let up = false
-  for (let i = 0; i < 100 && !up; i++) {
-    up = await fetch(`http://127.0.0.1:${adminPort}/healthz`).then((r) => r.ok, () => false)
-    if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  t.ok(up, 'the gateway started')
+  const up = await waitForHttp(`http://127.0.0.1:${adminPort}/healthz`, { exited: () => child.exitCode !== null })
+  t.ok(up, 'the gateway started', { stderr })
 
   const inflight = Array.from({ length: 30 }, async (_, i) => {
     const res = await fetch(`http://127.0.0.1:${port}/work/${i}`)

@@ -59,6 +59,7 @@ t.test('--version prints the package version', async (t) => {
 t.test('serve FILE runs the gateway on that file, printing only JSON log lines (no deprecation warnings)', async (t) => {
   const { spawn } = await import('node:child_process')
   const { freePort } = await import('../helpers/ports.js')
+  const { waitForHttp } = await import('../helpers/wait-http.js')
   const [port, adminPort, deadIdp] = [await freePort(), await freePort(), await freePort()]
   const dir = mkdtempSync(join(tmpdir(), 'sg-cli-'))
   const file = join(dir, 'gw.yaml')
@@ -71,12 +72,8 @@ t.test('serve FILE runs the gateway on that file, printing only JSON log lines (
   let err = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-  let up = false
-  for (let i = 0; i < 100 && !up; i++) {
-    up = await fetch(`http://127.0.0.1:${adminPort}/healthz`).then((r) => r.ok, () => false)
-    if (!up) await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  t.ok(up, 'serves on the file given as argument, with SG_CONFIG unset')
+  const up = await waitForHttp(`http://127.0.0.1:${adminPort}/healthz`, { exited: () => child.exitCode !== null })
+  t.ok(up, 'serves on the file given as argument, with SG_CONFIG unset', { stderr: err })
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
   await exited
