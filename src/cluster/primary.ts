@@ -59,6 +59,10 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       }
     })
     worker.on('exit', (code, signal) => exited(index, worker, code, signal))
+    // The channel can close before the process exits: from then on the worker takes no admin request, and a
+    // send to it fails (reported to ask's callback; an unheard 'error' would be fatal to the primary).
+    worker.on('disconnect', () => { if (slot.worker === worker) slot.ready = false })
+    worker.on('error', (err: Error) => { log.warn({ err, worker: index + 1 }, 'worker channel error') })
   }
 
   function exited (index: number, worker: Worker, code: number | null, signal: string | null): void {
@@ -84,7 +88,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
   }
 
   async function toWorker (request: AdminRequest): Promise<AdminReply> {
-    const ready = slots.filter((s) => s.ready && s.worker !== undefined)
+    const ready = slots.filter((s) => s.ready && s.worker?.isConnected() === true)
     if (ready.length === 0) return jsonReply(503, { error: 'no_worker_ready' })
     const worker = ready[turn++ % ready.length]!.worker!
     return await ask(worker, request)
@@ -96,7 +100,13 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       const timer = setTimeout(() => { pending.delete(id); resolve(jsonReply(504, { error: 'worker_timeout' })) }, ADMIN_TIMEOUT_MS)
       pending.set(id, { resolve, worker, timer })
       const message: ToWorker = { sg: 'admin', id, request }
-      worker.send(message)
+      const failed = (): void => {
+        if (!pending.delete(id)) return
+        clearTimeout(timer)
+        resolve(jsonReply(502, { error: 'worker_exited' }))
+      }
+      if (!worker.isConnected()) { failed(); return }
+      worker.send(message, undefined, (err: Error | null) => { if (err !== null) failed() })
     })
   }
 
@@ -110,7 +120,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       return send(res, { status: 200, headers: { 'content-type': own.contentType }, body: Buffer.from(text + await own.metrics()).toString('base64') })
     }
     if (req.method === 'GET' && path === '/readyz') {
-      const replies = await Promise.all(slots.map(async (s) => s.ready && s.worker !== undefined ? await ask(s.worker, request) : undefined))
+      const replies = await Promise.all(slots.map(async (s) => s.ready && s.worker?.isConnected() === true ? await ask(s.worker, request) : undefined))
       return send(res, readyzOf(replies, stopping))
     }
     send(res, await toWorker(request))
