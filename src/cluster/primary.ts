@@ -111,16 +111,21 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
   }
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?', 1)[0]
+    // The path as the worker's admin.inject would route it (light-my-request resolves it as a URL), and
+    // HEAD as GET (Fastify's own HEAD routes): a request the primary does not answer itself must not
+    // reach a worker's own /readyz, which speaks for that worker only.
+    const path = injectedPath(req.url ?? '/')
+    const read = req.method === 'GET' || req.method === 'HEAD'
     const request = await readRequest(req)
     if (request === null) return send(res, jsonReply(413, { error: 'payload_too_large' }))
-    if (req.method === 'GET' && path === '/healthz') return send(res, jsonReply(200, { status: 'ok' }))
-    if (req.method === 'GET' && path === '/metrics') {
+    if (read && path === '/healthz') return send(res, jsonReply(200, { status: 'ok' }))
+    if (read && path === '/metrics') {
       const text = await aggregator.clusterMetrics().catch((err: Error) => { log.warn({ err }, 'metrics from the workers incomplete'); return '' })
       return send(res, { status: 200, headers: { 'content-type': own.contentType }, body: Buffer.from(text + await own.metrics()).toString('base64') })
     }
-    if (req.method === 'GET' && path === '/readyz') {
-      const replies = await Promise.all(slots.map(async (s) => s.ready && s.worker?.isConnected() === true ? await ask(s.worker, request) : undefined))
+    if (read && path === '/readyz') {
+      const probe: AdminRequest = { ...request, method: 'GET' }
+      const replies = await Promise.all(slots.map(async (s) => s.ready && s.worker?.isConnected() === true ? await ask(s.worker, probe) : undefined))
       return send(res, readyzOf(replies, stopping))
     }
     send(res, await toWorker(request))
@@ -168,6 +173,15 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       clearTimeout(bound)
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
     }
+  }
+}
+
+/** The path light-my-request (admin.inject in the worker) routes for a request target. */
+function injectedPath (url: string): string {
+  try {
+    return new URL(url.startsWith('//') ? `http://localhost${url}` : url, 'http://localhost').pathname
+  } catch {
+    return url.split('?', 1)[0] ?? url
   }
 }
 

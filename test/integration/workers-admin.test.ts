@@ -1,6 +1,7 @@
 /**
  * The cluster primary's admin port under a review's edge cases: a worker whose IPC channel closed before
- * its process exited (a worker dying). The primary runs in this process (runPrimary, as the CLI calls
+ * its process exited (a worker dying, or draining after losing the channel), and readiness asked in
+ * another spelling than `GET /readyz`. The primary runs in this process (runPrimary, as the CLI calls
  * it); the workers are the real gateway (src/main.ts) forked by node:cluster.
  */
 import t from 'tap'
@@ -16,6 +17,7 @@ import { startIdp } from '../../src/demo/idp.js'
 import { loadConfig } from '../../src/config/loader.js'
 import { runPrimary } from '../../src/cluster/primary.js'
 import { freePort } from '../helpers/ports.js'
+import { rawRequest } from '../helpers/raw-http.js'
 import { startRedis } from '../helpers/redis-server.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -78,6 +80,30 @@ t.test('the primary with two real workers', async (t) => {
     if (!ready) await sleep(100)
   }
   t.ok(ready, 'both workers ready')
+
+  await t.test('readiness asked with HEAD (or another spelling) is the cluster\'s, not one worker\'s', async (t) => {
+    const workers = Object.values(cluster.workers ?? {})
+    t.equal(workers.length, 2)
+    // Requests in flight on both workers (the primary hands connections round-robin).
+    const inflight = Array.from({ length: 4 }, async (_, i) => await call(`${url}/slow/${i}`).catch((err: Error) => ({ status: 0, body: err.message })))
+    await sleep(300)
+    // One worker is told to stop: it drains (its own /readyz says "shutting down") while the other serves.
+    process.kill(workers[0]!.process.pid!, 'SIGTERM')
+    await sleep(200)
+    const get = await call(`${adminUrl}/readyz`)
+    t.equal(get.status, 503, `GET /readyz: not ready (${get.body})`)
+    const heads = [await call(`${adminUrl}/readyz`, 'HEAD'), await call(`${adminUrl}/readyz`, 'HEAD')]
+    t.same(heads.map((r) => r.status), [503, 503], 'HEAD /readyz: not ready either, whichever worker is asked')
+    const absolute = [await rawRequest(adminUrl, `${adminUrl}/readyz`), await rawRequest(adminUrl, `${adminUrl}/readyz`)]
+    t.same(absolute.map((r) => r.status), [503, 503], 'absolute-form /readyz: a worker would route it to /readyz, so the cluster answers')
+    await Promise.allSettled(inflight)
+    let back = false
+    for (let i = 0; i < 300 && !back; i++) {
+      back = (await call(`${adminUrl}/readyz`)).status === 200
+      if (!back) await sleep(100)
+    }
+    t.ok(back, 'the stopped worker was replaced')
+  })
 
   await t.test('a worker whose channel closed before it exited does not take the primary down', async (t) => {
     const inflight = Array.from({ length: 4 }, async (_, i) => await call(`${url}/slow/after-${i}`).catch((err: Error) => ({ status: 0, body: err.message })))
