@@ -59,6 +59,10 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       }
     })
     worker.on('exit', (code, signal) => exited(index, worker, code, signal))
+    // The channel can close before the process exits: from then on the worker takes no admin request, and a
+    // send to it fails (reported to ask's callback; an unheard 'error' would be fatal to the primary).
+    worker.on('disconnect', () => { if (slot.worker === worker) slot.ready = false })
+    worker.on('error', (err: Error) => { log.warn({ err, worker: index + 1 }, 'worker channel error') })
   }
 
   function exited (index: number, worker: Worker, code: number | null, signal: string | null): void {
@@ -84,7 +88,7 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
   }
 
   async function toWorker (request: AdminRequest): Promise<AdminReply> {
-    const ready = slots.filter((s) => s.ready && s.worker !== undefined)
+    const ready = slots.filter((s) => s.ready && s.worker?.isConnected() === true)
     if (ready.length === 0) return jsonReply(503, { error: 'no_worker_ready' })
     const worker = ready[turn++ % ready.length]!.worker!
     return await ask(worker, request)
@@ -96,21 +100,32 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       const timer = setTimeout(() => { pending.delete(id); resolve(jsonReply(504, { error: 'worker_timeout' })) }, ADMIN_TIMEOUT_MS)
       pending.set(id, { resolve, worker, timer })
       const message: ToWorker = { sg: 'admin', id, request }
-      worker.send(message)
+      const failed = (): void => {
+        if (!pending.delete(id)) return
+        clearTimeout(timer)
+        resolve(jsonReply(502, { error: 'worker_exited' }))
+      }
+      if (!worker.isConnected()) { failed(); return }
+      worker.send(message, undefined, (err: Error | null) => { if (err !== null) failed() })
     })
   }
 
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?', 1)[0]
+    // The path as the worker's admin.inject would route it (light-my-request resolves it as a URL), and
+    // HEAD as GET (Fastify's own HEAD routes): a request the primary does not answer itself must not
+    // reach a worker's own /readyz, which speaks for that worker only.
+    const path = injectedPath(req.url ?? '/')
+    const read = req.method === 'GET' || req.method === 'HEAD'
     const request = await readRequest(req)
     if (request === null) return send(res, jsonReply(413, { error: 'payload_too_large' }))
-    if (req.method === 'GET' && path === '/healthz') return send(res, jsonReply(200, { status: 'ok' }))
-    if (req.method === 'GET' && path === '/metrics') {
+    if (read && path === '/healthz') return send(res, jsonReply(200, { status: 'ok' }))
+    if (read && path === '/metrics') {
       const text = await aggregator.clusterMetrics().catch((err: Error) => { log.warn({ err }, 'metrics from the workers incomplete'); return '' })
       return send(res, { status: 200, headers: { 'content-type': own.contentType }, body: Buffer.from(text + await own.metrics()).toString('base64') })
     }
-    if (req.method === 'GET' && path === '/readyz') {
-      const replies = await Promise.all(slots.map(async (s) => s.ready && s.worker !== undefined ? await ask(s.worker, request) : undefined))
+    if (read && path === '/readyz') {
+      const probe: AdminRequest = { ...request, method: 'GET' }
+      const replies = await Promise.all(slots.map(async (s) => s.ready && s.worker?.isConnected() === true ? await ask(s.worker, probe) : undefined))
       return send(res, readyzOf(replies, stopping))
     }
     send(res, await toWorker(request))
@@ -158,6 +173,15 @@ export async function runPrimary (config: Config, log: Logger): Promise<Primary>
       clearTimeout(bound)
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
     }
+  }
+}
+
+/** The path light-my-request (admin.inject in the worker) routes for a request target. */
+function injectedPath (url: string): string {
+  try {
+    return new URL(url.startsWith('//') ? `http://localhost${url}` : url, 'http://localhost').pathname
+  } catch {
+    return url.split('?', 1)[0] ?? url
   }
 }
 
