@@ -58,3 +58,13 @@ export async function startUpstream (): Promise<Upstream> {
   })
   return up as Upstream
 }
+
+/** An upstream that answers `slow ok` after `ms`: requests stay in flight (drain and shutdown tests). */
+export async function startSlowUpstream (t: { teardown: (fn: () => void) => void }, ms: number): Promise<{ url: string, port: number, arrived: () => number }> {
+  let arrived = 0
+  const slow = createServer((_req, res) => { arrived++; setTimeout(() => res.end('slow ok'), ms) })
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { slow.closeAllConnections(); slow.close() })
+  const port = (slow.address() as { port: number }).port
+  return { url: `http://127.0.0.1:${port}`, port, arrived: () => arrived }
+}

@@ -4,22 +4,18 @@
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:http'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { freePort } from '../helpers/ports.js'
+import { startSlowUpstream } from '../helpers/upstream.js'
 import { TS_LOADER } from '../helpers/ts-loader.js'
 import { waitForHttp } from '../helpers/wait-http.js'
 
 t.test('SIGTERM during in-flight requests: all complete, process exits 0', async (t) => {
   // A slow upstream: every answer takes 600 ms, so requests are in flight when the signal arrives
-  let arrived = 0
-  const upstream = createServer((_req, res) => { arrived++; setTimeout(() => res.end('slow ok'), 600) })
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { upstream.closeAllConnections(); upstream.close() })
-  const upPort = (upstream.address() as { port: number }).port
+  const upstream = await startSlowUpstream(t, 600)
   const [port, adminPort, deadIdp] = [await freePort(), await freePort(), await freePort()]
   const dir = await mkdtemp(join(tmpdir(), 'sg-shutdown-'))
   const file = join(dir, 'config.yaml')
@@ -30,7 +26,7 @@ logLevel: warn
 oidc: { issuer: "http://127.0.0.1:${deadIdp}", clientId: gw, clientSecret: x, allowInsecureHttp: true }
 session: { keys: [\${SG_SESSION_KEY}] }
 routes:
-  - { prefix: /, upstream: "http://127.0.0.1:${upPort}", auth: none }
+  - { prefix: /, upstream: "${upstream.url}", auth: none }
 `)
   const child = spawn(process.execPath, [...TS_LOADER, 'src/cli.ts', 'serve'], {
     env: { ...process.env, SG_CONFIG: file, SG_ADMIN_TOKEN: randomBytes(16).toString('hex'), SG_SESSION_KEY: randomBytes(32).toString('base64url') },
@@ -49,8 +45,8 @@ routes:
     return { status: res.status, body: await res.text() }
   })
   // Every request in flight (reached the upstream) before the signal, however slow the machine is.
-  for (let i = 0; i < 200 && arrived < 30; i++) await new Promise((resolve) => setTimeout(resolve, 25))
-  t.equal(arrived, 30, 'all 30 requests in flight')
+  for (let i = 0; i < 200 && upstream.arrived() < 30; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  t.equal(upstream.arrived(), 30, 'all 30 requests in flight')
   child.kill('SIGTERM')
   const results = await Promise.allSettled(inflight)
   const failed = results.filter((r) => r.status === 'rejected')

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import cluster from 'node:cluster'
-import { createServer, request } from 'node:http'
+import { request } from 'node:http'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,6 +17,7 @@ import { startIdp } from '../../src/demo/idp.js'
 import { loadConfig } from '../../src/config/loader.js'
 import { runPrimary } from '../../src/cluster/primary.js'
 import { freePort } from '../helpers/ports.js'
+import { startSlowUpstream } from '../helpers/upstream.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { startRedis } from '../helpers/redis-server.js'
 
@@ -38,10 +39,7 @@ t.test('the primary with two real workers', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.stop())
   // A slow upstream holds requests in flight, so a worker told to stop stays alive while it drains.
-  const slow = createServer((_req, res) => { setTimeout(() => res.end('slow ok'), 2500) })
-  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { slow.closeAllConnections(); slow.close() })
-  const slowUrl = `http://127.0.0.1:${(slow.address() as { port: number }).port}`
+  const slowUrl = (await startSlowUpstream(t, 2500)).url
   const [port, adminPort] = [await freePort(), await freePort()]
   const url = `http://127.0.0.1:${port}`
   const adminUrl = `http://127.0.0.1:${adminPort}`

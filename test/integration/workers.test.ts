@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer, request } from 'node:http'
+import { request } from 'node:http'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -17,7 +17,7 @@ import { startIdp } from '../../src/demo/idp.js'
 import { Browser, login } from '../helpers/browser.js'
 import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis-server.js'
-import { startUpstream } from '../helpers/upstream.js'
+import { startSlowUpstream, startUpstream } from '../helpers/upstream.js'
 import { TS_LOADER } from '../helpers/ts-loader.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -56,11 +56,8 @@ t.test('two workers behind one port', async (t) => {
   const upstream = await startUpstream()
   t.teardown(() => upstream.close())
   // A slow upstream: requests are still in flight when SIGTERM arrives.
-  let arrived = 0
-  const slow = createServer((_req, res) => { arrived++; setTimeout(() => res.end('slow ok'), 800) })
-  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { slow.closeAllConnections(); slow.close() })
-  const slowUrl = `http://127.0.0.1:${(slow.address() as { port: number }).port}`
+  const slow = await startSlowUpstream(t, 800)
+  const slowUrl = slow.url
   const [port, adminPort] = [await freePort(), await freePort()]
   const url = `http://127.0.0.1:${port}`
   const adminUrl = `http://127.0.0.1:${adminPort}`
@@ -184,8 +181,8 @@ t.test('two workers behind one port', async (t) => {
     const workerPids = pids().filter(alive)
     t.equal(workerPids.length, 2)
     const inflight = Array.from({ length: 10 }, async (_, i) => await get(`${url}/slow/${i}`))
-    for (let i = 0; i < 200 && arrived < 10; i++) await sleep(25)
-    t.equal(arrived, 10, 'all 10 in flight, on both workers')
+    for (let i = 0; i < 200 && slow.arrived() < 10; i++) await sleep(25)
+    t.equal(slow.arrived(), 10, 'all 10 in flight, on both workers')
     child.kill('SIGTERM')
     const results = await Promise.allSettled(inflight)
     t.same(results.map((r) => r.status === 'fulfilled' ? r.value : String(r.reason)), Array(10).fill({ status: 200, body: 'slow ok' }), 'every in-flight request completed')
