@@ -4,10 +4,11 @@
  *
  * Format: `v1.<kid>.<iv>.<ciphertext>.<tag>` (base64url parts). The AAD is `v1.<kid>.<purpose>`, so a
  * value sealed as 'session' never opens as 'login-tx', and the kid picks the key without trial decryption.
- * The plaintext is the payload's JSON or, from COMPRESS_FROM bytes of JSON on, the byte 0x01 followed by
- * the raw DEFLATE of it (JSON never starts with 0x01): a session with many groups then still fits the
- * cookie budget. Compressing is safe here: only the gateway and the IdP put content in a payload, so no
- * attacker can mix guesses with its secrets and watch the length (the CRIME/BREACH setting).
+ * The plaintext is the payload's JSON or, when the caller asks (`deflate`) and the JSON has COMPRESS_FROM
+ * bytes or more, the byte 0x01 followed by its raw DEFLATE (JSON never starts with 0x01): a session with
+ * many groups then still fits the cookie budget. Only payloads whose content no attacker chooses may be
+ * deflated (the session, the token bundle): with attacker text beside a secret, the compressed length
+ * would leak it (CRIME/BREACH). The login transaction carries a caller's `returnTo`, so it is not.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
@@ -47,7 +48,7 @@ export const MAX_COOKIE_CHUNKS = 3
  */
 export const MAX_COOKIE_BYTES = 6144
 
-/** JSON of this many bytes or more is deflated before sealing. */
+/** JSON of this many bytes or more is deflated before sealing, when the caller allows it. */
 const COMPRESS_FROM = 1024
 const DEFLATED = 0x01
 /** Largest plaintext inflate may produce (a sealed value is at most MAX_SEALED_LENGTH characters). */
@@ -134,8 +135,11 @@ function decodePart (part: string): Buffer | undefined {
   return bytes.toString('base64url') === part ? bytes : undefined
 }
 
-/** Encrypts `payload` (JSON) for `purpose` with the ring's first key. Throws TypeError for non-JSON payloads. */
-export function seal (ring: KeyRing, purpose: string, payload: unknown): string {
+/**
+ * Encrypts `payload` (JSON) for `purpose` with the ring's first key; `deflate` compresses a large one (see
+ * the top of this file for when that is safe). Throws TypeError for non-JSON payloads.
+ */
+export function seal (ring: KeyRing, purpose: string, payload: unknown, opts: { deflate?: boolean } = {}): string {
   assertPurpose(purpose)
   const json: string | undefined = JSON.stringify(payload)
   if (json === undefined) throw new TypeError('payload is not JSON-serialisable')
@@ -144,7 +148,7 @@ export function seal (ring: KeyRing, purpose: string, payload: unknown): string 
   const iv = randomBytes(IV_BYTES)
   const cipher = createCipheriv(ALG, key, iv, { authTagLength: TAG_BYTES })
   cipher.setAAD(aad(kid, purpose))
-  const ciphertext = Buffer.concat([cipher.update(plaintextOf(json)), cipher.final()])
+  const ciphertext = Buffer.concat([cipher.update(opts.deflate === true ? plaintextOf(json) : Buffer.from(json, 'utf8')), cipher.final()])
   const sealed = [VERSION, kid, iv.toString('base64url'), ciphertext.toString('base64url'),
     cipher.getAuthTag().toString('base64url')].join('.')
   // Never produce what unseal would refuse.

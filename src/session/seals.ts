@@ -42,9 +42,10 @@ function asLoginTx (v: unknown): LoginTx | null {
   return v as LoginTx
 }
 
-function sealer<T> (ring: KeyRing, purpose: string, shape: (v: unknown) => T | null): Sealer<T> {
+/** `deflate`: only for values no attacker puts text in (see src/core/sealed-cookie.ts). */
+function sealer<T> (ring: KeyRing, purpose: string, shape: (v: unknown) => T | null, deflate: boolean): Sealer<T> {
   return {
-    seal: (value) => seal(ring, purpose, value),
+    seal: (value) => seal(ring, purpose, value, { deflate }),
     open (sealed) {
       try { return shape(unseal(ring, purpose, sealed)) } catch { return null }
     },
@@ -55,11 +56,12 @@ function sealer<T> (ring: KeyRing, purpose: string, shape: (v: unknown) => T | n
 /** The sealers of one gateway's key ring. */
 export function createSeals (ring: KeyRing): Seals {
   return {
-    session: sealer(ring, SESSION_PURPOSE, asSessionClaims),
+    session: sealer(ring, SESSION_PURPOSE, asSessionClaims, true),
     // A bundle that does not open is as good as none: logout and renewal go on without tokens.
-    tokens: sealer(ring, TOKENS_PURPOSE, asTokenBundle),
+    tokens: sealer(ring, TOKENS_PURPOSE, asTokenBundle, true),
     tokenBundle: (sealed) => openTokenBundle(ring, sealed),
-    loginTx: sealer(ring, LOGIN_TX_PURPOSE, asLoginTx),
+    // Never deflated: it carries the caller's returnTo beside the state, nonce and PKCE verifier.
+    loginTx: sealer(ring, LOGIN_TX_PURPOSE, asLoginTx, false),
     devicesFormToken: (sid) => mac(ring, DEVICES_FORM_LABEL, sid)
   }
 }

@@ -152,19 +152,22 @@ function sealRaw (k: Uint8Array, ring: KeyRing, plaintext: Buffer): string {
   return ['v1', ring.currentKid, iv.toString('base64url'), ct.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.')
 }
 
-t.test('large payloads are deflated before sealing; small ones are not', async (t) => {
+t.test('large payloads are deflated before sealing when asked; small ones are not', async (t) => {
   const k = key()
   const ring = new KeyRing([k])
   const groups = { groups: Array.from({ length: 400 }, (_, i) => `CN=group-${i},OU=Groups,DC=corp,DC=example,DC=com`) }
   const json = JSON.stringify(groups)
-  const sealed = seal(ring, 'session', groups)
+  const sealed = seal(ring, 'session', groups, { deflate: true })
   t.ok(sealed.length < json.length / 4, `${json.length} bytes of JSON sealed in ${sealed.length} characters`)
+  const plain = seal(ring, 'session', groups)
+  t.equal(Buffer.from(plain.split('.')[3]!, 'base64url').length, json.length, 'not deflated unless asked')
+  t.same(unseal(ring, 'session', plain), groups)
   t.same(unseal(ring, 'session', sealed), groups, 'and opened whole')
-  const small = seal(ring, 'session', payload)
+  const small = seal(ring, 'session', payload, { deflate: true })
   const ctLength = Buffer.from(small.split('.')[3]!, 'base64url').length
   t.equal(ctLength, Buffer.byteLength(JSON.stringify(payload)), 'a small payload is sealed as its JSON')
   const uncompressible = { ids: Array.from({ length: 100 }, () => randomBytes(24).toString('hex')) }
-  t.same(unseal(ring, 'session', seal(ring, 'session', uncompressible)), uncompressible, 'a payload deflate would not shrink round-trips too')
+  t.same(unseal(ring, 'session', seal(ring, 'session', uncompressible, { deflate: true })), uncompressible, 'a payload deflate would not shrink round-trips too')
   t.same(unseal(ring, 'session', sealRaw(k, ring, Buffer.from(json))), groups, 'a large value sealed undeflated (an earlier release) still opens')
 })
 
@@ -215,7 +218,7 @@ t.test('chunking round trip above 4 KB, with a __Host- name', async (t) => {
   const ring = new KeyRing([key()])
   // Random group ids: what compression cannot shrink below one cookie.
   const big = { profile: { groups: Array.from({ length: 150 }, () => randomBytes(21).toString('base64url')) } }
-  const sealed = seal(ring, 'session', big)
+  const sealed = seal(ring, 'session', big, { deflate: true })
   t.ok(sealed.length > 4096, `sealed value is ${sealed.length} chars`)
   const parts = splitCookie('__Host-sg', sealed)
   t.ok(parts.length > 1 && parts.length <= MAX_COOKIE_CHUNKS)
