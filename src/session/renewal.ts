@@ -2,7 +2,8 @@
  * Silent renewal from the device credential: when the short session cookie is gone or expired, a valid
  * device cookie mints a new one in the same request and is rotated. The previous credential keeps
  * working for `rememberMe.rotationGrace` (parallel requests); after that it is reuse, and the device is
- * revoked. So is an older credential (its generation, MAC-tagged in the cookie, below the record's). Also refreshes a forwarded access token shortly before it expires.
+ * revoked. So is an older credential: one whose generation, MAC-tagged in the cookie, is below the
+ * record's (rotated away more than once). Also refreshes a forwarded access token shortly before it expires.
  */
 import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie } from '../core/device.js'
 import { issueSession, type SessionClaims } from '../core/session.js'
