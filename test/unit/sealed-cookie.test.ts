@@ -308,20 +308,3 @@ t.test('verifyMac: a (truncated) mac under any key of the ring; a rotated-out ke
   }
   t.throws(() => verifyMac(rotated, 'bad label!', 'x', tagNew), TypeError, 'labels as purposes')
 })
-
-t.test('verifyMac takes about as long whichever key (if any) made the tag', async (t) => {
-  // Every key of the ring is tried, each compared in constant time: no early exit on a match. A coarse
-  // check (a loaded machine jitters): the last key matching costs no more than several times no match.
-  const ring = new KeyRing(Array.from({ length: 8 }, () => key()))
-  const first = Buffer.from(mac(ring, 'device-gen', 'd'), 'base64url').subarray(0, 16).toString('base64url')
-  const none = randomBytes(16).toString('base64url')
-  const time = (tag: string): bigint => {
-    const start = process.hrtime.bigint()
-    for (let i = 0; i < 2000; i++) verifyMac(ring, 'device-gen', 'd', tag)
-    return process.hrtime.bigint() - start
-  }
-  time(first); time(none) // warm up
-  const [a, b] = [time(first), time(none)]
-  t.ok(verifyMac(ring, 'device-gen', 'd', first) && !verifyMac(ring, 'device-gen', 'd', none))
-  t.ok(Number(a) > Number(b) / 4, `a match on the first key does not stop early (${a} vs ${b} ns)`)
-})
