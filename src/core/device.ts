@@ -1,10 +1,13 @@
 /**
  * Device credentials, pure part: random ids and secrets, their hashes, and the device cookie format
- * `<sid>.<credential>.<base64url(sub)>`. The server keeps only the credential's hash, so a store leak
- * cannot mint sessions. The user in the cookie lets renewal go straight to the user's keys (one Redis
- * round trip, one Cluster slot); it is no secret and proves nothing: a wrong one finds no record.
- * The previous format `<sid>.<credential>` is still read (its owner is looked up) so devices survive an
- * upgrade; a rotation writes the new one.
+ * `<sid>.<credential>.<base64url(sub)>.<generation>.<tag>`. The server keeps only the credential's hash, so
+ * a store leak cannot mint sessions. The user in the cookie lets renewal go straight to the user's keys
+ * (one Redis round trip, one Cluster slot); it is no secret and proves nothing: a wrong one finds no record.
+ * The generation counts the device's rotations; the tag (a MAC under the session key ring, made by the
+ * session layer: {@link deviceTagData}) proves the gateway issued that credential at that generation, so an
+ * older credential that no longer matches the record is recognised as reuse, not as a guess.
+ * The previous formats `<sid>.<credential>.<base64url(sub)>` and `<sid>.<credential>` are still read (the
+ * latter's owner is looked up) so devices survive an upgrade; a rotation writes the new one.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
@@ -14,9 +17,20 @@ export interface DeviceCookie {
   sid: string
   /** Device secret, 256-bit base64url. */
   credential: string
-  /** The user the device belongs to; absent in a cookie of the previous format. */
+  /** The user the device belongs to; absent in a cookie of the oldest format. */
   sub?: string
+  /** The device's rotation count when this credential was issued, and its tag; absent in older formats. */
+  generation?: number
+  /** base64url MAC tag (16 bytes) over {@link deviceTagData}; present exactly when `generation` is. */
+  tag?: string
 }
+
+/** Largest generation a cookie may carry (canonical decimal, at most 15 digits: exact in Lua's doubles). */
+export const MAX_GENERATION = 999_999_999_999_999
+const GENERATION = /^(?:0|[1-9][0-9]{0,14})$/
+/** The tag's bytes: a truncated HMAC-SHA256. */
+export const DEVICE_TAG_BYTES = 16
+const TAG_LENGTH = 22
 
 const SID_BYTES = 16
 const CREDENTIAL_BYTES = 32
@@ -82,27 +96,58 @@ function decodeSub (part: string): string | null {
   return encodeSub(sub) === part ? sub : null
 }
 
-/**
- * The device cookie value `<sid>.<credential>.<base64url(sub)>`; throws TypeError when a part is
- * malformed. Without `sub` (or one too long to carry): the previous `<sid>.<credential>`.
- */
-export function formatDeviceCookie (sid: string, credential: string, sub?: string): string {
-  if (!isSessionId(sid)) throw new TypeError('sid is not a session id')
-  if (!isCredential(credential)) throw new TypeError('credential is not a device credential')
-  const tag = sub === undefined ? null : encodeSub(sub)
-  return tag === null ? `${sid}.${credential}` : `${sid}.${credential}.${tag}`
+/** What the device cookie's tag is computed over: `<sid>.<generation>.<hash of the credential>`. */
+export function deviceTagData (sid: string, generation: number, credHash: string): string {
+  return `${sid}.${generation}.${credHash}`
 }
 
-/** Parses a device cookie value; null for anything not exactly `<sid>.<credential>[.<base64url(sub)>]`. */
+/** True for a generation a cookie may carry: a safe integer in [0, MAX_GENERATION]. */
+export function isGeneration (value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_GENERATION
+}
+
+/** True for a well-formed tag: canonical base64url of exactly 16 bytes. */
+export function isDeviceTag (value: unknown): value is string {
+  return typeof value === 'string' && isB64url(value, TAG_LENGTH)
+}
+
+/**
+ * The device cookie value `<sid>.<credential>.<base64url(sub)>.<generation>.<tag>`; throws TypeError when a
+ * part is malformed. Without `gen`: `<sid>.<credential>.<base64url(sub)>`; without `sub` (or one too long to
+ * carry): `<sid>.<credential>` (the generation needs the user part before it, so it is left out too).
+ */
+export function formatDeviceCookie (sid: string, credential: string, sub?: string, gen?: { generation: number, tag: string }): string {
+  if (!isSessionId(sid)) throw new TypeError('sid is not a session id')
+  if (!isCredential(credential)) throw new TypeError('credential is not a device credential')
+  if (gen !== undefined && !isGeneration(gen.generation)) throw new TypeError('generation is out of range')
+  if (gen !== undefined && !isDeviceTag(gen.tag)) throw new TypeError('tag is not a device tag')
+  const user = sub === undefined ? null : encodeSub(sub)
+  if (user === null) return `${sid}.${credential}`
+  return gen === undefined ? `${sid}.${credential}.${user}` : `${sid}.${credential}.${user}.${gen.generation}.${gen.tag}`
+}
+
+/**
+ * Parses a device cookie value; null for anything not exactly
+ * `<sid>.<credential>[.<base64url(sub)>[.<generation>.<tag>]]` with every part canonical.
+ */
 export function parseDeviceCookie (value: string | undefined): DeviceCookie | null {
   const head = SID_LENGTH + 1 + CREDENTIAL_LENGTH
-  if (typeof value !== 'string' || value.length < head || value.length > head + 1 + MAX_SUB_LENGTH) return null
+  // The longest: head, sub, a 15-digit generation and the tag, each behind a dot.
+  if (typeof value !== 'string' || value.length < head || value.length > head + 1 + MAX_SUB_LENGTH + 16 + 1 + TAG_LENGTH) return null
   const sid = value.slice(0, SID_LENGTH)
   const credential = value.slice(SID_LENGTH + 1, head)
   if (value[SID_LENGTH] !== '.' || !isSessionId(sid) || !isCredential(credential)) return null
   if (value.length === head) return { sid, credential }
-  const sub = value[head] === '.' ? decodeSub(value.slice(head + 1)) : null
-  return sub === null ? null : { sid, credential, sub }
+  if (value[head] !== '.') return null
+  const rest = value.slice(head + 1).split('.')
+  if (rest.length !== 1 && rest.length !== 3) return null
+  const sub = decodeSub(rest[0]!)
+  if (sub === null) return null
+  if (rest.length === 1) return { sid, credential, sub }
+  const [g, tag] = [rest[1]!, rest[2]!]
+  if (!GENERATION.test(g) || !isDeviceTag(tag)) return null
+  const generation = Number(g)
+  return isGeneration(generation) ? { sid, credential, sub, generation, tag } : null
 }
 
 /** Why a device may not mint a new session (null: it may). Pure: the caller read the record and state. */

@@ -10,7 +10,7 @@
  * deflated (the session, the token bundle): with attacker text beside a secret, the compressed length
  * would leak it (CRIME/BREACH). The login transaction carries a caller's `returnTo`, so it is not.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { deflateRawSync, inflateRawSync } from 'node:zlib'
 
 /** Stable codes of {@link SealError}. */
@@ -212,7 +212,35 @@ export function sealedWithCurrentKey (ring: KeyRing, sealed: string): boolean {
  */
 export function mac (ring: KeyRing, label: string, data: string): string {
   assertPurpose(label)
-  return createHmac('sha256', stateOf(ring).current.key).update(`${label}:${data}`).digest('base64url')
+  return hmacOf(stateOf(ring).current.key, label, data).toString('base64url')
+}
+
+function hmacOf (key: Buffer, label: string, data: string): Buffer {
+  return createHmac('sha256', key).update(`${label}:${data}`).digest()
+}
+
+/** Shortest tag {@link verifyMac} accepts (bytes): a truncated HMAC keeps at least 128 bits. */
+const MIN_TAG_BYTES = 16
+
+/**
+ * True when `tag` (canonical base64url) is {@link mac} of `data` for `label`, truncated to the tag's
+ * length (16 to 32 bytes), under ANY key of the ring: a value tagged before a key rotation still
+ * verifies while its key is in the ring. Every key is tried, each compared in constant time, whatever
+ * matched first: how long it takes says nothing about which key (if any) made the tag.
+ */
+export function verifyMac (ring: KeyRing, label: string, data: string, tag: string): boolean {
+  assertPurpose(label)
+  if (typeof tag !== 'string' || typeof data !== 'string') return false
+  const want = decodePart(tag)
+  if (want === undefined || want.length < MIN_TAG_BYTES || want.length > 32) return false
+  let ok = false
+  // byKid holds every key once, the current one included.
+  for (const entry of stateOf(ring).byKid.values()) {
+    const got = hmacOf(entry.key, label, data).subarray(0, want.length)
+    // No early exit: every key costs the same.
+    ok = timingSafeEqual(got, want) || ok
+  }
+  return ok
 }
 
 function malformed (): SealError {

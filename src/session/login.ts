@@ -102,7 +102,8 @@ export function createLogin (deps: SessionDeps): Login {
       loginAt: now
     }, now, settings.session.ttl, settings.session.absoluteTtl)
     // The device cookie carries the user: renewal goes straight to the user's keys (one round trip).
-    const value = formatDeviceCookie(sid, credential, l.idClaims.sub)
+    // Generation 0 (the record has none yet), tagged so a later reuse of this credential is recognised.
+    const value = formatDeviceCookie(sid, credential, l.idClaims.sub, { generation: 0, tag: seals.deviceTag(sid, 0, hashCredential(credential)) })
     const device: CookieOp = remember ? { op: 'device', value, maxAge: settings.rememberMe.ttl } : { op: 'device', value }
     about.log.info({ sid, rememberMe: remember }, 'login')
     return { session, cookies: [CLEAR_TX, { op: 'session', value: seals.session.seal(session), maxAge: Math.max(0, session.exp - now) }, device] }

@@ -2,7 +2,8 @@
  * Silent renewal from the device credential: when the short session cookie is gone or expired, a valid
  * device cookie mints a new one in the same request and is rotated. The previous credential keeps
  * working for `rememberMe.rotationGrace` (parallel requests); after that it is reuse, and the device is
- * revoked. Also refreshes a forwarded access token shortly before it expires.
+ * revoked. So is an older credential: one whose generation, MAC-tagged in the cookie, is below the
+ * record's (rotated away more than once). Also refreshes a forwarded access token shortly before it expires.
  */
 import { formatDeviceCookie, hashCredential, newCredential, parseDeviceCookie } from '../core/device.js'
 import { issueSession, type SessionClaims } from '../core/session.js'
@@ -61,18 +62,27 @@ export function createRenewal (deps: SessionDeps): Renewal {
     // the rotation below writes the new format).
     const sub = device.sub ?? await store.findOwner(device.sid)
     if (sub === null) return refuse('unknown_device')
+    const presentedHash = hashCredential(device.credential)
+    // The generation counts only when the gateway tagged it (any key of the ring): a forged one must
+    // never turn a refusal into a revocation of someone's device.
+    const issued = device.generation !== undefined && device.tag !== undefined &&
+      seals.checkDeviceTag(device.sid, device.generation, presentedHash, device.tag)
+      ? device.generation
+      : undefined
     const nowMs = deps.nowMs()
     const next = newCredential()
+    const newHash = hashCredential(next)
     // Record, revocation state, epoch, rotation and touch: one atomic store call.
     const result = await store.renewDevice({
       sub,
       sid: device.sid,
-      presentedHash: hashCredential(device.credential),
-      newHash: hashCredential(next),
+      presentedHash,
+      newHash,
       nowMs,
       graceUntil: nowMs + settings.rememberMe.rotationGrace * 1000,
       touch: { ip: about.ip, userAgent: String(about.headers['user-agent'] ?? '').slice(0, 256) },
-      denyTtl
+      denyTtl,
+      ...(issued !== undefined ? { issuedGeneration: issued } : {})
     })
     if (result.outcome === 'missing') {
       // The owner index outlives the record only while a revocation is unfinished (its event not yet
@@ -83,7 +93,8 @@ export function createRenewal (deps: SessionDeps): Renewal {
       return refuse('unknown_device')
     }
     if (result.outcome === 'reuse') {
-      // A credential that was rotated away came back after the grace window: someone else holds a copy.
+      // A credential that was rotated away came back after the grace window (or, of an older generation,
+      // after more than one rotation): someone else holds a copy.
       // The store revoked the device in the same step (and announced it).
       counters.reuse()
       counters.logout('reuse')
@@ -97,7 +108,8 @@ export function createRenewal (deps: SessionDeps): Renewal {
     if (rotated === 'rotated') {
       // The new credential goes out whatever happens next: the old one is now only good for the grace window.
       const maxAge = rec.rememberMe ? Math.max(1, Math.floor((rec.expiresAt - nowMs) / 1000)) : undefined
-      const value = formatDeviceCookie(rec.sid, next, sub)
+      const generation = rec.generation ?? 0
+      const value = formatDeviceCookie(rec.sid, next, sub, { generation, tag: seals.deviceTag(rec.sid, generation, newHash) })
       ops.push(maxAge !== undefined ? { op: 'device', value, maxAge } : { op: 'device', value })
     }
 

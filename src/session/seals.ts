@@ -3,7 +3,8 @@
  * device, and the login transaction cookie. Each helper owns its purpose string and its shape check, so
  * no caller names purposes, inspects seal prefixes or touches a key.
  */
-import { mac, seal, sealedWithCurrentKey, unseal, type KeyRing } from '../core/sealed-cookie.js'
+import { DEVICE_TAG_BYTES, deviceTagData } from '../core/device.js'
+import { mac, seal, sealedWithCurrentKey, unseal, verifyMac, type KeyRing } from '../core/sealed-cookie.js'
 import { asSessionClaims, type SessionClaims } from '../core/session.js'
 import { asTokenBundle, openTokenBundle, TOKENS_PURPOSE, type TokenBundle, type TokenBundleResult } from '../core/tokens.js'
 import type { LoginChecks } from '../oidc/client.js'
@@ -11,6 +12,7 @@ import type { LoginChecks } from '../oidc/client.js'
 export const SESSION_PURPOSE = 'session'
 export const LOGIN_TX_PURPOSE = 'login-tx'
 const DEVICES_FORM_LABEL = 'devices-csrf'
+const DEVICE_GEN_LABEL = 'device-gen'
 
 /** The login transaction, sealed into a short cookie for the IdP round trip. */
 export interface LoginTx { checks: LoginChecks, returnTo: string, remember: boolean, iat: number }
@@ -31,6 +33,10 @@ export interface Seals {
   loginTx: Sealer<LoginTx>
   /** A token bound to one session for the devices page's forms (they cannot send X-CSRF). */
   devicesFormToken (sid: string): string
+  /** The device cookie's tag: MAC (current key, 16 bytes) over the sid, generation and credential hash. */
+  deviceTag (sid: string, generation: number, credHash: string): string
+  /** True when `tag` is a device tag for these under any key of the ring (constant time). */
+  checkDeviceTag (sid: string, generation: number, credHash: string, tag: string): boolean
 }
 
 function asLoginTx (v: unknown): LoginTx | null {
@@ -62,6 +68,10 @@ export function createSeals (ring: KeyRing): Seals {
     tokenBundle: (sealed) => openTokenBundle(ring, sealed),
     // Never deflated: it carries the caller's returnTo beside the state, nonce and PKCE verifier.
     loginTx: sealer(ring, LOGIN_TX_PURPOSE, asLoginTx, false),
-    devicesFormToken: (sid) => mac(ring, DEVICES_FORM_LABEL, sid)
+    devicesFormToken: (sid) => mac(ring, DEVICES_FORM_LABEL, sid),
+    deviceTag: (sid, generation, credHash) =>
+      Buffer.from(mac(ring, DEVICE_GEN_LABEL, deviceTagData(sid, generation, credHash)), 'base64url').subarray(0, DEVICE_TAG_BYTES).toString('base64url'),
+    checkDeviceTag: (sid, generation, credHash, tag) =>
+      verifyMac(ring, DEVICE_GEN_LABEL, deviceTagData(sid, generation, credHash), tag)
   }
 }

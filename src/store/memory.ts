@@ -164,6 +164,7 @@ export class MemoryStore implements Store {
       rec.prevCredHash = expectedHash
       rec.prevGraceUntil = graceUntil
       rec.credHash = newHash
+      rec.generation = (rec.generation ?? 0) + 1
       return 'rotated'
     }
     if (rec.prevCredHash === expectedHash) return now <= (rec.prevGraceUntil ?? 0) ? 'grace' : 'reuse'
@@ -179,7 +180,9 @@ export class MemoryStore implements Store {
     const ver = this.liveVersion(i.sub)
     if (ver === undefined) return { outcome: 'state_lost' }
     if (rec.version < ver.value) return { outcome: 'version' }
-    const rotated = await this.rotateCredential(i.sub, i.sid, i.presentedHash, i.newHash, i.nowMs, i.graceUntil)
+    let rotated = await this.rotateCredential(i.sub, i.sid, i.presentedHash, i.newHash, i.nowMs, i.graceUntil)
+    // An authentic credential of an older generation, rotated away more than once: reuse too.
+    if (rotated === 'unknown' && i.issuedGeneration !== undefined && i.issuedGeneration < (rec.generation ?? 0)) rotated = 'reuse'
     if (rotated === 'reuse') return { outcome: 'reuse', event: await this.revokeSessions(i.sub, [i.sid], i.denyTtl) }
     if (rotated !== 'rotated' && rotated !== 'grace') return { outcome: rotated }
     Object.assign(rec, { lastSeenAt: i.nowMs, ip: i.touch.ip, userAgent: i.touch.userAgent })

@@ -111,7 +111,7 @@ export class RedisDevices {
       return await Promise.all([
         RENEW.runBuffer(c, keys, [
           sid, encodeHash(i.presentedHash), i.presentedHash, encodeHash(i.newHash), i.nowMs, i.graceUntil, secondsToS(i.denyTtl),
-          newEpoch(randomBytes(16).toString('base64url'), Date.now()), touch.set.length, ...touch.set, ...touch.del
+          newEpoch(randomBytes(16).toString('base64url'), Date.now()), i.issuedGeneration ?? '', touch.set.length, ...touch.set, ...touch.del
         ]),
         cluster ? epoch() : undefined
       ])

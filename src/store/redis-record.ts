@@ -25,7 +25,8 @@ export const FIELDS = {
   credHash: 'h',
   prevCredHash: 'p',
   prevGraceUntil: 'g',
-  email: 'm'
+  email: 'm',
+  generation: 'n'
 } as const
 
 type Field = keyof typeof FIELDS
@@ -152,6 +153,9 @@ export function fromFields (sub: string, sid: string, h: Record<string, Buffer>,
   if (prev !== undefined) rec.prevCredHash = h.p !== undefined ? decodeHash(prev) : prev.toString('utf8')
   const grace = text('prevGraceUntil')
   if (grace !== undefined) rec.prevGraceUntil = toInt(grace, 'prevGraceUntil')
+  // Absent (at login, and in records of the previous layout): generation 0.
+  const generation = text('generation')
+  if (generation !== undefined) rec.generation = toInt(generation, 'generation')
   const idpSid = text('idpSid')
   if (idpSid !== undefined) rec.idpSid = idpSid
   const tok = tokens ?? h.tokens

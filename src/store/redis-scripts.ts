@@ -114,7 +114,8 @@ end
 `
 
 // Credential check and rotation. raw: the presented hash as stored (redis-record.ts encodeHash); text: as
-// the previous layout stored it (base64url). Rotation writes the compact fields and drops the old ones.
+// the previous layout stored it (base64url). Rotation writes the compact fields, drops the old ones and
+// counts the generation ('n', absent = 0).
 const CRED = `
 local function cred(dev, raw, text, newRaw, now, graceUntil)
   local h = redis.call('HMGET', dev, 'h', 'p', 'g', 'credHash', 'prevCredHash', 'prevGraceUntil')
@@ -124,6 +125,7 @@ local function cred(dev, raw, text, newRaw, now, graceUntil)
   if h[2] then prev = h[2] == raw; grace = h[3] else prev = h[5] == text; grace = h[6] end
   if cur then
     redis.call('HSET', dev, 'h', newRaw, 'p', raw, 'g', graceUntil)
+    redis.call('HINCRBY', dev, 'n', 1)
     if h[4] or h[5] or h[6] then redis.call('HDEL', dev, 'credHash', 'prevCredHash', 'prevGraceUntil') end
     return 'rotated'
   end
@@ -225,7 +227,9 @@ return 1`)
 // Device renewal in one round trip. KEYS: dev, ver, deny, tok, devs (the user's slot), then the epoch key
 // outside a Cluster (in a Cluster it lives in another slot and is read beside the script).
 // ARGV: sid, presented (stored form), presented (previous layout's form), new (stored form), now ms,
-// graceUntil, denyTtl s, a new epoch value, n, n touch field/value arguments, then fields to delete.
+// graceUntil, denyTtl s, a new epoch value, the generation the cookie was issued at ('' unless its tag
+// verified), n, n touch field/value arguments, then fields to delete. A credential matching neither hash
+// whose (authentic) generation is below the record's was rotated away more than once: reuse.
 // Replies {refusal} | {'reuse', iss, idpSid, email} (the device is revoked) |
 // {'rotated'|'grace', version, epoch, tokens, field, value...} (after rotation and touch).
 export const RENEW = new Script('renewDevice', REVOKE_ONE + CRED + `
@@ -239,14 +243,15 @@ local v = redis.call('GET', ver)
 if not v then return {'state_lost'} end
 if tonumber(m[2] or m[4] or '0') < tonumber(v) then return {'version'} end
 local r = cred(dev, ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+if r == 'unknown' and ARGV[9] ~= '' and tonumber(ARGV[9]) < tonumber(redis.call('HGET', dev, 'n') or '0') then r = 'reuse' end
 if r == 'reuse' then
   local _, iss, idp, email = revoke(dev, deny, tok, devs, ARGV[1], ARGV[7])
   return {'reuse', iss, idp, email}
 end
 if r ~= 'rotated' and r ~= 'grace' then return {r} end
-local n = tonumber(ARGV[9])
-if n > 0 then redis.call('HSET', dev, unpack(ARGV, 10, 9 + n)) end
-if #ARGV > 9 + n then redis.call('HDEL', dev, unpack(ARGV, 10 + n)) end
+local n = tonumber(ARGV[10])
+if n > 0 then redis.call('HSET', dev, unpack(ARGV, 11, 10 + n)) end
+if #ARGV > 10 + n then redis.call('HDEL', dev, unpack(ARGV, 11 + n)) end
 local epoch = ''
 if KEYS[6] then
   redis.call('SET', KEYS[6], ARGV[8], 'NX')

@@ -34,6 +34,12 @@ export interface SessionRecord {
   /** The credential hash before the last rotation, accepted until `prevGraceUntil`. */
   prevCredHash?: string
   prevGraceUntil?: number
+  /**
+   * How many times the device credential was rotated (absent: 0, as at login and in records of the
+   * previous layout). The device cookie carries it, MAC-tagged, so a credential of an older generation
+   * that matches neither hash is recognised as one the gateway issued: reuse.
+   */
+  generation?: number
   /** Sealed token bundle (refresh token, ID token); opaque to the store. */
   tokens?: string
   /** The user's email claim at login, when the IdP sent one: indexed (case-insensitively) for `usersForEmail`. */
@@ -71,7 +77,7 @@ export interface BearerCheck {
 }
 
 export type RotateResult =
-  | 'rotated' // expected hash was current: now the new hash is current, the old one is in grace
+  | 'rotated' // expected hash was current: now the new hash is current, the old one is in grace, generation + 1
   | 'grace' // expected hash is the previous one and the grace window is still open
   | 'reuse' // expected hash is the previous one after the grace window: a stolen copy; the caller revokes
   | 'unknown' // matches neither: refused, but revokes nothing (a guessed credential must not sign anyone out)
@@ -91,6 +97,12 @@ export interface RenewDeviceInput {
   touch: { ip: string, userAgent: string }
   /** Reuse revokes the device: its denylist entry lives this long (seconds), as `revokeSessions`. */
   denyTtl: number
+  /**
+   * The generation the presented cookie claims, only when its MAC tag verified (the gateway issued that
+   * credential at that generation). When the credential matches neither hash and this is below the
+   * record's generation, the credential was rotated away more than once: reuse, as for the previous hash.
+   */
+  issuedGeneration?: number
 }
 
 /** What a renewal may be refused for, before any credential check ('missing': no such record). */
@@ -253,9 +265,10 @@ export interface DeviceStore {
   /**
    * Renewal from a device credential, atomically and in one round trip: reads the record, refuses an
    * expired, denylisted, lost-state or outdated-version device, then compares the presented hash:
-   * current -> rotated; previous inside the grace window -> grace; previous after it -> reuse, and the
-   * device is revoked exactly as `revokeSessions` would (denylisted, record gone, event published);
-   * anything else -> unknown (a guessed credential signs nobody out). On success the record is touched
+   * current -> rotated (the generation goes up by one); previous inside the grace window -> grace;
+   * previous after it, or neither while `issuedGeneration` is below the record's generation -> reuse, and
+   * the device is revoked exactly as `revokeSessions` would (denylisted, record gone, event published);
+   * anything else -> unknown (a guessed or forged credential signs nobody out). On success the record is touched
    * (lastSeenAt, ip, userAgent) and returned with the user's version and the store epoch.
    */
   renewDevice (input: RenewDeviceInput): Promise<RenewDeviceResult>

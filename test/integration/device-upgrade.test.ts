@@ -2,7 +2,7 @@
  * A rolling upgrade keeps remembered devices: a device record in the previous Redis layout (long field
  * names, base64url credential hash, tokens inside the hash), written here with raw commands, and a device
  * cookie in the previous `<sid>.<credential>` format still renew through the new code (the owner is
- * looked up), get the new cookie format, and log out with the ID token as id_token_hint.
+ * looked up), get the new cookie format (five parts), and log out with the ID token as id_token_hint.
  */
 import { Redis } from 'ioredis'
 import t from 'tap'
@@ -25,9 +25,10 @@ t.test('an old-format record and an old-format device cookie renew, upgrade and 
   await login(b, s.url, 'olga', { remember: true })
   const me = await sessionOf(b, s.url)
   const device = b.cookies(s.url).get('sg-device')!
-  const [sid, credential, user] = device.split('.')
+  const [sid, credential, user, generation] = device.split('.')
   t.equal(sid, me.sid)
   t.equal(user, Buffer.from('olga').toString('base64url'), 'a new device cookie carries the user')
+  t.equal(generation, '0', 'and generation 0')
 
   // Rewrite the record as the previous gateway version stored it.
   const rec = (await s.gateway.ctx.store.getSession('olga', me.sid))!
@@ -43,7 +44,7 @@ t.test('an old-format record and an old-format device cookie renew, upgrade and 
   const renewed = await new Browser().fetch(`${s.url}/api/x`, { headers: { accept: 'application/json', cookie: oldCookie } })
   t.equal(renewed.status, 200, 'the old cookie renews')
   const next = renewed.setCookies.find((c) => c.startsWith('sg-device='))?.split(';')[0]?.slice('sg-device='.length) ?? ''
-  t.match(next, new RegExp(`^${sid!}\\.[A-Za-z0-9_-]{43}\\.${user!}$`), 'and is replaced by the new format')
+  t.match(next, new RegExp(`^${sid!}\\.[A-Za-z0-9_-]{43}\\.${user!}\\.1\\.[A-Za-z0-9_-]{22}$`), 'and is replaced by the new format (generation 1, tagged)')
   const stored = await raw.hgetallBuffer(dev)
   t.equal(stored.h?.length, 32, 'the rotated hash is stored raw')
   t.notOk('credHash' in stored, 'the old hash field is gone')

@@ -80,10 +80,11 @@ t.test('a previous-layout record reads, renews into the new layout, keeps its to
   const renewed = await store.renewDevice(input(rec, hashOf('c0'), now))
   t.equal(renewed.outcome, 'rotated', 'its base64url hash still matches')
   if (renewed.outcome !== 'rotated') return
-  t.strictSame(renewed.record, { ...rec, credHash: hashOf(`${hashOf('c0')}+`), prevCredHash: hashOf('c0'), prevGraceUntil: now + 1000, lastSeenAt: now, ip: '198.51.100.1', userAgent: 'new agent' })
+  t.strictSame(renewed.record, { ...rec, credHash: hashOf(`${hashOf('c0')}+`), prevCredHash: hashOf('c0'), prevGraceUntil: now + 1000, generation: 1, lastSeenAt: now, ip: '198.51.100.1', userAgent: 'new agent' })
   const fields = await raw.hgetallBuffer(dev)
   t.equal(fields.h?.length, 32, 'the new hash is stored raw')
   t.equal(fields.p?.length, 32, 'so is the previous one')
+  t.equal(fields.n?.toString(), '1', 'the generation (absent before: 0) in one short field')
   for (const old of ['credHash', 'prevCredHash', 'prevGraceUntil', 'lastSeenAt', 'ip', 'userAgent']) t.notOk(old in fields, `${old} replaced`)
   t.equal((await store.renewDevice(input(rec, hashOf('c0'), now + 10))).outcome, 'grace', 'the old credential within its grace window')
 

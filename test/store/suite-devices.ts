@@ -155,7 +155,7 @@ export async function deviceSuite (t: Test, make: () => Promise<StoreHarness>): 
       if (first.outcome !== 'rotated') return
       t.equal(first.version, 0)
       t.equal(first.epoch, await c.store.epoch(), 'the epoch, read in the same step')
-      t.strictSame(first.record, { ...rec, version: 0, credHash: hashOf('c1'), prevCredHash: h0, prevGraceUntil: now + 1000, lastSeenAt: now, ip: '198.51.100.7', userAgent: longUa })
+      t.strictSame(first.record, { ...rec, version: 0, credHash: hashOf('c1'), prevCredHash: h0, prevGraceUntil: now + 1000, generation: 1, lastSeenAt: now, ip: '198.51.100.7', userAgent: longUa })
       t.strictSame(await c.store.getSession(rec.sub, rec.sid), first.record, 'stored as returned (a long user agent too)')
 
       const grace = await renew(h0, hashOf('c2'), now + 500)
@@ -174,6 +174,36 @@ export async function deviceSuite (t: Test, make: () => Promise<StoreHarness>): 
       t.same(await c.store.sessionsForIdpSession(ISS, 'idp-renew'), [], 'its indexes go')
       t.same(await c.store.usersForEmail('renew@example.test'), [])
       t.strictSame(await renew(hashOf('c1'), hashOf('c3'), now + 1002), { outcome: 'missing' }, 'even the current credential is dead now')
+    })
+
+    t.test('renewDevice: the generation counts rotations; an unknown credential of an older issued generation is reuse', async (t) => {
+      const c = await setup(t)
+      const rec = c.record({ credHash: hashOf('g0'), idpSid: 'idp-gen' })
+      await c.store.createSession(rec, USER_TTL)
+      t.equal((await c.store.getSession(rec.sub, rec.sid))?.generation, undefined, 'a new record has none: generation 0')
+      const now = c.now()
+      const renew = async (presented: string, next: string, issuedGeneration?: number): Promise<RenewDeviceResult> =>
+        await c.store.renewDevice({
+          sub: rec.sub, sid: rec.sid, presentedHash: presented, newHash: next, nowMs: now, graceUntil: now + 1000, touch: { ip: 'ip', userAgent: 'ua' }, denyTtl: DENY_TTL,
+          ...(issuedGeneration !== undefined ? { issuedGeneration } : {})
+        })
+      const one = await renew(hashOf('g0'), hashOf('g1'), 0)
+      t.equal(one.outcome === 'rotated' ? one.record.generation : -1, 1, 'first rotation: generation 1')
+      const two = await renew(hashOf('g1'), hashOf('g2'), 1)
+      t.equal(two.outcome === 'rotated' ? two.record.generation : -1, 2, 'second rotation: generation 2')
+      t.equal((await c.store.getSession(rec.sub, rec.sid))?.generation, 2, 'stored')
+      t.equal((await renew(hashOf('g1'), hashOf('x'), 1)).outcome, 'grace', 'the previous credential within the window: grace, whatever its generation')
+      t.strictSame(await renew(hashOf('g0'), hashOf('x')), { outcome: 'unknown' }, 'no issued generation: unknown')
+      t.strictSame(await renew(hashOf('g0'), hashOf('x'), 2), { outcome: 'unknown' }, 'generation equal to the record\'s: unknown')
+      t.strictSame(await renew(hashOf('g0'), hashOf('x'), 7), { outcome: 'unknown' }, 'a later generation: unknown')
+      t.equal((await c.store.getSession(rec.sub, rec.sid))?.credHash, hashOf('g2'), 'none of them changed the record')
+      const heard = nextEvent(c.store, (e) => e.sids.includes(rec.sid))
+      const reuse = await renew(hashOf('g0'), hashOf('x'), 0)
+      t.equal(reuse.outcome, 'reuse', 'an older generation: reuse')
+      t.match(await heard, { sub: rec.sub, sids: [rec.sid] }, 'announced to every replica')
+      t.equal(await c.store.getSession(rec.sub, rec.sid), null, 'the device is revoked')
+      t.equal((await c.store.check(rec.sub, rec.sid)).denied, true, 'and denylisted')
+      t.same(await c.store.sessionsForIdpSession(ISS, 'idp-gen'), [], 'its indexes go')
     })
 
     t.test('renewDevice refuses: missing, another user, expired, denylisted, lost state', async (t) => {

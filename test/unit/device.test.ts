@@ -1,7 +1,8 @@
 import t from 'tap'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
-  formatDeviceCookie, hashCredential, isCredential, isSessionId, newCredential, newSessionId, parseDeviceCookie, safeEqual
+  MAX_GENERATION, deviceTagData, formatDeviceCookie, hashCredential, isCredential, isDeviceTag, isGeneration, isSessionId, newCredential, newSessionId,
+  parseDeviceCookie, safeEqual
 } from '../../src/core/device.js'
 
 t.test('new credentials and session ids', async (t) => {
@@ -111,4 +112,54 @@ t.test('isSessionId and isCredential reject non-strings', async (t) => {
   t.notOk(isSessionId(42))
   t.notOk(isCredential(null))
   t.notOk(isCredential(newSessionId()))
+})
+
+t.test('the device cookie carries the generation and its tag; every new part is strict', async (t) => {
+  const sid = newSessionId()
+  const credential = newCredential()
+  const user = Buffer.from('alice').toString('base64url')
+  const tag = randomBytes(16).toString('base64url')
+  for (const generation of [0, 1, 42, MAX_GENERATION]) {
+    const value = formatDeviceCookie(sid, credential, 'alice', { generation, tag })
+    t.equal(value, `${sid}.${credential}.${user}.${generation}.${tag}`, `format at ${generation}`)
+    t.strictSame(parseDeviceCookie(value), { sid, credential, sub: 'alice', generation, tag }, `round trip at ${generation}`)
+  }
+  t.strictSame(parseDeviceCookie(`${sid}.${credential}.${user}`), { sid, credential, sub: 'alice' }, 'the three-part cookie: no generation')
+  t.equal(formatDeviceCookie(sid, credential, undefined, { generation: 3, tag }), `${sid}.${credential}`, 'no user part: no generation either')
+  t.equal(formatDeviceCookie(sid, credential, 'x'.repeat(256), { generation: 3, tag }), `${sid}.${credential}`, 'nor with a sub too long to carry')
+  const long = formatDeviceCookie(sid, credential, 'x'.repeat(255), { generation: MAX_GENERATION, tag })
+  t.equal(parseDeviceCookie(long)?.generation, MAX_GENERATION, 'the longest cookie parses')
+  for (const generation of [-1, 1.5, MAX_GENERATION + 1, Number.NaN]) {
+    t.throws(() => formatDeviceCookie(sid, credential, 'alice', { generation, tag }), TypeError, `generation ${generation} refused`)
+  }
+  t.throws(() => formatDeviceCookie(sid, credential, 'alice', { generation: 0, tag: tag.slice(1) }), TypeError, 'short tag refused')
+  t.throws(() => formatDeviceCookie(sid, credential, 'alice', { generation: 0, tag: randomBytes(32).toString('base64url') }), TypeError, 'long tag refused')
+  const nonCanonicalTag = tag.slice(0, 21) + (tag[21] === 'B' ? 'C' : 'B')
+  const head = `${sid}.${credential}.${user}`
+  const bad: Array<[string, string]> = [
+    ['leading zero', `${head}.01.${tag}`],
+    ['double zero', `${head}.00.${tag}`],
+    ['sign', `${head}.+1.${tag}`],
+    ['negative', `${head}.-1.${tag}`],
+    ['exponent', `${head}.1e3.${tag}`],
+    ['fraction', `${head}.1.5.${tag}`],
+    ['hex', `${head}.0x1.${tag}`],
+    ['empty generation', `${head}..${tag}`],
+    ['too many digits', `${head}.${'9'.repeat(16)}.${tag}`],
+    ['unicode digits', `${head}.\u0661.${tag}`],
+    ['no tag', `${head}.0`],
+    ['empty tag', `${head}.0.`],
+    ['short tag', `${head}.0.${tag.slice(1)}`],
+    ['long tag', `${head}.0.${tag}A`],
+    ['32-byte tag', `${head}.0.${randomBytes(32).toString('base64url')}`],
+    ['non-canonical tag', `${head}.0.${nonCanonicalTag}`],
+    ['padded tag', `${head}.0.${tag}==`],
+    ['standard base64 tag', `${head}.0.${tag.slice(0, 20)}+/`],
+    ['sixth part', `${head}.0.${tag}.0`],
+    ['generation without user', `${sid}.${credential}.0.${tag}`.replace(`.0.${tag}`, `..0.${tag}`)]
+  ]
+  for (const [name, value] of bad) t.equal(parseDeviceCookie(value), null, name)
+  t.ok(isGeneration(0) && isGeneration(MAX_GENERATION) && !isGeneration(MAX_GENERATION + 1) && !isGeneration('1'))
+  t.ok(isDeviceTag(tag) && !isDeviceTag(nonCanonicalTag) && !isDeviceTag(undefined))
+  t.equal(deviceTagData(sid, 7, 'h'), `${sid}.7.h`)
 })

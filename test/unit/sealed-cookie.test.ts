@@ -1,8 +1,9 @@
 import t from 'tap'
-import { createCipheriv, randomBytes } from 'node:crypto'
+import { createCipheriv, createHmac, randomBytes } from 'node:crypto'
 import { deflateRawSync } from 'node:zlib'
 import {
-  KeyRing, MAX_COOKIE_BYTES, MAX_COOKIE_CHUNKS, MAX_SEALED_LENGTH, SealError, joinCookie, seal, splitCookie, staleChunkNames, unseal
+  KeyRing, MAX_COOKIE_BYTES, MAX_COOKIE_CHUNKS, MAX_SEALED_LENGTH, SealError, joinCookie, mac, seal, splitCookie, staleChunkNames, unseal,
+  verifyMac
 } from '../../src/core/sealed-cookie.js'
 import type { SealErrorCode } from '../../src/core/sealed-cookie.js'
 
@@ -281,4 +282,32 @@ t.test('staleChunkNames', async (t) => {
   t.same(staleChunkNames(jar, 'sg', []).sort(), ['sg', 'sg.0', 'sg.1', 'sg.2'], 'logout: clear everything')
   t.same(staleChunkNames({ '__Host-sg.5': 'x', '__Host-sg-device': 'y' }, '__Host-sg', []), ['__Host-sg.5'], 'chunks beyond the cap too')
   t.same(staleChunkNames({ 'sg.0': undefined }, 'sg', []), [], 'absent values are not cookies')
+})
+
+t.test('verifyMac: a (truncated) mac under any key of the ring; a rotated-out key, another label or data fail', async (t) => {
+  const [k1, k2, k3] = [key(), key(), key()]
+  const trunc = (m: string, n = 16): string => Buffer.from(m, 'base64url').subarray(0, n).toString('base64url')
+  const old = new KeyRing([k1])
+  const rotated = new KeyRing([k2, k1])
+  const retired = new KeyRing([k3, k2])
+  const tagOld = trunc(mac(old, 'device-gen', 'sid.0.h'))
+  const tagNew = trunc(mac(rotated, 'device-gen', 'sid.0.h'))
+  t.equal(mac(rotated, 'device-gen', 'sid.0.h'), createHmac('sha256', Buffer.from(k2)).update('device-gen:sid.0.h').digest('base64url'), 'mac: the current key')
+  t.ok(verifyMac(rotated, 'device-gen', 'sid.0.h', tagNew), 'made with the current key')
+  t.ok(verifyMac(rotated, 'device-gen', 'sid.0.h', tagOld), 'made with an older key still in the ring')
+  t.ok(verifyMac(old, 'device-gen', 'sid.0.h', tagOld))
+  t.notOk(verifyMac(old, 'device-gen', 'sid.0.h', tagNew), 'a key the ring does not hold')
+  t.notOk(verifyMac(retired, 'device-gen', 'sid.0.h', tagOld), 'a key rotated out of the ring')
+  t.ok(verifyMac(retired, 'device-gen', 'sid.0.h', tagNew))
+  t.ok(verifyMac(rotated, 'device-gen', 'sid.0.h', mac(rotated, 'device-gen', 'sid.0.h')), 'the whole 32 bytes')
+  t.notOk(verifyMac(rotated, 'devices-csrf', 'sid.0.h', tagNew), 'bound to its label')
+  t.notOk(verifyMac(rotated, 'device-gen', 'sid.1.h', tagNew), 'bound to its data')
+  t.notOk(verifyMac(rotated, 'device-gen', 'sid.0.h', trunc(mac(rotated, 'device-gen', 'sid.0.h'), 15)), 'under 16 bytes: refused')
+  const flipped = Buffer.from(tagNew, 'base64url')
+  flipped[15] = (flipped[15] ?? 0) ^ 1
+  t.notOk(verifyMac(rotated, 'device-gen', 'sid.0.h', flipped.toString('base64url')), 'one bit off')
+  for (const bad of ['', `${tagNew}=`, `${tagNew.slice(0, 21)}+`, ` ${tagNew}`, tagNew.slice(0, 21) + (tagNew[21] === 'B' ? 'C' : 'B')]) {
+    t.notOk(verifyMac(rotated, 'device-gen', 'sid.0.h', bad), `malformed ${JSON.stringify(bad)}`)
+  }
+  t.throws(() => verifyMac(rotated, 'bad label!', 'x', tagNew), TypeError, 'labels as purposes')
 })
