@@ -219,6 +219,7 @@ export async function buildGateway (config: Config, deps: GatewayDeps = {}): Pro
     settings: sessionSettings(config),
     counters: sessionCounters(metrics),
     nowMs,
+    sessionFits: (sealed) => jar.sessionFits(sealed),
     noteIdp (client, sid) {
       idpWarnings.add(metadataWarnings(client.metadata, config))
       if (!sid) idpWarnings.add([NO_SID_WARNING])

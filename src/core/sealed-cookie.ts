@@ -289,6 +289,17 @@ export function splitCookie (name: string, value: string, maxChunk = 3800): Cook
   return Array.from({ length: count }, (_, i) => ({ name: `${name}.${i}`, value: value.slice(i * size, (i + 1) * size) }))
 }
 
+/** True when {@link splitCookie} would write `value` under `name` (it fits the cookie budget). */
+export function cookieFits (name: string, value: string, maxChunk = 3800): boolean {
+  try {
+    splitCookie(name, value, maxChunk)
+    return true
+  } catch (err) {
+    if (err instanceof SealError) return false
+    throw err
+  }
+}
+
 /** Index of chunk cookie `key` of `name` (`name.<n>`, canonical decimal), else undefined. */
 function chunkIndex (key: string, name: string): number | undefined {
   if (key.length <= name.length + 1 || !key.startsWith(name) || key[name.length] !== '.') return undefined

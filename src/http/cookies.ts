@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { fastifyCookie, type CookieSerializeOptions } from '@fastify/cookie'
-import { joinCookie, splitCookie, staleChunkNames } from '../core/sealed-cookie.js'
+import { cookieFits, joinCookie, splitCookie, staleChunkNames } from '../core/sealed-cookie.js'
 
 export interface CookieNames {
   /** The short session cookie (chunks: `<session>.0`, `.1`, ...). */
@@ -82,6 +82,11 @@ export class CookieJar {
     for (const stale of staleChunkNames(request.cookies, this.names.session, parts.map((p) => p.name))) {
       this.set(reply, stale, '', 0)
     }
+  }
+
+  /** True when this sealed session value fits the cookie budget ({@link writeSession} would not throw). */
+  sessionFits (sealed: string): boolean {
+    return cookieFits(this.names.session, sealed)
   }
 
   /** True when this sealed value is one cookie and the request holds no chunks to delete: one Set-Cookie line. */

@@ -53,6 +53,11 @@ export interface SessionDeps {
   counters: SessionCounters
   /** Epoch milliseconds (rotation grace windows need sub-second precision); tests move it. */
   nowMs (): number
+  /**
+   * True when a sealed session value fits the session cookie's budget (the HTTP adapter knows the cookie
+   * names); absent: everything fits. A slide or renewal that would not fit is not made.
+   */
+  sessionFits? (sealed: string): boolean
   /** Told after each login what the IdP showed (its metadata; whether the ID token had a sid): warnings. */
   noteIdp? (client: OidcClient, sidInIdToken: boolean): void
 }

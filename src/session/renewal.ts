@@ -11,7 +11,7 @@ import { accessTokenOf, type TokenBundle } from '../core/tokens.js'
 import { grantError, isOidcError } from '../oidc/errors.js'
 import { StoreUnavailableError, type SessionRecord } from '../store/store.js'
 import type { SessionDeps } from './deps.js'
-import { ACCESS_TOKEN_LEEWAY } from './resolve.js'
+import { ACCESS_TOKEN_LEEWAY, TOO_LARGE } from './resolve.js'
 import { CLEAR_ALL, type CookieOp, type Decision, type Log, type RefusalReason, type RequestFacts } from './types.js'
 
 export interface Renewal {
@@ -149,7 +149,16 @@ export function createRenewal (deps: SessionDeps): Renewal {
       loginAt: now
       // The device record's end bounds the renewed cookie: absoluteTtl for a browser session, rememberMe.ttl otherwise.
     }, now, settings.session.ttl, Math.max(1, Math.floor(rec.expiresAt / 1000) - now))
-    ops.push({ op: 'session', value: seals.session.seal(session), maxAge: Math.max(0, session.exp - now) })
+    const value = seals.session.seal(session)
+    if (deps.sessionFits?.(value) === false) {
+      // No cookie can carry this session (a refreshed access token grew): answering 500 would rotate the
+      // credential on every request. Sign the device out once instead; a new login says why if it must.
+      await store.revokeSessions(sub, [rec.sid], denyTtl)
+      counters.logout('too_large')
+      about.log.warn({ sid: rec.sid }, TOO_LARGE)
+      return refuse('too_large')
+    }
+    ops.push({ op: 'session', value, maxAge: Math.max(0, session.exp - now) })
     counters.renewal(rotated)
     about.log.info({ sid: rec.sid, rotation: rotated }, 'session renewed from the device credential')
     return { kind: 'renewed', session, rotation: rotated, cookies: ops }

@@ -11,6 +11,9 @@ import type { Renewal } from './renewal.js'
 import { CLEAR_ALL, CLEAR_SESSION, NO_COOKIES, type CookieOp, type Decision, type RefusalReason, type RequestFacts, type ResolveOptions } from './types.js'
 
 const CACHE_MAX = 10_000
+/** Said when a session cookie to write would not fit the cookie budget. */
+export const TOO_LARGE = 'the session does not fit in the cookie budget (6 KB of the Cookie header): trim the groups claim or stop forwarding the access token'
+
 /** Refresh a forwarded access token this many seconds before it expires. */
 export const ACCESS_TOKEN_LEEWAY = 60
 
@@ -66,9 +69,14 @@ export function createResolver (deps: SessionDeps, renewal: Renewal): Resolver {
     return { kind: 'refused', reason, cookies: one ? NO_COOKIES : CLEAR_ALL }
   }
 
-  function slid (from: SessionClaims, now: number): Decision {
+  /** The slid cookie, or null when it would not fit the cookie budget (the cookie in hand stays good until it expires). */
+  function slid (from: SessionClaims, now: number, about: RequestFacts): Decision | null {
     const session = slideSession(from, now, settings.session.ttl)
     const value = seals.session.seal(session)
+    if (deps.sessionFits?.(value) === false) {
+      about.log.warn({ sid: from.sid }, TOO_LARGE)
+      return null
+    }
     // The next request carries this value: opened already.
     cache.add(value, session)
     return { kind: 'slid', session, from, cookies: [{ op: 'session', value, maxAge: Math.max(0, session.exp - now) }] }
@@ -85,9 +93,11 @@ export function createResolver (deps: SessionDeps, renewal: Renewal): Resolver {
     }
     counters.check('live')
     if (opts.accessToken === true && claims.at !== undefined && claims.atExp !== undefined && claims.atExp - now <= ACCESS_TOKEN_LEEWAY) {
-      return renewal.freshAccessToken(claims, now, about).then((fresh) => fresh !== null ? slid(fresh, now) : shouldSlide(claims, now) ? slid(claims, now) : o.live)
+      // A fresh token too large to carry is left in the store: the cookie in hand keeps its own.
+      return renewal.freshAccessToken(claims, now, about).then((fresh) =>
+        (fresh !== null ? slid(fresh, now, about) : null) ?? (shouldSlide(claims, now) ? slid(claims, now, about) ?? o.live : o.live))
     }
-    return shouldSlide(claims, now) ? slid(claims, now) : o.live
+    return shouldSlide(claims, now) ? slid(claims, now, about) ?? o.live : o.live
   }
 
   function storeDown (o: Opened, err: unknown, about: RequestFacts): Decision {

@@ -44,6 +44,8 @@ export type RefusalReason =
   | 'denied' | 'version' | 'epoch' | 'state_lost'
   // the device credential
   | 'malformed' | 'unknown_device' | 'expired' | 'reuse' | 'unknown' | 'missing' | 'idp_revoked'
+  // the session it would mint does not fit the cookie budget (the device is signed out)
+  | 'too_large'
 
 /** The decision on one request's cookies. `cookies` are to be applied whatever the kind. */
 export type Decision =
