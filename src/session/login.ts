@@ -6,6 +6,7 @@
 import { buildProfile, identityRefusal } from '../core/identity.js'
 import { causeChain } from '../core/cause.js'
 import { formatDeviceCookie, hashCredential, newCredential, newSessionId, safeEqual } from '../core/device.js'
+import { SealError } from '../core/sealed-cookie.js'
 import { issueSession, type ProfileClaims, type SessionClaims } from '../core/session.js'
 import { accessTokenOf, type TokenBundle } from '../core/tokens.js'
 import type { LoginResult, OidcError } from '../oidc/client.js'
@@ -105,8 +106,14 @@ export function createLogin (deps: SessionDeps): Login {
     // Generation 0 (the record has none yet), tagged so a later reuse of this credential is recognised.
     const value = formatDeviceCookie(sid, credential, l.idClaims.sub, { generation: 0, tag: seals.deviceTag(sid, 0, hashCredential(credential)) })
     const device: CookieOp = remember ? { op: 'device', value, maxAge: settings.rememberMe.ttl } : { op: 'device', value }
+    const sealed = seals.session.seal(session)
+    if (deps.sessionFits?.(sealed) === false) {
+      // No cookie can carry it: the record just made would be a device no browser holds.
+      await store.revokeSessions(l.idClaims.sub, [sid], settings.session.ttl)
+      throw new SealError('SG_COOKIE_TOO_LARGE', 'the session does not fit in the cookie budget')
+    }
     about.log.info({ sid, rememberMe: remember }, 'login')
-    return { session, cookies: [CLEAR_TX, { op: 'session', value: seals.session.seal(session), maxAge: Math.max(0, session.exp - now) }, device] }
+    return { session, cookies: [CLEAR_TX, { op: 'session', value: sealed, maxAge: Math.max(0, session.exp - now) }, device] }
   }
 
   async function callback (input: CallbackInput, about: RequestFacts): Promise<CallbackResult> {

@@ -46,4 +46,5 @@ t.test('a session too large for the cookie chunks is refused with a reason, not 
   t.same(res.json(), { error: 'session_too_large' })
   t.notOk(res.setCookies.some((c) => /^sg(\.\d)?=./.test(c)), 'no partial session cookie')
   t.match(s.logs.join(''), /trim the groups claim/)
+  t.same(await s.gateway.ctx.store.listSessions('huge-groups-bob'), [], 'no device left behind that no browser holds')
 })
