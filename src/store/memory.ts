@@ -182,7 +182,8 @@ export class MemoryStore implements Store {
     if (rec.version < ver.value) return { outcome: 'version' }
     let rotated = await this.rotateCredential(i.sub, i.sid, i.presentedHash, i.newHash, i.nowMs, i.graceUntil)
     // An authentic credential of an older generation, rotated away more than once: reuse too.
-    if (rotated === 'unknown' && i.issuedGeneration !== undefined && i.issuedGeneration < (rec.generation ?? 0)) rotated = 'reuse'
+    // (Once the last rotation's grace window is over: before, it may be a request in flight all along.)
+    if (rotated === 'unknown' && i.issuedGeneration !== undefined && i.issuedGeneration < (rec.generation ?? 0) && i.nowMs > (rec.prevGraceUntil ?? 0)) rotated = 'reuse'
     if (rotated === 'reuse') return { outcome: 'reuse', event: await this.revokeSessions(i.sub, [i.sid], i.denyTtl) }
     if (rotated !== 'rotated' && rotated !== 'grace') return { outcome: rotated }
     Object.assign(rec, { lastSeenAt: i.nowMs, ip: i.touch.ip, userAgent: i.touch.userAgent })

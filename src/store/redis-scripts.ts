@@ -229,7 +229,8 @@ return 1`)
 // ARGV: sid, presented (stored form), presented (previous layout's form), new (stored form), now ms,
 // graceUntil, denyTtl s, a new epoch value, the generation the cookie was issued at ('' unless its tag
 // verified), n, n touch field/value arguments, then fields to delete. A credential matching neither hash
-// whose (authentic) generation is below the record's was rotated away more than once: reuse.
+// whose (authentic) generation is below the record's was rotated away more than once: reuse, once the
+// last rotation's grace window is over (before, it may be a request that was in flight all along).
 // Replies {refusal} | {'reuse', iss, idpSid, email} (the device is revoked) |
 // {'rotated'|'grace', version, epoch, tokens, field, value...} (after rotation and touch).
 export const RENEW = new Script('renewDevice', REVOKE_ONE + CRED + `
@@ -243,7 +244,8 @@ local v = redis.call('GET', ver)
 if not v then return {'state_lost'} end
 if tonumber(m[2] or m[4] or '0') < tonumber(v) then return {'version'} end
 local r = cred(dev, ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
-if r == 'unknown' and ARGV[9] ~= '' and tonumber(ARGV[9]) < tonumber(redis.call('HGET', dev, 'n') or '0') then r = 'reuse' end
+if r == 'unknown' and ARGV[9] ~= '' and tonumber(ARGV[9]) < tonumber(redis.call('HGET', dev, 'n') or '0')
+  and tonumber(ARGV[5]) > tonumber(redis.call('HGET', dev, 'g') or '0') then r = 'reuse' end
 if r == 'reuse' then
   local _, iss, idp, email = revoke(dev, deny, tok, devs, ARGV[1], ARGV[7])
   return {'reuse', iss, idp, email}

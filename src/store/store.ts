@@ -100,7 +100,8 @@ export interface RenewDeviceInput {
   /**
    * The generation the presented cookie claims, only when its MAC tag verified (the gateway issued that
    * credential at that generation). When the credential matches neither hash and this is below the
-   * record's generation, the credential was rotated away more than once: reuse, as for the previous hash.
+   * record's generation, the credential was rotated away more than once: reuse, as for the previous hash,
+   * once the last rotation's grace window is over (inside it, a request may have been in flight all along).
    */
   issuedGeneration?: number
 }
@@ -266,7 +267,8 @@ export interface DeviceStore {
    * Renewal from a device credential, atomically and in one round trip: reads the record, refuses an
    * expired, denylisted, lost-state or outdated-version device, then compares the presented hash:
    * current -> rotated (the generation goes up by one); previous inside the grace window -> grace;
-   * previous after it, or neither while `issuedGeneration` is below the record's generation -> reuse, and
+   * previous after it, or neither while `issuedGeneration` is below the record's generation and the last
+   * rotation's grace window is over -> reuse, and
    * the device is revoked exactly as `revokeSessions` would (denylisted, record gone, event published);
    * anything else -> unknown (a guessed or forged credential signs nobody out). On success the record is touched
    * (lastSeenAt, ip, userAgent) and returned with the user's version and the store epoch.

@@ -44,13 +44,17 @@ async function signIn (s: Stack, user: string): Promise<{ sid: string, device: s
   return { sid, device: b.cookies(s.url).get('sg-device')! }
 }
 
-/** The thief renews twice with a copy of C0: the record is at generation 2, C0 is in no slot any more. */
-async function stealAndRenewTwice (t: Test, s: Stack, c0: string): Promise<string> {
+/**
+ * The thief renews twice with a copy of C0: the record is at generation 2, C0 is in no slot any more. Then
+ * (unless `inFlight`) the last rotation's grace window (1 s here) passes, as it does before an owner returns.
+ */
+async function stealAndRenewTwice (t: Test, s: Stack, c0: string, inFlight = false): Promise<string> {
   const r1 = await renew(s, c0)
   t.equal(r1.status, 200, 'the copy renews (C1)')
   const r2 = await renew(s, r1.next!)
   t.equal(r2.status, 200, 'and again (C2)')
   t.match(r2.next, /\.2\.[A-Za-z0-9_-]{22}$/, 'the cookie carries generation 2')
+  if (!inFlight) await new Promise((resolve) => setTimeout(resolve, 1100))
   return r2.next!
 }
 
@@ -81,6 +85,16 @@ function suite (name: string, opts: (t: Test) => Promise<{ redisUrl?: string }>)
       t.ok(s.logs.slice(logsBefore).some((l) => l.includes('device credential reuse detected') && l.includes(sid)), 'reuse logged')
       t.equal(await metric(s, REUSE_DETECTED), reuseBefore + 1, 'reuse counted')
       t.equal(await metric(s, RENEWAL_REUSE), renewalBefore + 1, 'renewals_total{result="reuse"} counted')
+    })
+
+    t.test('an older credential inside the last rotation\'s grace window (a request in flight all along) is refused, not reuse', async (t) => {
+      const { sid, device: c0 } = await signIn(s, 'paula')
+      const reuseBefore = await metric(s, REUSE_DETECTED)
+      const c2 = await stealAndRenewTwice(t, s, c0, true)
+      t.equal((await renew(s, c0)).status, 401, 'refused')
+      t.ok(await s.gateway.ctx.store.getSession('paula', sid), 'the device is still there')
+      t.equal(await metric(s, REUSE_DETECTED), reuseBefore, 'no reuse counted')
+      t.equal((await renew(s, c2)).status, 200, 'its current credential still renews')
     })
 
     t.test('a forged cookie with an old generation and a wrong tag is refused and revokes nothing', async (t) => {

@@ -182,9 +182,9 @@ export async function deviceSuite (t: Test, make: () => Promise<StoreHarness>): 
       await c.store.createSession(rec, USER_TTL)
       t.equal((await c.store.getSession(rec.sub, rec.sid))?.generation, undefined, 'a new record has none: generation 0')
       const now = c.now()
-      const renew = async (presented: string, next: string, issuedGeneration?: number): Promise<RenewDeviceResult> =>
+      const renew = async (presented: string, next: string, issuedGeneration?: number, at = now): Promise<RenewDeviceResult> =>
         await c.store.renewDevice({
-          sub: rec.sub, sid: rec.sid, presentedHash: presented, newHash: next, nowMs: now, graceUntil: now + 1000, touch: { ip: 'ip', userAgent: 'ua' }, denyTtl: DENY_TTL,
+          sub: rec.sub, sid: rec.sid, presentedHash: presented, newHash: next, nowMs: at, graceUntil: at + 1000, touch: { ip: 'ip', userAgent: 'ua' }, denyTtl: DENY_TTL,
           ...(issuedGeneration !== undefined ? { issuedGeneration } : {})
         })
       const one = await renew(hashOf('g0'), hashOf('g1'), 0)
@@ -196,10 +196,11 @@ export async function deviceSuite (t: Test, make: () => Promise<StoreHarness>): 
       t.strictSame(await renew(hashOf('g0'), hashOf('x')), { outcome: 'unknown' }, 'no issued generation: unknown')
       t.strictSame(await renew(hashOf('g0'), hashOf('x'), 2), { outcome: 'unknown' }, 'generation equal to the record\'s: unknown')
       t.strictSame(await renew(hashOf('g0'), hashOf('x'), 7), { outcome: 'unknown' }, 'a later generation: unknown')
+      t.strictSame(await renew(hashOf('g0'), hashOf('x'), 0), { outcome: 'unknown' }, 'an older generation inside the last rotation\'s grace window: unknown (it may have been in flight)')
       t.equal((await c.store.getSession(rec.sub, rec.sid))?.credHash, hashOf('g2'), 'none of them changed the record')
       const heard = nextEvent(c.store, (e) => e.sids.includes(rec.sid))
-      const reuse = await renew(hashOf('g0'), hashOf('x'), 0)
-      t.equal(reuse.outcome, 'reuse', 'an older generation: reuse')
+      const reuse = await renew(hashOf('g0'), hashOf('x'), 0, now + 1001)
+      t.equal(reuse.outcome, 'reuse', 'an older generation after the grace window: reuse')
       t.match(await heard, { sub: rec.sub, sids: [rec.sid] }, 'announced to every replica')
       t.equal(await c.store.getSession(rec.sub, rec.sid), null, 'the device is revoked')
       t.equal((await c.store.check(rec.sub, rec.sid)).denied, true, 'and denylisted')

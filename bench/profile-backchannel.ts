@@ -1,0 +1,88 @@
+/**
+ * `node --import tsx bench/profile-backchannel.ts [logouts]`: back-channel logouts (scenario 5's path) at
+ * one gateway process (Redis, near cache on) under autocannon, the gateway under `--cpu-prof`; prints CPU
+ * per logout and where the profile went. For before/after comparisons of that path; not a benchmark of
+ * record (`npm run bench` is).
+ *   PROFILE_DIR=dir   where the .cpuprofile goes (default a temp dir)
+ *   PROFILE_OFF=1     no profiler (CPU per logout without its overhead)
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { importJWK, SignJWT } from 'jose'
+import { stringify } from 'yaml'
+import { parseConfig } from '../src/config/loader.js'
+import { startIdp } from '../src/demo/idp.js'
+import { RedisStore } from '../src/store/redis.js'
+import type { SessionRecord } from '../src/store/store.js'
+import { startRedis } from '../test/helpers/redis-server.js'
+import { freePort } from '../test/helpers/ports.js'
+import { startChild } from './lib/procs.js'
+import { cannon } from './lib/load.js'
+import { Minter } from './lib/mint.js'
+
+const LOGOUTS = Number(process.argv[2] ?? 20_000)
+const dir = process.env.PROFILE_DIR ?? await mkdtemp(join(tmpdir(), 'sg-prof-bcl-'))
+const redis = await startRedis()
+const upstream = await startChild('upstream')
+const port = await freePort()
+const secret = randomBytes(24).toString('base64url')
+const idp = await startIdp({
+  hostname: '127.0.0.1',
+  clients: [{ client_id: 'gateway', client_secret: secret, redirect_uris: [`http://127.0.0.1:${port}/auth/callback`], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }]
+})
+const raw = {
+  publicUrl: `http://127.0.0.1:${port}`,
+  listen: { host: '127.0.0.1', port },
+  admin: { listen: { host: '127.0.0.1', port: 0 }, token: randomBytes(24).toString('base64url') },
+  logLevel: 'warn',
+  oidc: { issuer: idp.issuer, clientId: 'gateway', clientSecret: secret, allowInsecureHttp: true },
+  session: { ttl: '5m', absoluteTtl: '12h', keys: [randomBytes(32).toString('base64url')] },
+  store: { kind: 'redis', nearCache: true, redis: { url: redis.url } },
+  routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }],
+  rateLimit: { enabled: false }
+}
+if (process.env.PROFILE_OFF !== '1') process.env.BENCH_CHILD_ARGS = `--cpu-prof --cpu-prof-dir=${dir}`
+const gateway = await startChild('gateway', { config: raw }) // only the gateway is profiled
+delete process.env.BENCH_CHILD_ARGS
+const config = parseConfig(stringify(raw), {})
+const store = new RedisStore({ redis: config.store.redis! })
+const now = Date.now()
+const template: SessionRecord = {
+  sid: 'template', sub: 'alice', iss: idp.issuer, createdAt: now, lastSeenAt: now, userAgent: 'bench', ip: '127.0.0.1',
+  rememberMe: true, expiresAt: now + 3600_000, version: 0, credHash: 'x'
+}
+const minter = new Minter(config, store, template, { email: 'alice@example.com', preferred_username: 'alice', groups: ['demo-users'] })
+const key = await importJWK(idp.signingKey, 'RS256')
+async function bodies (n: number, round: string): Promise<string[]> {
+  const sessions = await minter.many(n, (i) => ({ sub: `bcl-${round}-${i}`, idpSid: randomBytes(16).toString('base64url') }))
+  const iat = Math.floor(Date.now() / 1000)
+  return await Promise.all(sessions.map(async (s) => `logout_token=${await new SignJWT({
+    sub: s.sub, sid: s.idpSid, jti: randomBytes(12).toString('base64url'), events: { 'http://schemas.openid.net/event/backchannel-logout': {} }
+  }).setProtectedHeader({ alg: 'RS256', kid: idp.signingKey.kid, typ: 'logout+jwt' }).setIssuer(idp.issuer).setAudience('gateway').setIssuedAt(iat).setExpirationTime(iat + 600).sign(key)}`))
+}
+const post = async (b: string[]): Promise<Awaited<ReturnType<typeof cannon>>> => await cannon({
+  url: `${gateway.url}/auth/backchannel-logout`, connections: 50, amount: b.length, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, bodies: b
+})
+const warm = await post(await bodies(2000, 'warm')) // the IdP's keys fetched, the JIT warm
+const measured = await bodies(LOGOUTS, 'run')
+const cpu0 = gateway.cpuMs()
+const s = await post(measured)
+const cpu1 = gateway.cpuMs()
+const cpuUs = cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) * 1000 / s.ok).toFixed(1) : '?'
+console.log(`logouts/s ${s.rps.toFixed(0)}  cpu µs/logout ${cpuUs}  ok ${s.ok}  non2xx ${s.non2xx + warm.non2xx}  errors ${s.errors}`)
+await gateway.stop()
+await upstream.stop()
+await store.close()
+await idp.close()
+await redis.stop()
+
+if (process.env.PROFILE_OFF !== '1') {
+  // One profile per thread (tsx's loader has its own): the main thread's is the largest.
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'))
+  const sizes = await Promise.all(files.map(async (f) => (await readFile(join(dir, f))).length))
+  const file = files[sizes.indexOf(Math.max(...sizes))]
+  if (file === undefined) throw new Error(`no profile in ${dir}`)
+  console.log(`profile: ${join(dir, file)} (node --import tsx bench/tools/top-frames.ts FILE lists its top frames)`)
+}
