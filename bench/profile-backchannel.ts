@@ -68,15 +68,32 @@ const post = async (b: string[]): Promise<Awaited<ReturnType<typeof cannon>>> =>
 const warm = await post(await bodies(2000, 'warm')) // the IdP's keys fetched, the JIT warm
 const measured = await bodies(LOGOUTS, 'run')
 const cpu0 = gateway.cpuMs()
+const threads0 = await threadCpu(gateway.pid)
 const s = await post(measured)
 const cpu1 = gateway.cpuMs()
+const threads1 = await threadCpu(gateway.pid)
 const cpuUs = cpu0 !== null && cpu1 !== null ? ((cpu1 - cpu0) * 1000 / s.ok).toFixed(1) : '?'
 console.log(`logouts/s ${s.rps.toFixed(0)}  cpu µs/logout ${cpuUs}  ok ${s.ok}  non2xx ${s.non2xx + warm.non2xx}  errors ${s.errors}`)
+// Where that CPU ran: the event loop, libuv's pool (WebCrypto jobs), V8's GC helpers...
+const byThread = [...threads1].map(([tid, t1]) => ({ what: tid === String(gateway.pid) ? 'main thread (event loop)' : `thread ${tid} (${t1.name})`, ticks: t1.ticks - (threads0.get(tid)?.ticks ?? 0) }))
+for (const { what, ticks } of byThread.sort((a, b) => b.ticks - a.ticks).filter((x) => x.ticks > 0)) console.log(`${(ticks * 10_000 / s.ok).toFixed(1).padStart(7)} µs/logout  ${what}`)
 await gateway.stop()
 await upstream.stop()
 await store.close()
 await idp.close()
 await redis.stop()
+
+/** CPU ticks (1/100 s) of each thread of `pid`, by thread id, with the thread's name. */
+async function threadCpu (pid: number): Promise<Map<string, { name: string, ticks: number }>> {
+  const out = new Map<string, { name: string, ticks: number }>()
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '')
+    const name = (await readFile(`/proc/${pid}/task/${tid}/comm`, 'utf8').catch(() => '?')).trim()
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (fields.length > 13) out.set(tid, { name, ticks: Number(fields[11]) + Number(fields[12]) })
+  }
+  return out
+}
 
 if (process.env.PROFILE_OFF !== '1') {
   // One profile per thread (tsx's loader has its own): the main thread's is the largest.
