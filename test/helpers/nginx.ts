@@ -27,21 +27,9 @@ export interface NginxOptions {
 }
 
 export async function startNginx (opts: NginxOptions): Promise<Nginx> {
-  if (nginxBinary === undefined) throw new Error('nginx is not installed')
-  const dir = await mkdtemp(join(tmpdir(), 'sg-nginx-'))
-  await mkdir(join(dir, 'logs'))
-  const port = await freePort()
   const headers = opts.headers ?? ['x-forwarded-user', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-preferred-username']
   const vars = headers.map((h) => h.replace(/-/g, '_'))
-  const conf = `
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/logs/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  server {
+  return await runNginx((port) => `
     listen 127.0.0.1:${port};
     server_name _;
     location = /_sessiongate_auth {
@@ -64,7 +52,38 @@ ${vars.map((v, i) => `      auth_request_set $sg_${v} $upstream_http_${v};\n    
       error_page 401 = @signin;
       proxy_pass ${opts.upstream};
       proxy_set_header Host $http_host;
-    }
+    }`)
+}
+
+/**
+ * nginx as the gateway's own Ingress: a plain reverse proxy to it. `proxyBufferSize` is what
+ * ingress-nginx's `proxy-buffer-size` annotation sets (`proxy_buffer_size` and `proxy_buffers 4 <size>`,
+ * as its template writes them); undefined: nginx's defaults (one memory page).
+ */
+export async function startNginxProxy (opts: { gateway: string, proxyBufferSize?: string }): Promise<Nginx> {
+  return await runNginx((port) => `
+    listen 127.0.0.1:${port};
+    server_name _;
+    location / {
+      proxy_pass ${opts.gateway};
+      proxy_set_header Host $http_host;${opts.proxyBufferSize !== undefined ? `\n      proxy_buffer_size ${opts.proxyBufferSize};\n      proxy_buffers 4 ${opts.proxyBufferSize};` : ''}
+    }`)
+}
+
+async function runNginx (server: (port: number) => string): Promise<Nginx> {
+  if (nginxBinary === undefined) throw new Error('nginx is not installed')
+  const dir = await mkdtemp(join(tmpdir(), 'sg-nginx-'))
+  await mkdir(join(dir, 'logs'))
+  const port = await freePort()
+  const conf = `
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/logs/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server {${server(port)}
   }
 }
 `

@@ -150,7 +150,8 @@ t.test('Ingress: off by default; to the public port only, host from publicUrl un
     }
   }]).one('Ingress')
   t.equal(get(full, 'spec.ingressClassName'), 'nginx')
-  t.same(get(full, 'metadata.annotations'), { 'cert-manager.io/cluster-issuer': 'corporate' })
+  t.same(get(full, 'metadata.annotations'), { 'nginx.ingress.kubernetes.io/proxy-buffer-size': '16k', 'cert-manager.io/cluster-issuer': 'corporate' }, 'yours merged with the default')
+  t.same(get(ing, 'metadata.annotations'), { 'nginx.ingress.kubernetes.io/proxy-buffer-size': '16k' }, 'by default: room for a large session\'s Set-Cookie headers (test/integration/ingress-buffers.test.ts)')
   t.equal(get(full, 'metadata.labels.exposure'), 'public')
   t.same(get(full, 'spec.tls'), [{ secretName: 'portal-tls', hosts: ['app.example.com', 'www.example.com'] }])
   t.same((get(full, 'spec.rules') as Obj[]).map(x => `${String(x['host'])}:${(get(x, 'http.paths') as Obj[]).map(p => `${String(p['path'])}/${String(p['pathType'])}`).join(',')}`),

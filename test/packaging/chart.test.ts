@@ -142,10 +142,11 @@ t.test('every .Values path a template reads exists in values.yaml', async t => {
 })
 
 t.test('ci values files only set keys the chart has', async t => {
-  // Below `config` the gateway's loader is the judge (next test); empty maps and lists are free-form.
+  // Below `config` the gateway's loader is the judge (next test); empty maps and lists are free-form, and
+  // so are annotations (the Ingress has a default one).
   const unknown: string[] = []
   const walk = (file: string, over: unknown, base: unknown, path: string[]): void => {
-    if (!isObj(over) || !isObj(base) || Object.keys(base).length === 0 || path[0] === 'config') return
+    if (!isObj(over) || !isObj(base) || Object.keys(base).length === 0 || path[0] === 'config' || path.at(-1) === 'annotations') return
     for (const [k, v] of Object.entries(over)) {
       if (!Object.hasOwn(base, k)) unknown.push(`${file}: ${path.concat(k).join('.')}`)
       else walk(file, v, base[k], path.concat(k))
