@@ -11,16 +11,13 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { importJWK, SignJWT } from 'jose'
-import { stringify } from 'yaml'
-import { parseConfig } from '../src/config/loader.js'
 import { startIdp } from '../src/demo/idp.js'
-import { RedisStore } from '../src/store/redis.js'
-import type { SessionRecord } from '../src/store/store.js'
 import { startRedis } from '../test/helpers/redis-server.js'
 import { freePort } from '../test/helpers/ports.js'
 import { startChild } from './lib/procs.js'
 import { cannon } from './lib/load.js'
 import { Minter } from './lib/mint.js'
+import { mainProfile, startProfiledGateway, templateRecord } from './lib/profiled.js'
 
 const LOGOUTS = Number(process.argv[2] ?? 20_000)
 const dir = process.env.PROFILE_DIR ?? await mkdtemp(join(tmpdir(), 'sg-prof-bcl-'))
@@ -43,17 +40,8 @@ const raw = {
   routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }],
   rateLimit: { enabled: false }
 }
-if (process.env.PROFILE_OFF !== '1') process.env.BENCH_CHILD_ARGS = `--cpu-prof --cpu-prof-dir=${dir}`
-const gateway = await startChild('gateway', { config: raw }) // only the gateway is profiled
-delete process.env.BENCH_CHILD_ARGS
-const config = parseConfig(stringify(raw), {})
-const store = new RedisStore({ redis: config.store.redis! })
-const now = Date.now()
-const template: SessionRecord = {
-  sid: 'template', sub: 'alice', iss: idp.issuer, createdAt: now, lastSeenAt: now, userAgent: 'bench', ip: '127.0.0.1',
-  rememberMe: true, expiresAt: now + 3600_000, version: 0, credHash: 'x'
-}
-const minter = new Minter(config, store, template, { email: 'alice@example.com', preferred_username: 'alice', groups: ['demo-users'] })
+const { gateway, config, store } = await startProfiledGateway(raw, dir)
+const minter = new Minter(config, store, templateRecord(idp.issuer), { email: 'alice@example.com', preferred_username: 'alice', groups: ['demo-users'] })
 const key = await importJWK(idp.signingKey, 'RS256')
 async function bodies (n: number, round: string): Promise<string[]> {
   const sessions = await minter.many(n, (i) => ({ sub: `bcl-${round}-${i}`, idpSid: randomBytes(16).toString('base64url') }))
@@ -96,10 +84,5 @@ async function threadCpu (pid: number): Promise<Map<string, { name: string, tick
 }
 
 if (process.env.PROFILE_OFF !== '1') {
-  // One profile per thread (tsx's loader has its own): the main thread's is the largest.
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'))
-  const sizes = await Promise.all(files.map(async (f) => (await readFile(join(dir, f))).length))
-  const file = files[sizes.indexOf(Math.max(...sizes))]
-  if (file === undefined) throw new Error(`no profile in ${dir}`)
-  console.log(`profile: ${join(dir, file)} (node --import tsx bench/tools/top-frames.ts FILE lists its top frames)`)
+  console.log(`profile: ${await mainProfile(dir)} (node --import tsx bench/tools/top-frames.ts FILE lists its top frames)`)
 }

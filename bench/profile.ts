@@ -7,18 +7,15 @@
  *   PROFILE_OFF=1     no profiler (req/s without its overhead)
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { stringify } from 'yaml'
-import { parseConfig } from '../src/config/loader.js'
-import { RedisStore } from '../src/store/redis.js'
-import type { SessionRecord } from '../src/store/store.js'
 import { startRedis } from '../test/helpers/redis-server.js'
 import { freePort } from '../test/helpers/ports.js'
 import { startChild } from './lib/procs.js'
 import { cannon } from './lib/load.js'
 import { Minter } from './lib/mint.js'
+import { mainProfile, startProfiledGateway, templateRecord } from './lib/profiled.js'
 
 const SECONDS = Number(process.argv[2] ?? 10)
 const dir = process.env.PROFILE_DIR ?? await mkdtemp(join(tmpdir(), 'sg-prof-'))
@@ -37,17 +34,8 @@ const raw = {
   routes: [{ prefix: '/', upstream: upstream.url, auth: 'required' }],
   rateLimit: { enabled: false }
 }
-if (process.env.PROFILE_OFF !== '1') process.env.BENCH_CHILD_ARGS = `--cpu-prof --cpu-prof-dir=${dir}`
-const gateway = await startChild('gateway', { config: raw }) // only the gateway is profiled
-delete process.env.BENCH_CHILD_ARGS
-const config = parseConfig(stringify(raw), {})
-const store = new RedisStore({ redis: config.store.redis! })
-const now = Date.now()
-const template: SessionRecord = {
-  sid: 'template', sub: 'alice', iss: 'http://127.0.0.1:9/idp', createdAt: now, lastSeenAt: now, userAgent: 'bench', ip: '127.0.0.1',
-  rememberMe: true, expiresAt: now + 3600_000, version: 0, credHash: 'x'
-}
-const minted = await new Minter(config, store, template, { email: 'alice@example.com', preferred_username: 'alice', groups: ['demo-users'] }).session('alice')
+const { gateway, config, store } = await startProfiledGateway(raw, dir)
+const minted = await new Minter(config, store, templateRecord('http://127.0.0.1:9/idp'), { email: 'alice@example.com', preferred_username: 'alice', groups: ['demo-users'] }).session('alice')
 const headers = { cookie: minted.session }
 const warm = await cannon({ url: gateway.url, connections: 50, duration: 2, headers }) // warm-up
 const cpu0 = gateway.cpuMs()
@@ -63,12 +51,8 @@ await redis.stop()
 
 if (process.env.PROFILE_OFF !== '1') {
   interface Node { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, hitCount?: number }
-  // One profile per thread (tsx's loader has its own): the main thread's is the largest.
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'))
-  const sizes = await Promise.all(files.map(async (f) => (await readFile(join(dir, f))).length))
-  const file = files[sizes.indexOf(Math.max(...sizes))]
-  if (file === undefined) throw new Error(`no profile in ${dir}`)
-  const prof = JSON.parse(await readFile(join(dir, file), 'utf8')) as { nodes: Node[], samples: number[], timeDeltas: number[] }
+  const file = await mainProfile(dir)
+  const prof = JSON.parse(await readFile(file, 'utf8')) as { nodes: Node[], samples: number[], timeDeltas: number[] }
   const byId = new Map(prof.nodes.map((n) => [n.id, n]))
   const self = new Map<string, number>()
   for (const id of prof.samples) {
@@ -96,6 +80,6 @@ if (process.env.PROFILE_OFF !== '1') {
   const idle = self.get('(idle) :0') ?? 0
   const total = prof.samples.length - idle
   self.delete('(idle) :0')
-  console.log(`profile ${join(dir, file)}: ${total} busy samples (${idle} idle); self time, % of busy`)
+  console.log(`profile ${file}: ${total} busy samples (${idle} idle); self time, % of busy`)
   for (const [k, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`${(100 * n / total).toFixed(1).padStart(5)}%  ${k}`)
 }
