@@ -104,12 +104,14 @@ t.test('unseal', async (t) => {
     fc.oneof(anyString, fc.anything()), fc.constantFrom('session', 'login-tx', 'device'),
     (input, purpose) => { assertSealError(() => unseal(ring, purpose, input as string)) }))
 
+  // Large enough (over 1 KB of JSON) for the deflated form, mixed with the small payloads.
+  const anyPayload = fc.oneof(payload, fc.record({ groups: fc.array(fc.string({ minLength: 16, maxLength: 48 }), { minLength: 70, maxLength: 140 }) }))
   await property(t, FILE, 'unseal.round-trip', fc.property(
-    payload, fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), fc.uniqueArray(keyArb, { minLength: 3, maxLength: 6, selector: (k) => Buffer.from(k).toString('hex') }),
-    (value, purpose, keys) => {
+    anyPayload, fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), fc.uniqueArray(keyArb, { minLength: 3, maxLength: 6, selector: (k) => Buffer.from(k).toString('hex') }), fc.boolean(),
+    (value, purpose, keys, deflate) => {
       const [first, spare, absent, ...others] = keys as [Uint8Array, Uint8Array, Uint8Array, ...Uint8Array[]]
       const sealer = new KeyRing([first, ...others])
-      const sealed = seal(sealer, purpose, value)
+      const sealed = seal(sealer, purpose, value, { deflate })
       assert.match(sealed, /^v1\.[A-Za-z0-9_-]{8}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{22}$/)
       assert.ok(sealed.length <= MAX_SEALED_LENGTH)
       assert.deepEqual(unseal(sealer, purpose, sealed), viaJson(value))
@@ -120,7 +122,7 @@ t.test('unseal', async (t) => {
       assertSealError(() => unseal(new KeyRing([absent, ...others]), purpose, sealed), ['SG_SEAL_UNKNOWN_KEY'])
     }))
 
-  const sealedValue = fc.tuple(payload, fc.constantFrom('session', 'login-tx')).map(([v, purpose]) => ({ sealed: seal(ring, purpose, v), purpose }))
+  const sealedValue = fc.tuple(anyPayload, fc.constantFrom('session', 'login-tx'), fc.boolean()).map(([v, purpose, deflate]) => ({ sealed: seal(ring, purpose, v, { deflate }), purpose }))
   await property(t, FILE, 'unseal.tampered', fc.property(
     sealedValue.chain(({ sealed, purpose }) => fc.record({ sealed: fc.constant(sealed), purpose: fc.constant(purpose), tampered: edit(sealed) })),
     ({ sealed, purpose, tampered }) => {
