@@ -206,21 +206,22 @@ export function sealedWithCurrentKey (ring: KeyRing, sealed: string): boolean {
   return sealed.startsWith(`${VERSION}.${stateOf(ring).current.kid}.`)
 }
 
+/** Shortest MAC {@link mac} makes and {@link verifyMac} accepts (bytes): a truncated HMAC keeps 128 bits. */
+const MIN_TAG_BYTES = 16
+
 /**
- * HMAC-SHA256 of `data` under the ring's current key, for `label` (base64url). For tokens bound to a
- * session, such as a form's CSRF token: the key never leaves this file.
+ * HMAC-SHA256 of `data` under the ring's current key, for `label` (base64url), truncated to `bytes` (16 to
+ * 32). For tokens bound to a session, such as a form's CSRF token: the key never leaves this file.
  */
-export function mac (ring: KeyRing, label: string, data: string): string {
+export function mac (ring: KeyRing, label: string, data: string, bytes = 32): string {
   assertPurpose(label)
-  return hmacOf(stateOf(ring).current.key, label, data).toString('base64url')
+  if (!Number.isInteger(bytes) || bytes < MIN_TAG_BYTES || bytes > 32) throw new RangeError(`a MAC keeps ${MIN_TAG_BYTES} to 32 bytes`)
+  return hmacOf(stateOf(ring).current.key, label, data).subarray(0, bytes).toString('base64url')
 }
 
 function hmacOf (key: Buffer, label: string, data: string): Buffer {
   return createHmac('sha256', key).update(`${label}:${data}`).digest()
 }
-
-/** Shortest tag {@link verifyMac} accepts (bytes): a truncated HMAC keeps at least 128 bits. */
-const MIN_TAG_BYTES = 16
 
 /**
  * True when `tag` (canonical base64url) is {@link mac} of `data` for `label`, truncated to the tag's
@@ -269,35 +270,38 @@ const BROWSER_LIMIT = 4096
 const SUFFIX_LENGTH = 2
 
 /**
- * Splits a cookie whose name + value exceeds `maxChunk` into `name.0`, `name.1`, ...; otherwise returns it
- * whole. Throws SealError 'SG_COOKIE_TOO_LARGE' when the chunks' names and values would take more than
- * MAX_COOKIE_BYTES (or more than MAX_COOKIE_CHUNKS cookies), TypeError/RangeError on bad input.
+ * How many cookies `value` takes under `name` (1: whole, more: chunks), or 0 when the chunks' names and
+ * values would take more than MAX_COOKIE_BYTES (or more than MAX_COOKIE_CHUNKS cookies). TypeError or
+ * RangeError on bad input.
  */
-export function splitCookie (name: string, value: string, maxChunk = 3800): CookiePart[] {
+function cookieCount (name: string, value: string, maxChunk: number): number {
   if (typeof name !== 'string' || !COOKIE_NAME.test(name)) throw new TypeError('cookie name is not a token')
   if (typeof value !== 'string' || !COOKIE_VALUE.test(value)) throw new TypeError('cookie value has characters a cookie cannot carry')
   const room = maxChunk - name.length - SUFFIX_LENGTH
   if (!Number.isInteger(maxChunk) || maxChunk > BROWSER_LIMIT || room < 1) {
     throw new RangeError(`maxChunk must be an integer above name length + ${SUFFIX_LENGTH} and at most ${BROWSER_LIMIT}`)
   }
-  if (name.length + value.length <= maxChunk) return [{ name, value }]
+  if (name.length + value.length <= maxChunk) return 1
   const count = Math.ceil(value.length / room)
-  if (count > MAX_COOKIE_CHUNKS || value.length + count * (name.length + SUFFIX_LENGTH) > MAX_COOKIE_BYTES) {
-    throw new SealError('SG_COOKIE_TOO_LARGE', `cookie needs more than ${MAX_COOKIE_BYTES} bytes of the Cookie header`)
-  }
+  return count > MAX_COOKIE_CHUNKS || value.length + count * (name.length + SUFFIX_LENGTH) > MAX_COOKIE_BYTES ? 0 : count
+}
+
+/**
+ * Splits a cookie whose name + value exceeds `maxChunk` into `name.0`, `name.1`, ...; otherwise returns it
+ * whole. Throws SealError 'SG_COOKIE_TOO_LARGE' when the chunks' names and values would take more than
+ * MAX_COOKIE_BYTES (or more than MAX_COOKIE_CHUNKS cookies), TypeError/RangeError on bad input.
+ */
+export function splitCookie (name: string, value: string, maxChunk = 3800): CookiePart[] {
+  const count = cookieCount(name, value, maxChunk)
+  if (count === 0) throw new SealError('SG_COOKIE_TOO_LARGE', `cookie needs more than ${MAX_COOKIE_BYTES} bytes of the Cookie header`)
+  if (count === 1) return [{ name, value }]
   const size = Math.ceil(value.length / count) // even chunks rather than a tiny last one
   return Array.from({ length: count }, (_, i) => ({ name: `${name}.${i}`, value: value.slice(i * size, (i + 1) * size) }))
 }
 
-/** True when {@link splitCookie} would write `value` under `name` (it fits the cookie budget). */
+/** True when {@link splitCookie} would write `value` under `name` (it fits the cookie budget), without splitting it. */
 export function cookieFits (name: string, value: string, maxChunk = 3800): boolean {
-  try {
-    splitCookie(name, value, maxChunk)
-    return true
-  } catch (err) {
-    if (err instanceof SealError) return false
-    throw err
-  }
+  return cookieCount(name, value, maxChunk) > 0
 }
 
 /** Index of chunk cookie `key` of `name` (`name.<n>`, canonical decimal), else undefined. */

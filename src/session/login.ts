@@ -64,6 +64,7 @@ export function createLogin (deps: SessionDeps): Login {
   async function createSession (about: RequestFacts, issuer: string, l: LoginResult, profile: ProfileClaims, remember: boolean, now: number): Promise<{ session: SessionClaims, cookies: CookieOp[] }> {
     const sid = newSessionId()
     const credential = newCredential()
+    const credHash = hashCredential(credential)
     const lifetime = remember ? settings.rememberMe.ttl : settings.session.absoluteTtl
     const idpSid = typeof l.idClaims.sid === 'string' ? l.idClaims.sid : undefined
     // Kept (in the cookie and the record) only when some route forwards it.
@@ -85,7 +86,7 @@ export function createLogin (deps: SessionDeps): Login {
       ip: about.ip,
       rememberMe: remember,
       expiresAt: (now + lifetime) * 1000,
-      credHash: hashCredential(credential),
+      credHash,
       tokens: seals.tokens.seal(tokens),
       ...(profile.email !== undefined ? { email: profile.email } : {})
     }, Math.max(settings.rememberMe.ttl, settings.session.absoluteTtl) + settings.session.ttl)
@@ -104,7 +105,7 @@ export function createLogin (deps: SessionDeps): Login {
     }, now, settings.session.ttl, settings.session.absoluteTtl)
     // The device cookie carries the user: renewal goes straight to the user's keys (one round trip).
     // Generation 0 (the record has none yet), tagged so a later reuse of this credential is recognised.
-    const value = formatDeviceCookie(sid, credential, l.idClaims.sub, { generation: 0, tag: seals.deviceTag(sid, 0, hashCredential(credential)) })
+    const value = formatDeviceCookie(sid, credential, l.idClaims.sub, { generation: 0, tag: seals.deviceTag(sid, 0, credHash) })
     const device: CookieOp = remember ? { op: 'device', value, maxAge: settings.rememberMe.ttl } : { op: 'device', value }
     const sealed = seals.session.seal(session)
     if (deps.sessionFits?.(sealed) === false) {

@@ -69,8 +69,7 @@ export function createSeals (ring: KeyRing): Seals {
     // Never deflated: it carries the caller's returnTo beside the state, nonce and PKCE verifier.
     loginTx: sealer(ring, LOGIN_TX_PURPOSE, asLoginTx, false),
     devicesFormToken: (sid) => mac(ring, DEVICES_FORM_LABEL, sid),
-    deviceTag: (sid, generation, credHash) =>
-      Buffer.from(mac(ring, DEVICE_GEN_LABEL, deviceTagData(sid, generation, credHash)), 'base64url').subarray(0, DEVICE_TAG_BYTES).toString('base64url'),
+    deviceTag: (sid, generation, credHash) => mac(ring, DEVICE_GEN_LABEL, deviceTagData(sid, generation, credHash), DEVICE_TAG_BYTES),
     checkDeviceTag: (sid, generation, credHash, tag) =>
       verifyMac(ring, DEVICE_GEN_LABEL, deviceTagData(sid, generation, credHash), tag)
   }
