@@ -2,6 +2,7 @@
  * A raw HTTP/1.1 exchange over a socket: sends the request target byte for byte (fetch and node:http
  * would normalise or refuse `/./x`, `\`, NUL), and reads the status line and headers of the answer.
  */
+import { request } from 'node:http'
 import { connect } from 'node:net'
 
 export interface RawAnswer { status: number, head: string, body: string }
@@ -42,5 +43,21 @@ export async function rawRequest (base: string, target: string, opts: { method?:
     sock.on('data', (c: Buffer) => { chunks.push(c); if (complete()) finish() })
     sock.on('error', (err) => { if (chunks.length > 0) finish(); else reject(err) })
     sock.on('close', finish)
+  })
+}
+
+/**
+ * One request through node:http on a connection of its own (no keep-alive pool), so each reaches the
+ * server afresh (with several workers behind one port, any of them); resolves with status and body.
+ */
+export async function freshRequest (url: string, opts: { method?: string, headers?: Record<string, string> } = {}): Promise<{ status: number, body: string }> {
+  return await new Promise((resolve, reject) => {
+    const req = request(url, { method: opts.method ?? 'GET', agent: false, headers: opts.headers ?? {} }, (res) => {
+      let body = ''
+      res.on('data', (c: Buffer) => { body += c.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on('error', reject)
+    req.end()
   })
 }

@@ -6,7 +6,6 @@
  */
 import t from 'tap'
 import cluster from 'node:cluster'
-import { request } from 'node:http'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -18,21 +17,14 @@ import { loadConfig } from '../../src/config/loader.js'
 import { runPrimary } from '../../src/cluster/primary.js'
 import { freePort } from '../helpers/ports.js'
 import { startSlowUpstream } from '../helpers/upstream.js'
-import { rawRequest } from '../helpers/raw-http.js'
+import { freshRequest, rawRequest } from '../helpers/raw-http.js'
+import { waitForHttp } from '../helpers/wait-http.js'
 import { startRedis } from '../helpers/redis-server.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 async function call (url: string, method = 'GET', headers: Record<string, string> = {}): Promise<{ status: number, body: string }> {
-  return await new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: false, headers }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
+  return await freshRequest(url, { method, headers })
 }
 
 t.test('the primary with two real workers', async (t) => {
@@ -72,11 +64,7 @@ t.test('the primary with two real workers', async (t) => {
   t.teardown(() => { process.off('uncaughtException', onUncaught) })
   const primary = await runPrimary(loadConfig(file), pino({ level: 'silent' }))
   t.teardown(async () => await primary.close({ drainMs: 3000 }))
-  let ready = false
-  for (let i = 0; i < 300 && !ready; i++) {
-    ready = (await call(`${adminUrl}/readyz`)).status === 200
-    if (!ready) await sleep(100)
-  }
+  const ready = await waitForHttp(`${adminUrl}/readyz`, { timeoutMs: 30_000 })
   t.ok(ready, 'both workers ready')
 
   await t.test('readiness asked with HEAD (or another spelling) is the cluster\'s, not one worker\'s', async (t) => {

@@ -6,7 +6,6 @@
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { request } from 'node:http'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,20 +18,14 @@ import { freePort } from '../helpers/ports.js'
 import { startRedis } from '../helpers/redis-server.js'
 import { startSlowUpstream, startUpstream } from '../helpers/upstream.js'
 import { TS_LOADER } from '../helpers/ts-loader.js'
+import { freshRequest } from '../helpers/raw-http.js'
+import { waitForHttp } from '../helpers/wait-http.js'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
 /** A GET on a connection of its own: the primary hands each new connection to the next worker. */
 async function get (url: string, headers: Record<string, string> = {}): Promise<{ status: number, body: string }> {
-  return await new Promise((resolve, reject) => {
-    const req = request(url, { agent: false, headers }, (res) => {
-      let body = ''
-      res.on('data', (c: Buffer) => { body += c.toString() })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
+  return await freshRequest(url, { headers })
 }
 
 function alive (pid: number): boolean {
@@ -104,11 +97,7 @@ t.test('two workers behind one port', async (t) => {
   const pids = (): number[] => lines.filter((l) => l.msg === 'worker serving').map((l) => Number(l.pid))
   t.teardown(() => { for (const pid of [child.pid!, ...pids()]) if (alive(pid)) process.kill(pid, 'SIGKILL') })
 
-  let ready = false
-  for (let i = 0; i < 600 && !ready && child.exitCode === null; i++) {
-    ready = await get(`${adminUrl}/readyz`).then((r) => r.status === 200, () => false)
-    if (!ready) await sleep(100)
-  }
+  const ready = await waitForHttp(`${adminUrl}/readyz`, { exited: () => child.exitCode !== null })
   t.ok(ready, `ready (stderr: ${stderr.slice(-300)})`)
   const serving = lines.filter((l) => l.msg === 'worker serving')
   t.same(serving.map((l) => l.worker).sort(), [1, 2], 'two workers serve')
@@ -145,11 +134,7 @@ t.test('two workers behind one port', async (t) => {
       await new Promise<void>((resolve, reject) => { ws.once('message', () => resolve()); ws.once('error', reject) })
       return { ws, closed: new Promise<number>((resolve) => ws.once('close', (code) => resolve(code))) }
     }))
-    const revoked = await new Promise<number>((resolve, reject) => {
-      const req = request(`${adminUrl}/admin/users/alice/sessions`, { method: 'DELETE', agent: false, headers: { authorization: `Bearer ${adminToken}` } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
-      req.on('error', reject)
-      req.end()
-    })
+    const revoked = (await freshRequest(`${adminUrl}/admin/users/alice/sessions`, { method: 'DELETE', headers: { authorization: `Bearer ${adminToken}` } })).status
     t.equal(revoked, 204)
     const codes = await Promise.all(sockets.map(async (s) => await Promise.race([s.closed, sleep(3000).then(() => -1)])))
     t.same(codes, [1008, 1008, 1008, 1008], 'every open WebSocket closed, whichever worker held it')
